@@ -1,0 +1,26 @@
+# The two commands: `make demo` and `make test`. Both run `make setup` first (idempotent).
+SHELL := /bin/bash
+VENV ?= .venv
+PROFILE ?= mlip-autopipe
+export PROFILE VENV
+
+.PHONY: setup demo test test-campaign docs lint clean-venv
+
+setup:
+	bash scripts/setup.sh
+
+demo: setup
+	$(VENV)/bin/verdi -p $(PROFILE) run examples/label_structures.py
+
+test: setup
+	bash scripts/run_tests.sh
+
+docs: setup
+	$(VENV)/bin/sphinx-build -W --keep-going -b html docs docs/_build/html
+
+lint: setup
+	$(VENV)/bin/ruff check src tests benchmarks examples
+	$(VENV)/bin/ruff format --check src tests benchmarks examples
+
+clean-venv:
+	rm -rf $(VENV)

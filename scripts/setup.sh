@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Idempotent set-up on Debian 12 as root: Debian packages, the .venv, the AiiDA profile on the
+# embedded default (SQLite + ZeroMQ broker), the computer, the codes and the pseudo family.
+# A second run checks each step and skips it: it takes seconds.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PROFILE=${PROFILE:-mlip-autopipe}
+VENV=${VENV:-.venv}
+PYTHON=${PYTHON:-python3}
+DEBIAN_PACKAGES=(quantum-espresso quantum-espresso-data openmpi-bin)
+
+log() { printf '[setup] %s\n' "$*"; }
+
+# 1. Debian packages
+missing=()
+for package in "${DEBIAN_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed' || missing+=("$package")
+done
+if ((${#missing[@]})); then
+    log "installing Debian packages: ${missing[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+else
+    log "Debian packages present"
+fi
+
+# 2. Virtual environment with the plugin (re-installed when pyproject.toml changes)
+if [[ ! -x $VENV/bin/python ]]; then
+    log "creating $VENV"
+    "$PYTHON" -m venv "$VENV"
+fi
+stamp="$VENV/.installed-$(sha256sum pyproject.toml | cut -c1-16)"
+if [[ ! -f $stamp ]]; then
+    log "installing the plugin and its dependencies into $VENV"
+    "$VENV/bin/pip" install -q --upgrade pip
+    "$VENV/bin/pip" install -q -e '.[dev,docs]'
+    rm -f "$VENV"/.installed-*
+    touch "$stamp"
+else
+    log "$VENV up to date"
+fi
+# entry points of a source checkout change without pyproject.toml changing only through reinstall
+VERDI="$VENV/bin/verdi"
+
+# 3. AiiDA profile on the embedded default
+if "$VERDI" profile show "$PROFILE" >/dev/null 2>&1; then
+    log "profile $PROFILE present"
+else
+    log "creating profile $PROFILE (SQLite storage, ZeroMQ broker)"
+    "$VERDI" presto --profile-name "$PROFILE" --use-zeromq
+    "$VERDI" -p "$PROFILE" config set daemon.timeout 30
+    "$VERDI" -p "$PROFILE" config set caching.enabled_for aiida.calculations:quantumespresso.pw
+fi
+
+# 4. Computer, codes and pseudo family
+"$VENV/bin/mlip-autopipe" -p "$PROFILE" setup

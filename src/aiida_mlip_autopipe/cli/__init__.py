@@ -1,0 +1,53 @@
+"""``mlip-autopipe``: the command line of the plugin."""
+
+from __future__ import annotations
+
+import click
+
+
+def _load_profile(profile: str | None):
+    from aiida import load_profile
+
+    return load_profile(profile, allow_switch=True)
+
+
+@click.group(context_settings={'help_option_names': ['-h', '--help']})
+@click.option('-p', '--profile', default=None, help='AiiDA profile (default: the default profile).')
+@click.pass_context
+def cli(ctx, profile):
+    """Machine-learning interatomic potentials with AiiDA, with no human in the loop."""
+    ctx.obj = {'profile': profile}
+
+
+@cli.command()
+@click.option('--computer', default='localhost', show_default=True, help='Label of the local computer.')
+@click.option('--mpiprocs', default=1, show_default=True, help='Default MPI processes per job.')
+@click.option('--pw', 'pw_executable', default='pw.x', show_default=True, help='pw.x executable.')
+@click.option(
+    '--pseudo-folder',
+    default=None,
+    help="Folder of UPF files for the pseudo family (default: Debian's /usr/share/espresso/pseudo).",
+)
+@click.option('--family', 'family_label', default=None, help='Label of the pseudo family to install.')
+@click.pass_obj
+def setup(obj, computer, mpiprocs, pw_executable, pseudo_folder, family_label):
+    """Register the localhost computer, the codes and the pseudo family (idempotent)."""
+    from ..pseudos import DEBIAN_PSEUDO_DIR, DEFAULT_FAMILY_LABEL, install_pseudo_family
+    from ..setup import CODES, ensure_code, ensure_localhost
+
+    profile = _load_profile(obj['profile'])
+    node = ensure_localhost(computer, mpiprocs=mpiprocs)
+    click.echo(f'profile   {profile.name}')
+    click.echo(f'computer  {node.label}: mpirun `{" ".join(node.get_mpirun_command())}`')
+    executables = {'pw': pw_executable}
+    for label, (plugin, _) in CODES.items():
+        try:
+            code = ensure_code(label, node, plugin, executables[label])
+        except (FileNotFoundError, ValueError) as exception:
+            raise click.ClickException(str(exception)) from exception
+        click.echo(f'code      {code.full_label} -> {code.filepath_executable}')
+    try:
+        family = install_pseudo_family(family_label or DEFAULT_FAMILY_LABEL, pseudo_folder or DEBIAN_PSEUDO_DIR)
+    except FileNotFoundError as exception:
+        raise click.ClickException(str(exception)) from exception
+    click.echo(f'pseudos   {family.label}: {", ".join(sorted(family.elements))}')

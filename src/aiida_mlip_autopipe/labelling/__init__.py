@@ -1,0 +1,1 @@
+"""Labelling stage: structures in, ``TrainingSet`` out (Quantum ESPRESSO by default)."""

@@ -1,0 +1,215 @@
+"""``DftLabellingWorkChain``: label many structures with pw.x, tolerating some failures."""
+
+from __future__ import annotations
+
+from aiida import orm
+from aiida.common.exceptions import NotExistent
+from aiida.engine import WorkChain, append_, while_
+from aiida_quantumespresso.workflows.protocols.utils import recursive_merge
+
+from ..data import TrainingSet
+from ..pseudos import DEFAULT_FAMILY_LABEL, check_family_covers
+from .functions import generate_training_set, record_failures
+from .geometry import too_close_reason
+from .protocol import PROTOCOLS, SPIN_CHOICES, get_pw_builder
+
+
+def _load_family(label: str):
+    """Return the cutoffs pseudo family ``label`` or raise ``ValueError`` saying what exists."""
+    from aiida_pseudo.groups.family import CutoffsPseudoPotentialFamily
+
+    try:
+        family = orm.Group.collection.get(label=label)
+    except NotExistent:
+        known = [group.label for group in orm.QueryBuilder().append(CutoffsPseudoPotentialFamily).all(flat=True)]
+        raise ValueError(
+            f'pseudo family `{label}` is not installed (installed cutoff families: {", ".join(known) or "none"}); '
+            'run `mlip-autopipe setup` to install the default one'
+        ) from None
+    if not isinstance(family, CutoffsPseudoPotentialFamily):
+        raise ValueError(f'group `{label}` is a {type(family).__name__}, not a pseudo family with recommended cutoffs')
+    return family
+
+
+def validate_inputs(inputs, _):
+    """Refuse, before anything runs, inputs the labelling cannot use; name the field and what is allowed."""
+    structures = inputs.get('structures', {})
+    if not structures:
+        return '`structures`: give at least one structure to label'
+    protocol = inputs['protocol'].value
+    if protocol not in PROTOCOLS:
+        return f'`protocol`: unknown protocol `{protocol}`; allowed: {", ".join(PROTOCOLS)}'
+    fraction = inputs['min_success_fraction'].value
+    if not 0.0 <= fraction <= 1.0:
+        return f'`min_success_fraction`: {fraction} is outside the allowed range [0, 1]'
+    if inputs['max_concurrent'].value < 1:
+        return f'`max_concurrent`: {inputs["max_concurrent"].value} is not allowed; give 1 or more'
+    plugin = inputs['code'].default_calc_job_plugin
+    if plugin != 'quantumespresso.pw':
+        return f'`code`: code `{inputs["code"].full_label}` runs `{plugin}`, not `quantumespresso.pw`'
+    spin = inputs['overrides'].get('spin', 'auto') if 'overrides' in inputs else 'auto'
+    if spin not in SPIN_CHOICES:
+        return f'`overrides.spin`: unknown value `{spin}`; allowed: {", ".join(SPIN_CHOICES)}'
+    if 'structure_overrides' in inputs:
+        unknown = sorted(set(inputs['structure_overrides'].keys()) - set(structures))
+        if unknown:
+            return f'`structure_overrides`: no structure named {", ".join(unknown)}'
+    try:
+        family = _load_family(inputs['pseudo_family'].value)
+        elements = {kind.symbol for structure in structures.values() for kind in structure.kinds}
+        check_family_covers(family, elements)
+    except ValueError as exception:
+        return f'`pseudo_family`: {exception}'
+    return None
+
+
+class DftLabellingWorkChain(WorkChain):
+    """Label structures with ``PwBaseWorkChain`` runs and collect the results in one ``TrainingSet``.
+
+    At most ``max_concurrent`` runs go at a time. Structures with atoms closer than
+    ``min_distance`` are refused before DFT. A structure whose run fails is recorded in the
+    ``failures`` output with its exit status and message; the work chain fails only when fewer than
+    ``min_success_fraction`` of the structures were labelled, and outputs what was labelled anyway.
+    """
+
+    @classmethod
+    def define(cls, spec):
+        super().define(spec)
+        spec.input_namespace('structures', valid_type=orm.StructureData, dynamic=True, help='Structures to label.')
+        spec.input('code', valid_type=orm.AbstractCode, help='A `quantumespresso.pw` code.')
+        spec.input(
+            'pseudo_family',
+            valid_type=orm.Str,
+            default=lambda: orm.Str(DEFAULT_FAMILY_LABEL),
+            help='Label of an aiida-pseudo family with recommended cutoffs.',
+        )
+        spec.input(
+            'protocol',
+            valid_type=orm.Str,
+            default=lambda: orm.Str('balanced'),
+            help=f'One of {", ".join(PROTOCOLS)}: k-points, convergence and cutoff stringency.',
+        )
+        spec.input(
+            'overrides',
+            valid_type=orm.Dict,
+            required=False,
+            help='Overrides of the `PwBaseWorkChain` protocol inputs for every structure, plus `spin`.',
+        )
+        spec.input(
+            'structure_overrides',
+            valid_type=orm.Dict,
+            required=False,
+            help='Overrides for single structures, by structure key, applied on top of `overrides`.',
+        )
+        spec.input('options', valid_type=orm.Dict, required=False, help='`metadata.options` of the pw.x jobs.')
+        spec.input('max_concurrent', valid_type=orm.Int, default=lambda: orm.Int(2), help='Runs at a time.')
+        spec.input(
+            'min_success_fraction',
+            valid_type=orm.Float,
+            default=lambda: orm.Float(0.8),
+            help='Fraction of structures that must be labelled for the work chain to succeed.',
+        )
+        spec.input(
+            'min_distance',
+            valid_type=orm.Float,
+            default=lambda: orm.Float(1.0),
+            help='Structures with two atoms closer than this (A) are refused before DFT.',
+        )
+        spec.inputs.validator = validate_inputs
+        spec.outline(
+            cls.setup,
+            cls.refuse_close_atoms,
+            while_(cls.has_pending)(cls.submit_batch, cls.inspect_batch),
+            cls.collect,
+        )
+        spec.output('training_set', valid_type=TrainingSet, help='Every successful label.')
+        spec.output('failures', valid_type=orm.Dict, help='Refused or failed structures with status and reason.')
+        spec.exit_code(
+            400,
+            'ERROR_TOO_FEW_LABELLED',
+            message='only {labelled} of {total} structures were labelled, below the minimum fraction {fraction}',
+        )
+
+    def setup(self):
+        """Queue every structure and load the pseudo family once."""
+        self.ctx.pending = sorted(self.inputs.structures)
+        self.ctx.labelled = {}
+        self.ctx.failures = {}
+        self.ctx.family = _load_family(self.inputs.pseudo_family.value)
+
+    def refuse_close_atoms(self):
+        """Refuse structures with atoms too close for DFT; they are recorded as failures."""
+        for key in list(self.ctx.pending):
+            reason = too_close_reason(self.inputs.structures[key].get_ase(), self.inputs.min_distance.value)
+            if reason:
+                self.ctx.pending.remove(key)
+                self.ctx.failures[key] = {'stage': 'refused', 'exit_status': None, 'message': reason}
+                self.report(f'refused `{key}` before DFT: {reason}')
+
+    def has_pending(self):
+        """Return whether structures are still waiting for a run."""
+        return bool(self.ctx.pending)
+
+    def submit_batch(self):
+        """Submit the next ``max_concurrent`` structures."""
+        overrides = self.inputs.overrides.get_dict() if 'overrides' in self.inputs else {}
+        per_structure = self.inputs.structure_overrides.get_dict() if 'structure_overrides' in self.inputs else {}
+        options = self.inputs.options.get_dict() if 'options' in self.inputs else None
+        batch, self.ctx.pending = (
+            self.ctx.pending[: self.inputs.max_concurrent.value],
+            self.ctx.pending[self.inputs.max_concurrent.value :],
+        )
+        for key in batch:
+            structure = self.inputs.structures[key]
+            builder = get_pw_builder(
+                self.inputs.code,
+                structure,
+                self.ctx.family,
+                protocol=self.inputs.protocol.value,
+                overrides=recursive_merge(overrides, per_structure.get(key, {})),
+                options=options,
+            )
+            builder.metadata.call_link_label = f'label_{key}'
+            node = self.submit(builder)
+            node.base.extras.set('structure_key', key)
+            self.report(f'submitted {node.process_label}<{node.pk}> for `{key}` ({len(structure.sites)} atoms)')
+            self.to_context(batch=append_(node))
+
+    def inspect_batch(self):
+        """Sort the finished runs into labelled and failed."""
+        for node in self.ctx.pop('batch', []):
+            key = node.base.extras.get('structure_key')
+            if node.is_finished_ok:
+                self.ctx.labelled[key] = node
+                energy = node.outputs.output_parameters['energy']
+                self.report(f'labelled `{key}`: energy {energy:.4f} eV')
+            else:
+                message = node.exit_message or f'process {node.process_state.value}'
+                self.ctx.failures[key] = {
+                    'stage': 'dft',
+                    'exit_status': node.exit_status,
+                    'message': message,
+                    'process_uuid': node.uuid,
+                }
+                self.report(
+                    f'`{key}` failed: {node.process_label}<{node.pk}> exit status {node.exit_status}: {message}'
+                )
+
+    def collect(self):
+        """Output the training set and the failure record; check the success fraction."""
+        labels = {}
+        for key, node in sorted(self.ctx.labelled.items()):
+            labels[f'{key}_structure'] = self.inputs.structures[key]
+            labels[f'{key}_parameters'] = node.outputs.output_parameters
+            labels[f'{key}_trajectory'] = node.outputs.output_trajectory
+        training_set = generate_training_set(**labels, metadata={'call_link_label': 'generate_training_set'})
+        self.out('training_set', training_set)
+        self.out('failures', record_failures(orm.Dict(self.ctx.failures), metadata={'call_link_label': 'failures'}))
+
+        total = len(self.inputs.structures)
+        labelled = len(self.ctx.labelled)
+        self.report(f'labelled {labelled} of {total} structures; TrainingSet<{training_set.pk}>')
+        fraction = self.inputs.min_success_fraction.value
+        if labelled < fraction * total:
+            return self.exit_codes.ERROR_TOO_FEW_LABELLED.format(labelled=labelled, total=total, fraction=fraction)
+        return None

@@ -1,0 +1,85 @@
+"""Register the computer, codes and pseudo family a campaign needs (idempotent)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+from pathlib import Path
+
+from aiida import orm
+from aiida.common.exceptions import NotExistent
+
+LOGGER = logging.getLogger(__name__)
+
+DEFAULT_COMPUTER = 'localhost'
+#: Code label -> (calculation plugin, default executable name).
+CODES = {
+    'pw': ('quantumespresso.pw', 'pw.x'),
+}
+
+
+def mpirun_command() -> list[str]:
+    """Return the mpirun command; as root OpenMPI needs ``--allow-run-as-root``."""
+    command = ['mpirun']
+    if os.geteuid() == 0:
+        command.append('--allow-run-as-root')
+    return [*command, '-np', '{tot_num_mpiprocs}']
+
+
+def ensure_localhost(label: str = DEFAULT_COMPUTER, mpiprocs: int = 1, workdir: str | None = None) -> orm.Computer:
+    """Return the local computer ``label``, creating and configuring it if needed.
+
+    An existing computer keeps its settings, except that its mpirun command is corrected when
+    running as root without ``--allow-run-as-root``.
+    """
+    try:
+        computer = orm.load_computer(label)
+    except NotExistent:
+        if workdir is None:
+            from aiida.manage import get_config, get_manager
+
+            workdir = str(Path(get_config().dirpath) / 'scratch' / get_manager().get_profile().name)
+        computer = orm.Computer(
+            label=label,
+            hostname='localhost',
+            description='This machine, direct scheduler (created by mlip-autopipe setup)',
+            transport_type='core.local',
+            scheduler_type='core.direct',
+            workdir=workdir,
+        ).store()
+        computer.set_prepend_text('export OMP_NUM_THREADS=1')
+        computer.set_minimum_job_poll_interval(1)
+        LOGGER.info('created computer %s', label)
+    if computer.get_mpirun_command() != mpirun_command():
+        computer.set_mpirun_command(mpirun_command())
+    computer.set_default_mpiprocs_per_machine(mpiprocs)
+    computer.set_use_double_quotes(False)
+    if not computer.is_configured:
+        computer.configure(safe_interval=0.0)
+    return computer
+
+
+def ensure_code(label: str, computer: orm.Computer, plugin: str, executable: str) -> orm.InstalledCode:
+    """Return the code ``label@computer``, registering ``executable`` for ``plugin`` if needed."""
+    path = shutil.which(executable) or executable
+    if not Path(path).is_file():
+        raise FileNotFoundError(f'executable `{executable}` for code `{label}` not found; install it or give its path')
+    try:
+        code = orm.load_code(f'{label}@{computer.label}')
+    except NotExistent:
+        code = orm.InstalledCode(
+            label=label,
+            computer=computer,
+            filepath_executable=path,
+            default_calc_job_plugin=plugin,
+            description=f'{executable} registered by mlip-autopipe setup',
+        ).store()
+        LOGGER.info('registered code %s@%s -> %s', label, computer.label, path)
+        return code
+    if str(code.filepath_executable) != path or code.default_calc_job_plugin != plugin:
+        raise ValueError(
+            f'code `{label}@{computer.label}` exists with {code.filepath_executable} ({code.default_calc_job_plugin}); '
+            f'expected {path} ({plugin}); relabel or delete it first'
+        )
+    return code

@@ -1,0 +1,31 @@
+"""``mlip-autopipe setup`` on the test profile."""
+
+from __future__ import annotations
+
+from aiida import orm
+from click.testing import CliRunner
+
+from aiida_mlip_autopipe.cli import cli
+
+
+def test_setup_registers_computer_code_and_family_idempotently(aiida_profile):
+    runner = CliRunner()
+    arguments = ['-p', aiida_profile.name, 'setup', '--computer', 'cli-host', '--mpiprocs', '2']
+    first = runner.invoke(cli, arguments)
+    assert first.exit_code == 0, first.output
+    assert 'pseudos   mlip-autopipe/debian-lda: Al, Au, Cu, Fe, Mg, Ni, Si, Ti' in first.output
+    computer = orm.load_computer('cli-host')
+    assert computer.get_mpirun_command()[:2] == ['mpirun', '--allow-run-as-root']
+    assert computer.get_default_mpiprocs_per_machine() == 2
+    code = orm.load_code('pw@cli-host')
+    assert code.default_calc_job_plugin == 'quantumespresso.pw'
+    second = runner.invoke(cli, arguments)
+    assert second.exit_code == 0, second.output
+    assert orm.QueryBuilder().append(orm.InstalledCode, filters={'label': 'pw'}).count() >= 1
+    assert second.output.replace('\n', '') == first.output.replace('\n', '')
+
+
+def test_setup_reports_a_missing_executable(aiida_profile):
+    result = CliRunner().invoke(cli, ['-p', aiida_profile.name, 'setup', '--computer', 'cli-host2', '--pw', 'no-pw.x'])
+    assert result.exit_code != 0
+    assert 'executable `no-pw.x` for code `pw` not found' in result.output
