@@ -4,7 +4,7 @@ VENV ?= .venv
 PROFILE ?= mlip-autopipe
 export PROFILE VENV
 
-.PHONY: setup demo test test-campaign docs lint clean-venv
+.PHONY: setup demo test docs lint clean-venv setup-production stop-production
 
 setup:
 	bash scripts/setup.sh
@@ -21,6 +21,13 @@ docs: setup
 lint: setup
 	$(VENV)/bin/ruff check src tests benchmarks examples
 	$(VENV)/bin/ruff format --check src tests benchmarks examples
+
+# Production stack (PostgreSQL + RabbitMQ + daemon): see docs/production.rst
+setup-production: setup
+	bash scripts/production/setup.sh
+
+stop-production:
+	bash scripts/production/stop.sh
 
 clean-venv:
 	rm -rf $(VENV)

@@ -53,5 +53,14 @@ else
     "$VERDI" -p "$PROFILE" config set caching.enabled_for aiida.calculations:quantumespresso.pw
 fi
 
-# 4. Computer, codes and pseudo family
+# 4. The codes' own environments and builds (pacemaker, LAMMPS with ML-PACE, surrogate), each
+#    idempotent and cached outside the clone in $MLIP_AUTOPIPE_CACHE
+export MLIP_AUTOPIPE_CACHE=${MLIP_AUTOPIPE_CACHE:-$HOME/.cache/mlip-autopipe}
+for script in scripts/setup.d/*.sh; do
+    [[ -e $script ]] || continue
+    log "running $script"
+    bash "$script"
+done
+
+# 5. Computer, codes and pseudo family
 "$VENV/bin/mlip-autopipe" -p "$PROFILE" setup

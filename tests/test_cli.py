@@ -26,6 +26,14 @@ def test_setup_registers_computer_code_and_family_idempotently(aiida_profile):
 
 
 def test_setup_reports_a_missing_executable(aiida_profile):
-    result = CliRunner().invoke(cli, ['-p', aiida_profile.name, 'setup', '--computer', 'cli-host2', '--pw', 'no-pw.x'])
+    result = CliRunner().invoke(
+        cli, ['-p', aiida_profile.name, 'setup', '--computer', 'cli-host2', '--code', 'pw=no-pw.x']
+    )
     assert result.exit_code != 0
     assert 'executable `no-pw.x` for code `pw` not found' in result.output
+
+
+def test_setup_refuses_an_unknown_code_label(aiida_profile):
+    result = CliRunner().invoke(cli, ['-p', aiida_profile.name, 'setup', '--code', 'vasp=/bin/true'])
+    assert result.exit_code == 2
+    assert 'give LABEL=PATH with LABEL one of pw' in result.output

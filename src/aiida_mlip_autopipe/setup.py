@@ -13,10 +13,26 @@ from aiida.common.exceptions import NotExistent
 LOGGER = logging.getLogger(__name__)
 
 DEFAULT_COMPUTER = 'localhost'
-#: Code label -> (calculation plugin, default executable name).
+
+
+def cache_dir() -> Path:
+    """Return where heavy builds and the codes' own environments live, outside any clone.
+
+    ``$MLIP_AUTOPIPE_CACHE``, by default ``~/.cache/mlip-autopipe``; ``make setup`` fills it.
+    """
+    return Path(os.environ.get('MLIP_AUTOPIPE_CACHE', Path.home() / '.cache' / 'mlip-autopipe'))
+
+
+#: Code label -> (calculation plugin, default executable: a name on PATH or a path under
+#: :func:`cache_dir`, written with ``{cache}``). Each stage adds its code here.
 CODES = {
     'pw': ('quantumespresso.pw', 'pw.x'),
 }
+
+
+def default_executable(label: str) -> str:
+    """Return the default executable of code ``label`` with ``{cache}`` filled in."""
+    return CODES[label][1].format(cache=cache_dir())
 
 
 def mpirun_command() -> list[str]:

@@ -22,7 +22,13 @@ def cli(ctx, profile):
 @cli.command()
 @click.option('--computer', default='localhost', show_default=True, help='Label of the local computer.')
 @click.option('--mpiprocs', default=1, show_default=True, help='Default MPI processes per job.')
-@click.option('--pw', 'pw_executable', default='pw.x', show_default=True, help='pw.x executable.')
+@click.option(
+    '--code',
+    'executables',
+    multiple=True,
+    metavar='LABEL=PATH',
+    help='Executable of a code instead of the default, e.g. `--code pw=/opt/qe/bin/pw.x` (repeatable).',
+)
 @click.option(
     '--pseudo-folder',
     default=None,
@@ -30,19 +36,23 @@ def cli(ctx, profile):
 )
 @click.option('--family', 'family_label', default=None, help='Label of the pseudo family to install.')
 @click.pass_obj
-def setup(obj, computer, mpiprocs, pw_executable, pseudo_folder, family_label):
+def setup(obj, computer, mpiprocs, executables, pseudo_folder, family_label):
     """Register the localhost computer, the codes and the pseudo family (idempotent)."""
     from ..pseudos import DEBIAN_PSEUDO_DIR, DEFAULT_FAMILY_LABEL, install_pseudo_family
-    from ..setup import CODES, ensure_code, ensure_localhost
+    from ..setup import CODES, default_executable, ensure_code, ensure_localhost
+
+    chosen = dict(item.split('=', 1) for item in executables if '=' in item)
+    unknown = sorted(set(chosen) - set(CODES))
+    if unknown or len(chosen) != len(executables):
+        raise click.BadParameter(f'give LABEL=PATH with LABEL one of {", ".join(CODES)}', param_hint='--code')
 
     profile = _load_profile(obj['profile'])
     node = ensure_localhost(computer, mpiprocs=mpiprocs)
     click.echo(f'profile   {profile.name}')
     click.echo(f'computer  {node.label}: mpirun `{" ".join(node.get_mpirun_command())}`')
-    executables = {'pw': pw_executable}
     for label, (plugin, _) in CODES.items():
         try:
-            code = ensure_code(label, node, plugin, executables[label])
+            code = ensure_code(label, node, plugin, chosen.get(label, default_executable(label)))
         except (FileNotFoundError, ValueError) as exception:
             raise click.ClickException(str(exception)) from exception
         click.echo(f'code      {code.full_label} -> {code.filepath_executable}')
