@@ -11,6 +11,7 @@ Usage: ``python benchmarks/training_set_io.py [--count 10000] [--atoms 32]``
 from __future__ import annotations
 
 import argparse
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -56,15 +57,16 @@ def main():
     parser.add_argument('--repeat', type=int, default=3)
     args = parser.parse_args()
 
-    from aiida.manage.configuration import create_profile, get_config, load_profile
-    from aiida.orm import load_node
-
-    from aiida_mlip_autopipe.data import TrainingSet
-
     frames = random_frames(args.count, args.atoms)
     with tempfile.TemporaryDirectory() as tmp:
+        os.environ['AIIDA_PATH'] = tmp  # a throw-away configuration and profile, never ~/.aiida
+        from aiida.manage.configuration import create_profile, get_config, load_profile
+        from aiida.orm import load_node
+
+        from aiida_mlip_autopipe.data import TrainingSet
+
         profile = create_profile(
-            get_config(),
+            get_config(create=True),
             name='training-set-io-benchmark',
             email='benchmark@localhost',
             storage_backend='core.sqlite_dos',
@@ -83,7 +85,6 @@ def main():
         extxyz_time = best_of(lambda: ase.io.read(extxyz, index=':', format='extxyz'), args.repeat)
         loaded = load_node(pk).to_atoms()
         assert len(loaded) == args.count and np.allclose(loaded[-1].get_forces(), frames[-1].get_forces())
-        get_config().delete_profile(profile.name)
 
     print(f'{args.count} configurations x {args.atoms} atoms (best of {args.repeat})')
     print(f'  store TrainingSet        {store_time:7.2f} s   write extxyz {write_time:7.2f} s')
