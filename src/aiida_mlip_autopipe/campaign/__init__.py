@@ -1,0 +1,1 @@
+"""The campaign: the campaign file, the loop's rules and ``ActiveLearningWorkChain`` (the only composer)."""

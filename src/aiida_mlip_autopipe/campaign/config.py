@@ -1,0 +1,235 @@
+"""The campaign file: one validated model of everything a user can ask for.
+
+A campaign file is YAML. Fields a user leaves out are filled from the chosen protocol's preset
+(``protocols.yaml``: ``fast``, ``balanced``, ``stringent``); then the whole is validated by
+:class:`CampaignConfig` (unknown fields are refused). :func:`load_campaign` turns pydantic's errors
+into one message per field that names the field's path and what is allowed.
+"""
+
+from __future__ import annotations
+
+import copy
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from ase.data import chemical_symbols
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+PROTOCOLS = ('fast', 'balanced', 'stringent')
+LABELLERS = ('qe', 'emt')
+
+
+class CampaignError(ValueError):
+    """A campaign file that cannot be run; the message names each wrong field and what is allowed."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra='forbid')
+
+
+class Range(_Section):
+    """A closed interval sampled at ``points`` evenly spaced values."""
+
+    min: float = Field(description='Lower end.')
+    max: float = Field(description='Upper end (>= min).')
+    points: int = Field(3, ge=1, le=50, description='Number of evenly spaced values, ends included.')
+
+    @model_validator(mode='after')
+    def _ordered(self):
+        if self.max < self.min:
+            raise ValueError(f'max ({self.max}) must not be below min ({self.min})')
+        return self
+
+    def values(self) -> list[float]:
+        """Return the sampled values."""
+        if self.points == 1 or self.max == self.min:
+            return [self.min]
+        step = (self.max - self.min) / (self.points - 1)
+        return [round(self.min + i * step, 10) for i in range(self.points)]
+
+
+class CompositionRange(Range):
+    """Atomic fraction of the last element of ``elements`` (binary: x in A(1-x)B(x))."""
+
+    min: float = Field(0.0, ge=0.0, le=1.0, description='Lowest fraction of the last element.')
+    max: float = Field(1.0, ge=0.0, le=1.0, description='Highest fraction of the last element.')
+
+
+class TemperatureRange(Range):
+    """Temperatures (K) the potential must describe; exploration ramps up to ``max``."""
+
+    min: float = Field(300.0, gt=0.0, le=10000.0, description='Lowest temperature (K).')
+    max: float = Field(1200.0, gt=0.0, le=10000.0, description='Highest temperature (K).')
+
+
+class Targets(_Section):
+    """When the potential is good enough."""
+
+    force_rmse_mev_a: float = Field(gt=0, description='Test-set force RMSE to reach (meV/A).')
+    energy_rmse_mev_atom: float | None = Field(None, gt=0, description='Test-set energy RMSE to reach (meV/atom).')
+    high_gamma_fraction: float = Field(
+        ge=0, le=1, description='Largest fraction of explored frames above the lower gamma threshold.'
+    )
+
+
+class DftSettings(_Section):
+    """The labelling stage (pw.x through ``DftLabellingWorkChain``)."""
+
+    protocol: Literal['fast', 'balanced', 'stringent'] = Field(description='Labelling protocol.')
+    overrides: dict[str, Any] = Field(default_factory=dict, description='aiida-quantumespresso overrides.')
+    options: dict[str, Any] = Field(default_factory=dict, description='`metadata.options` of the pw.x jobs.')
+    max_concurrent: int = Field(ge=1, description='pw.x runs at a time.')
+    min_success_fraction: float = Field(ge=0, le=1, description='Fraction of each batch that must be labelled.')
+    pseudo_family: str = Field('mlip-autopipe/debian-lda', description='aiida-pseudo family with cutoffs.')
+
+
+class FitSettings(_Section):
+    """The training stage (pacemaker)."""
+
+    protocol: Literal['fast', 'balanced', 'stringent'] = Field(description='Fit size preset.')
+    overrides: dict[str, Any] = Field(default_factory=dict, description='Fit parameters overriding the preset.')
+
+
+class ExplorationSettings(_Section):
+    """The exploration stage (LAMMPS MD with the extrapolation grade)."""
+
+    temperature_points: int = Field(ge=1, le=20, description='Temperatures per iteration.')
+    ensemble: Literal['nvt', 'npt'] = Field('npt', description='MD ensemble.')
+    steps: int = Field(ge=10, description='MD steps per run.')
+    timestep_fs: float = Field(gt=0, le=10, description='MD time step (fs).')
+    gamma_lower: float = Field(gt=0, description='Frames above this extrapolation grade are candidates.')
+    gamma_upper: float = Field(gt=0, description='A run halts when the grade exceeds this.')
+    max_selected: int = Field(ge=1, description='Structures selected for labelling per iteration.')
+
+    @model_validator(mode='after')
+    def _thresholds(self):
+        if self.gamma_upper <= self.gamma_lower:
+            raise ValueError(f'gamma_upper ({self.gamma_upper}) must exceed gamma_lower ({self.gamma_lower})')
+        return self
+
+
+class ScreeningSettings(_Section):
+    """Surrogate screening of the generated candidates before the first DFT batch."""
+
+    enabled: bool = Field(description='Run the surrogate screening.')
+    select: int = Field(ge=1, description='Candidates kept for the first DFT batch.')
+
+
+class Budgets(_Section):
+    """When to stop even if the targets are not met."""
+
+    iterations: int = Field(ge=1, description='Active-learning iterations (exploration + refit).')
+    dft_calculations: int = Field(ge=1, description='DFT calculations in total.')
+    wall_time_hours: float = Field(gt=0, description='Wall time of the whole campaign (h).')
+
+
+class Codes(_Section):
+    """Codes by label (`label@computer`), as `mlip-autopipe setup` registers them."""
+
+    pw: str = Field('pw@localhost', description='Quantum ESPRESSO pw.x.')
+    pacemaker: str = Field('pacemaker@localhost', description='pacemaker (ACE fitting).')
+    lmp: str = Field('lmp@localhost', description='LAMMPS with ML-PACE.')
+    surrogate: str = Field('surrogate@localhost', description='Universal potential for screening.')
+
+
+class CampaignConfig(_Section):
+    """A whole campaign: what to learn, how well, with what, within which budget."""
+
+    name: str = Field(min_length=1, description='Label of the campaign (used for groups and reports).')
+    elements: list[str] = Field(min_length=1, max_length=2, description='Chemical symbols (one or two).')
+    composition: CompositionRange = Field(default_factory=CompositionRange, description='Composition range.')
+    temperature: TemperatureRange = Field(default_factory=TemperatureRange, description='Temperature range (K).')
+    pressure_gpa: float = Field(0.0, ge=-50, le=500, description='Pressure of the NPT exploration (GPa).')
+    protocol: Literal['fast', 'balanced', 'stringent'] = Field('balanced', description='Preset for the rest.')
+    labeller: Literal['qe', 'emt'] = Field('qe', description='`qe` (pw.x) or `emt` (ASE EMT, for tests).')
+    seed: int = Field(0, ge=0, description='Seed of every random choice in the campaign.')
+    targets: Targets
+    dft: DftSettings
+    fit: FitSettings
+    exploration: ExplorationSettings
+    screening: ScreeningSettings
+    budgets: Budgets
+    generation: dict[str, Any] = Field(default_factory=dict, description='Structure generation spec overrides.')
+    codes: Codes = Field(default_factory=Codes)
+    description: str = Field('', description='Free text.')
+
+    @field_validator('elements')
+    @classmethod
+    def _known_elements(cls, elements):
+        unknown = [symbol for symbol in elements if symbol not in chemical_symbols[1:]]
+        if unknown:
+            raise ValueError(f'unknown element(s) {", ".join(unknown)}; give chemical symbols such as Cu, Au')
+        if len(set(elements)) != len(elements):
+            raise ValueError('each element may appear once')
+        return elements
+
+    def compositions(self) -> list[dict[str, float]]:
+        """Return the composition points as ``{element: fraction}``."""
+        if len(self.elements) == 1:
+            return [{self.elements[0]: 1.0}]
+        first, last = self.elements
+        return [{first: round(1.0 - x, 10), last: x} for x in self.composition.values()]
+
+
+def _merge(base: dict, override: dict) -> dict:
+    """Return ``base`` updated recursively with ``override``."""
+    merged = copy.deepcopy(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def protocol_presets() -> dict[str, dict]:
+    """Return the presets of ``protocols.yaml``, by protocol name."""
+    return yaml.safe_load(resources.files(__package__).joinpath('protocols.yaml').read_text())
+
+
+def _format_errors(error: ValidationError) -> str:
+    lines = []
+    for item in error.errors():
+        path = '.'.join(str(part) for part in item['loc']) or '(file)'
+        message = item['msg'].removeprefix('Value error, ')
+        if item['type'] == 'extra_forbidden':
+            message = 'unknown field; allowed here: ' + ', '.join(_allowed_fields(item['loc'][:-1]))
+        lines.append(f'field `{path}`: {message}')
+    return 'invalid campaign file:\n  ' + '\n  '.join(lines)
+
+
+def _allowed_fields(location) -> list[str]:
+    model = CampaignConfig
+    for part in location:
+        annotation = model.model_fields[part].annotation
+        model = next((arg for arg in getattr(annotation, '__args__', (annotation,)) if isinstance(arg, type)), None)
+        if not (isinstance(model, type) and issubclass(model, BaseModel)):
+            return []
+    return list(model.model_fields)
+
+
+def campaign_from_dict(data: dict) -> CampaignConfig:
+    """Fill ``data`` from its protocol's preset and validate it; raise :class:`CampaignError` if wrong."""
+    if not isinstance(data, dict):
+        raise CampaignError('invalid campaign file: the top level must be a mapping of fields')
+    protocol = data.get('protocol', 'balanced')
+    if protocol not in PROTOCOLS:
+        raise CampaignError(
+            f'invalid campaign file:\n  field `protocol`: `{protocol}` is not one of {", ".join(PROTOCOLS)}'
+        )
+    preset = {key: value for key, value in protocol_presets()[protocol].items() if key != 'description'}
+    try:
+        return CampaignConfig.model_validate(_merge(preset, data))
+    except ValidationError as error:
+        raise CampaignError(_format_errors(error)) from None
+
+
+def load_campaign(path: str | Path) -> CampaignConfig:
+    """Read and validate the campaign file at ``path``."""
+    try:
+        data = yaml.safe_load(Path(path).read_text())
+    except yaml.YAMLError as error:
+        raise CampaignError(f'campaign file {path} is not valid YAML: {error}') from None
+    return campaign_from_dict(data)

@@ -1,0 +1,77 @@
+"""Pure rules of the campaign loop: the temperature schedule, convergence and budgets.
+
+They take plain numbers (from exploration reports and fit metrics), so they can be studied and
+benchmarked without running any code.
+"""
+
+from __future__ import annotations
+
+import math
+
+
+def temperature_schedule(t_min: float, t_max: float, points: int, iteration: int, ramp_iterations: int) -> list[float]:
+    """Return the MD temperatures (K) of exploration ``iteration`` (0-based).
+
+    The highest temperature ramps linearly from ``t_min`` + one step to ``t_max``, reached at
+    iteration ``ramp_iterations - 1`` and kept afterwards, so early potentials are not driven far
+    outside what they know; ``points`` temperatures are spread evenly from ``t_min`` to that ceiling.
+    """
+    if t_max < t_min or points < 1 or ramp_iterations < 1 or iteration < 0:
+        raise ValueError('need t_min <= t_max, points >= 1, ramp_iterations >= 1, iteration >= 0')
+    ceiling = t_min + (t_max - t_min) * min(1.0, (iteration + 1) / ramp_iterations)
+    if points == 1:
+        return [round(ceiling, 1)]
+    step = (ceiling - t_min) / (points - 1)
+    return sorted({round(t_min + i * step, 1) for i in range(points)})
+
+
+def convergence_verdict(
+    high_gamma_fraction: float,
+    force_rmse_mev_a: float,
+    energy_rmse_mev_atom: float | None,
+    targets,
+) -> tuple[bool, str]:
+    """Return whether the campaign has converged and why (or why not).
+
+    Converged when the exploration found at most ``targets.high_gamma_fraction`` of its frames above
+    the lower gamma threshold AND the test force RMSE meets ``targets.force_rmse_mev_a`` (and the
+    energy RMSE its target, when one is set).
+    """
+    unmet = []
+    if not high_gamma_fraction <= targets.high_gamma_fraction:
+        unmet.append(f'high-gamma fraction {high_gamma_fraction:.3f} > {targets.high_gamma_fraction}')
+    if not force_rmse_mev_a <= targets.force_rmse_mev_a:
+        unmet.append(f'force RMSE {force_rmse_mev_a:.1f} > {targets.force_rmse_mev_a} meV/A')
+    target_e = targets.energy_rmse_mev_atom
+    if target_e is not None and not (energy_rmse_mev_atom is not None and energy_rmse_mev_atom <= target_e):
+        unmet.append(f'energy RMSE {energy_rmse_mev_atom} > {target_e} meV/atom')
+    if unmet:
+        return False, 'not converged: ' + '; '.join(unmet)
+    return True, (
+        f'converged: high-gamma fraction {high_gamma_fraction:.3f} <= {targets.high_gamma_fraction}, '
+        f'force RMSE {force_rmse_mev_a:.1f} <= {targets.force_rmse_mev_a} meV/A'
+    )
+
+
+def budget_verdict(iterations_done: int, dft_calculations: int, elapsed_hours: float, budgets) -> str | None:
+    """Return which budget has run out, or ``None`` while all remain."""
+    if iterations_done >= budgets.iterations:
+        return f'iteration budget spent ({iterations_done} of {budgets.iterations})'
+    if dft_calculations >= budgets.dft_calculations:
+        return f'DFT budget spent ({dft_calculations} of {budgets.dft_calculations} calculations)'
+    if elapsed_hours >= budgets.wall_time_hours:
+        return f'wall-time budget spent ({elapsed_hours:.2f} of {budgets.wall_time_hours} h)'
+    return None
+
+
+def labels_allowed(requested: int, dft_calculations: int, budgets) -> int:
+    """Return how many of ``requested`` labels still fit in the DFT budget."""
+    return max(0, min(requested, budgets.dft_calculations - dft_calculations))
+
+
+def best_iteration(force_rmses: list[float]) -> int:
+    """Return the index of the iteration with the lowest test force RMSE (NaN never wins)."""
+    finite = [(value, index) for index, value in enumerate(force_rmses) if not math.isnan(value)]
+    if not finite:
+        raise ValueError('no iteration has a finite force RMSE')
+    return min(finite)[1]
