@@ -35,3 +35,19 @@ def test_unknown_element_or_labeller_is_refused():
         check_ase_labeller('emt', {'Cu', 'Fe', 'Ti'})
     with pytest.raises(ValueError, match='unknown ASE labeller `lj`; allowed: emt'):
         check_ase_labeller('lj', {'Cu'})
+
+
+def test_ase_labelling_work_chain_refuses_close_atoms(aiida_profile):
+    from aiida_mlip_autopipe.labelling.ase_labeller import AseLabellingWorkChain
+
+    crushed = bulk('Cu', 'fcc', a=3.6, cubic=True)
+    crushed.positions[1] = crushed.positions[0] + (0.5, 0.0, 0.0)
+    results, node = run_get_node(
+        AseLabellingWorkChain,
+        structures={'ok': orm.StructureData(ase=cu3au()), 'crushed': orm.StructureData(ase=crushed)},
+    )
+    assert node.is_finished_ok
+    assert results['training_set'].count == 1
+    assert results['failures']['crushed']['stage'] == 'refused'
+    with pytest.raises(ValueError, match='`calculator`: labeller `emt` cannot label Fe'):
+        run_get_node(AseLabellingWorkChain, structures={'fe': orm.StructureData(ase=bulk('Fe'))})
