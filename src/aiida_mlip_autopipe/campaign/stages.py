@@ -1,0 +1,160 @@
+"""How the campaign calls each stage: builders from the campaign file, and what it reads back.
+
+This is the only module that knows the stages' port names; ``ActiveLearningWorkChain`` speaks to
+the stages through these functions only.
+"""
+
+from __future__ import annotations
+
+from aiida import orm
+from aiida.common.exceptions import NotExistent
+
+from .config import CampaignConfig
+
+
+def _code(label: str, field: str) -> orm.AbstractCode:
+    try:
+        return orm.load_code(label)
+    except NotExistent:
+        raise ValueError(f'field `codes.{field}`: code `{label}` is not set up; run `mlip-autopipe setup`') from None
+
+
+def check_resources(config: CampaignConfig) -> None:
+    """Refuse, before submission, a campaign whose codes, pseudopotentials or labeller do not fit."""
+    from ..labelling.ase_labeller import check_ase_labeller
+
+    needed = {'pacemaker': config.codes.pacemaker, 'lmp': config.codes.lmp}
+    if config.labeller == 'qe':
+        needed['pw'] = config.codes.pw
+    if config.screening.enabled:
+        needed['surrogate'] = config.codes.surrogate
+    for field, label in needed.items():
+        _code(label, field)
+    if config.labeller == 'emt':
+        try:
+            check_ase_labeller('emt', config.elements)
+        except ValueError as exception:
+            raise ValueError(f'field `labeller`: {exception}') from None
+    else:
+        from ..labelling.workchain import _load_family
+        from ..pseudos import check_family_covers
+
+        try:
+            check_family_covers(_load_family(config.dft.pseudo_family), config.elements)
+        except ValueError as exception:
+            raise ValueError(f'field `dft.pseudo_family`: {exception}') from None
+
+
+# -- generation ------------------------------------------------------------------------------------
+
+
+def generation_builder(config: CampaignConfig):
+    """Return the ``StructureGenerationWorkChain`` builder for the campaign's chemistry."""
+    from ..generation.workchain import StructureGenerationWorkChain
+
+    builder = StructureGenerationWorkChain.get_builder()
+    spec = {'elements': config.elements, 'seed': config.seed}
+    if len(config.elements) == 2:
+        spec['composition_range'] = {
+            'element': config.elements[-1],
+            'min': config.composition.min,
+            'max': config.composition.max,
+            'points': config.composition.points,
+        }
+    spec.update(config.generation)
+    builder.spec = orm.Dict(spec)
+    return builder
+
+
+def generated_structures(node) -> dict:
+    """Return the structures a generation work chain produced, by key."""
+    return dict(node.outputs.structures)
+
+
+# -- screening -------------------------------------------------------------------------------------
+
+
+def screening_builder(config: CampaignConfig, structures: dict):
+    """Return the ``SurrogateScreeningWorkChain`` builder that keeps ``config.screening.select``."""
+    from ..screening.workchain import SurrogateScreeningWorkChain
+
+    builder = SurrogateScreeningWorkChain.get_builder()
+    builder.structures = structures
+    builder.code = _code(config.codes.surrogate, 'surrogate')
+    builder.num_select = orm.Int(min(config.screening.select, len(structures)))
+    builder.seed = orm.Int(config.seed)
+    return builder
+
+
+def screened_structures(node) -> dict:
+    """Return the structures the screening selected, by key."""
+    return dict(node.outputs.selected)
+
+
+# -- labelling -------------------------------------------------------------------------------------
+
+
+def labelling_builder(config: CampaignConfig, structures: dict):
+    """Return the labelling builder of the campaign's labeller (pw.x or an ASE calculator)."""
+    if config.labeller == 'emt':
+        from ..labelling.ase_labeller import AseLabellingWorkChain
+
+        builder = AseLabellingWorkChain.get_builder()
+        builder.calculator = orm.Str('emt')
+    else:
+        from ..labelling.workchain import DftLabellingWorkChain
+
+        builder = DftLabellingWorkChain.get_builder()
+        builder.code = _code(config.codes.pw, 'pw')
+        builder.pseudo_family = orm.Str(config.dft.pseudo_family)
+        builder.protocol = orm.Str(config.dft.protocol)
+        if config.dft.overrides:
+            builder.overrides = orm.Dict(config.dft.overrides)
+        if config.dft.options:
+            builder.options = orm.Dict(config.dft.options)
+        builder.max_concurrent = orm.Int(config.dft.max_concurrent)
+        builder.min_success_fraction = orm.Float(config.dft.min_success_fraction)
+    builder.structures = dict(structures)
+    return builder
+
+
+# -- training --------------------------------------------------------------------------------------
+
+
+def training_builder(config: CampaignConfig, training_set, previous_potential=None):
+    """Return the ``PacemakerWorkChain`` builder; refit from ``previous_potential`` when given."""
+    from ..training.workchain import PacemakerWorkChain
+
+    builder = PacemakerWorkChain.get_builder_from_protocol(
+        _code(config.codes.pacemaker, 'pacemaker'),
+        training_set,
+        protocol=config.fit.protocol,
+        overrides=config.fit.overrides or None,
+        seed=config.seed,
+    )
+    if previous_potential is not None:
+        builder.pacemaker.initial_potential = previous_potential
+    return builder
+
+
+def trained_potential(node) -> tuple:
+    """Return the potential and its metrics (meV/A, meV/atom) from a finished training."""
+    metrics = node.outputs.metrics.get_dict()
+    return node.outputs.potential, {
+        'force_rmse_train': metrics.get('force_rmse_train'),
+        'force_rmse_test': metrics.get('force_rmse_test'),
+        'energy_rmse_test': metrics.get('energy_rmse_test'),
+    }
+
+
+# -- exploration -----------------------------------------------------------------------------------
+
+
+def exploration_builder(config: CampaignConfig, potential, training_set, temperatures, iteration: int):
+    """Return the ``ExplorationWorkChain`` builder for one iteration's MD schedule."""
+    raise NotImplementedError('exploration stage not wired yet')
+
+
+def exploration_result(node) -> tuple[orm.Dict, dict]:
+    """Return the exploration report and the structures selected for labelling."""
+    raise NotImplementedError('exploration stage not wired yet')
