@@ -61,3 +61,13 @@ def setup(obj, computer, mpiprocs, executables, pseudo_folder, family_label):
     except FileNotFoundError as exception:
         raise click.ClickException(str(exception)) from exception
     click.echo(f'pseudos   {family.label}: {", ".join(sorted(family.elements))}')
+
+
+def _add_campaign_commands():
+    from .campaign import status, submit
+
+    cli.add_command(submit)
+    cli.add_command(status)
+
+
+_add_campaign_commands()

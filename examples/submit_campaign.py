@@ -1,0 +1,32 @@
+"""Submit an active-learning campaign described by a campaign file.
+
+    verdi run examples/submit_campaign.py examples/campaign_cuau.yaml               # to the daemon
+    verdi run examples/submit_campaign.py examples/campaign_cuau.yaml --foreground  # here, waiting
+
+Every field of the file is checked (and the codes, pseudopotentials and labeller) before anything
+is submitted; a wrong field is named with what is allowed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from aiida_mlip_autopipe.campaign.launch import launch_campaign
+
+
+def main(argv):
+    parser = argparse.ArgumentParser(description='Submit an active-learning campaign.')
+    parser.add_argument('campaign_file')
+    parser.add_argument('--foreground', action='store_true', help='run here instead of in the daemon')
+    args = parser.parse_args(argv)
+    try:
+        node = launch_campaign(args.campaign_file, foreground=args.foreground)
+    except (ValueError, RuntimeError) as exception:
+        sys.exit(f'error: {exception}')
+    print(f'ActiveLearningWorkChain<{node.pk}> {"finished" if args.foreground else "submitted"}')
+    print(f'status: mlip-autopipe status {node.pk}    report: verdi process report {node.pk}')
+
+
+if __name__ == '__main__':
+    main(sys.argv[1:])

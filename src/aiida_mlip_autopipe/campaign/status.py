@@ -1,0 +1,105 @@
+"""Where a campaign stands: the per-iteration table, DFT cost and the learning curve."""
+
+from __future__ import annotations
+
+import math
+
+from aiida import orm
+
+#: (row key, column title, width, number format)
+COLUMNS = (
+    ('iteration', 'it', 2, 'd'),
+    ('labels_added', 'labels', 6, 'd'),
+    ('labels_failed', 'failed', 6, 'd'),
+    ('training_set_size', 'train set', 9, 'd'),
+    ('force_rmse_train', 'F train', 8, '.1f'),
+    ('force_rmse_test', 'F test', 7, '.1f'),
+    ('energy_rmse_test', 'E test', 7, '.2f'),
+    ('high_gamma_fraction', 'high-gamma', 10, '.3f'),
+    ('max_gamma', 'max gamma', 9, '.2f'),
+    ('dft_cpu_seconds', 'DFT s', 7, '.0f'),
+    ('state', 'state', 10, 's'),
+)
+
+
+def _cell(value, width: int, number_format: str) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return '-'.rjust(width)
+    if isinstance(value, str):
+        return value.ljust(width)
+    return format(value, number_format).rjust(width)
+
+
+def format_table(rows: list[dict]) -> str:
+    """Return the iteration table as text (force RMSE in meV/A, energy RMSE in meV/atom)."""
+    lines = ['  '.join(title.rjust(width) for _, title, width, _ in COLUMNS)]
+    for row in rows:
+        lines.append('  '.join(_cell(row.get(key), width, fmt) for key, _, width, fmt in COLUMNS))
+    return '\n'.join(lines)
+
+
+def dft_cpu_seconds(labelling: orm.ProcessNode) -> float | None:
+    """Return the summed pw.x wall time (s) of the calculations under a labelling run, if any."""
+    query = orm.QueryBuilder()
+    query.append(orm.WorkflowNode, filters={'id': labelling.pk}, tag='labelling')
+    query.append(orm.CalcJobNode, with_ancestors='labelling', tag='calc')
+    query.append(
+        orm.Dict,
+        with_incoming='calc',
+        edge_filters={'label': 'output_parameters'},
+        project='attributes.wall_time_seconds',
+    )
+    times = [value for (value,) in query.all() if value is not None]
+    return float(sum(times)) if times else None
+
+
+def campaign_rows(node: orm.WorkflowNode) -> list[dict]:
+    """Return the campaign's iteration rows (from the finished summary or the live extras)."""
+    if 'summary' in node.outputs:
+        rows = node.outputs.summary['iterations']
+    else:
+        rows = node.base.extras.get('campaign_iterations', [])
+    for row in rows:
+        if row.get('labelling_pk'):
+            row['dft_cpu_seconds'] = dft_cpu_seconds(orm.load_node(row['labelling_pk']))
+    return rows
+
+
+def plot_learning_curve(rows: list[dict], path) -> None:
+    """Write the test force RMSE against the training set size, and the high-gamma fraction, as a PNG."""
+    import matplotlib
+
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+
+    fitted = [row for row in rows if row.get('force_rmse_test') is not None]
+    figure, (left, right) = plt.subplots(1, 2, figsize=(9, 3.5))
+    left.plot([r['training_set_size'] for r in fitted], [r['force_rmse_test'] for r in fitted], 'o-', label='test')
+    left.plot(
+        [r['training_set_size'] for r in fitted], [r.get('force_rmse_train') for r in fitted], 's--', label='train'
+    )
+    left.set_xlabel('labelled structures')
+    left.set_ylabel('force RMSE (meV/A)')
+    left.legend()
+    explored = [row for row in rows if row.get('high_gamma_fraction') is not None]
+    right.plot([r['iteration'] for r in explored], [r['high_gamma_fraction'] for r in explored], 'o-')
+    right.set_xlabel('iteration')
+    right.set_ylabel('fraction of frames above lower gamma')
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+
+
+def format_validation(validation: dict) -> str:
+    """Return the EOS validation as a table."""
+    lines = [f'{"cell":8s} {"a pot":>7s} {"a ref":>7s} {"err":>7s} {"B pot":>7s} {"B ref":>7s} {"err":>7s}']
+    for name, row in sorted(validation.items()):
+        if 'error' in row:
+            lines.append(f'{name:8s} {row["error"]}')
+            continue
+        pot, ref, err = row['potential'], row['labeller'], row['relative_error']
+        lines.append(
+            f'{name:8s} {pot["lattice_a"]:7.3f} {ref["lattice_a"]:7.3f} {err["lattice_a"]:+7.2%} '
+            f'{pot["bulk_modulus_gpa"]:7.1f} {ref["bulk_modulus_gpa"]:7.1f} {err["bulk_modulus"]:+7.1%}'
+        )
+    return '\n'.join(lines)
