@@ -1,7 +1,11 @@
 """Sphinx configuration of the aiida-mlip-autopipe documentation."""
 
 import os
+import sys
 import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent / '_ext'))
 
 # Importing aiida creates its configuration folder, and the `aiida-workchain` directive loads the
 # default profile: give the build a throw-away configuration with an in-memory profile.
@@ -27,8 +31,9 @@ extensions = [
     'sphinx.ext.viewcode',
     'sphinx_click',
     'aiida.sphinxext',
+    'campaign_reference',
 ]
-exclude_patterns = ['_build', 'cutoffs_table.rst']
+exclude_patterns = ['_build', 'cutoffs_table.rst', 'campaign_fields.rst', '_ext']
 html_theme = 'furo'
 html_title = 'aiida-mlip-autopipe'
 autodoc_member_order = 'bysource'
