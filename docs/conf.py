@@ -11,9 +11,9 @@ sys.path.insert(0, str(Path(__file__).parent / '_ext'))
 # default profile: give the build a throw-away configuration with an in-memory profile.
 os.environ['AIIDA_PATH'] = tempfile.mkdtemp(prefix='mlip-autopipe-docs-')
 
-from aiida.manage.configuration import create_profile, get_config  # noqa: E402
+from aiida.manage.configuration import create_profile, get_config
 
-from aiida_mlip_autopipe import __version__  # noqa: E402
+from aiida_mlip_autopipe import __version__
 
 _config = get_config(create=True)
 create_profile(_config, name='docs', email='docs@localhost', storage_backend='core.sqlite_temp', storage_config={})
@@ -22,7 +22,7 @@ _config.store()
 
 project = 'aiida-mlip-autopipe'
 author = 'aiida-mlip-autopipe developers'
-copyright = '2026, aiida-mlip-autopipe developers'  # noqa: A001
+copyright = '2026, aiida-mlip-autopipe developers'
 version = release = __version__
 
 extensions = [
