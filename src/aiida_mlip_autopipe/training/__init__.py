@@ -1,0 +1,1 @@
+"""Training: pacemaker ACE fits as a CalcJob (``PacemakerCalculation``), its parser and a restart work chain."""

@@ -1,0 +1,429 @@
+"""What pacemaker needs written and what it leaves behind: plain functions, no AiiDA.
+
+- :class:`PacemakerParameters`: the fit parameters a user may set (validated, with defaults).
+- :func:`pacemaker_input`/:func:`write_pacemaker_input`: pacemaker's ``input.yaml``.
+- :func:`write_pacemaker_dataframe`: ASE frames -> pacemaker's gzipped DataFrame pickle.
+- :data:`DRIVER_SCRIPT`: the small driver the job runs with the pacemaker environment's Python; it
+  runs ``pacemaker``, ``pace_yaml2yace`` and ``pace_activeset`` in turn, stops pacemaker at a soft
+  time limit and writes ``status.json``.
+- :func:`read_metrics_table`, :func:`summarise_metrics`, :func:`diagnose`: read the results.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = (
+    'DRIVER_FILENAME',
+    'FIXTURE_PARAMETERS',
+    'PacemakerParameters',
+    'diagnose',
+    'pacemaker_input',
+    'read_metrics_table',
+    'summarise_metrics',
+    'write_pacemaker_dataframe',
+    'write_pacemaker_input',
+)
+
+DATA_FILENAME = 'data.pckl.gzip'
+INPUT_FILENAME = 'input.yaml'
+DRIVER_FILENAME = 'run_pacemaker.py'
+STATUS_FILENAME = 'status.json'
+PREVIOUS_POTENTIAL_FILENAME = 'previous_potential.yaml'
+OUTPUT_YAML = 'output_potential.yaml'
+OUTPUT_YACE = 'output_potential.yace'
+OUTPUT_ASI = 'output_potential.asi'
+INTERIM_YAML = 'interim_potential_0.yaml'
+LOG_FILENAME = 'log.txt'
+PACEMAKER_STDOUT = 'pacemaker.out'
+PACEMAKER_STDERR = 'pacemaker.err'
+YACE_LOG = 'yaml2yace.log'
+ACTIVESET_LOG = 'activeset.log'
+#: pacemaker's metric tables: train per iteration, test every ``display_step``, final cycle rows
+METRICS_FILES = ('metrics.txt', 'test_metrics.txt', 'cycle_metrics.txt', 'test_cycle_metrics.txt')
+RETRIEVE_LIST = [
+    STATUS_FILENAME,
+    LOG_FILENAME,
+    PACEMAKER_STDOUT,
+    PACEMAKER_STDERR,
+    YACE_LOG,
+    ACTIVESET_LOG,
+    OUTPUT_YAML,
+    OUTPUT_YACE,
+    OUTPUT_ASI,
+    INTERIM_YAML,
+    *METRICS_FILES,
+]
+
+#: embedding name -> (ndensity, Finnis-Sinclair parameters) of ``FinnisSinclairShiftedScaled``
+EMBEDDINGS = {
+    'linear': (1, [1, 1]),
+    'finnis_sinclair': (2, [1, 1, 1, 0.5]),
+}
+OPTIMIZERS = ('BFGS', 'L-BFGS-B', 'CG')
+
+
+class PacemakerParameters(BaseModel):
+    """Fit parameters of one pacemaker run (units: A, eV)."""
+
+    model_config = ConfigDict(extra='forbid')
+
+    cutoff: float = Field(5.0, gt=2.0, le=12.0, description='Radial cutoff (A).')
+    number_of_functions_per_element: int = Field(
+        20, ge=1, le=5000, description='Size of the basis: ACE functions per element.'
+    )
+    embedding: Literal['linear', 'finnis_sinclair'] = Field(
+        'finnis_sinclair',
+        description='Embedding: `linear` (one density) or `finnis_sinclair` (a linear and a square-root density).',
+    )
+    force_weight: float = Field(
+        0.3, gt=0.0, lt=1.0, description="pacemaker's kappa: weight of forces in the loss; energies get 1 - kappa."
+    )
+    maxiter: int = Field(100, ge=1, le=100000, description='Optimizer iterations.')
+    optimizer: Literal['BFGS', 'L-BFGS-B', 'CG'] = Field('BFGS', description='SciPy optimizer used by pacemaker.')
+    test_size: float = Field(0.1, ge=0.0, lt=0.5, description='Fraction of structures held out as the test set.')
+    seed: int = Field(42, ge=0, description='Random seed (train/test split, initial coefficients).')
+    l1_coefficient: float = Field(1e-8, ge=0.0, description='L1 regularisation of the coefficients.')
+    l2_coefficient: float = Field(1e-8, ge=0.0, description='L2 regularisation of the coefficients.')
+    batch_size: int = Field(100, ge=1, description='Structures per TensorFlow batch (memory use scales with it).')
+    display_step: int = Field(10, ge=1, description='Iterations between test-set evaluations in the log.')
+    repulsion: bool = Field(True, description='Add the ZBL core repulsion below the smallest distance in the data.')
+    activeset_batch_size: int | None = Field(
+        None,
+        ge=1,
+        description='Structures per batch of `pace_activeset` (lower it for large sets); all at once if None.',
+    )
+
+
+#: parameters of the committed Cu-Au fixture potential (tests/fixtures/make_ace_cuau.py)
+FIXTURE_PARAMETERS = PacemakerParameters(
+    cutoff=5.0, number_of_functions_per_element=24, maxiter=150, test_size=0.1, seed=42, display_step=25
+)
+
+
+def pacemaker_input(
+    parameters: PacemakerParameters,
+    elements: Iterable[str],
+    data_filename: str = DATA_FILENAME,
+    potential_filename: str | None = None,
+    reference_energies: dict[str, float] | str = 'auto',
+) -> dict:
+    """Return pacemaker's ``input.yaml`` content as a dictionary.
+
+    Parameters
+    ----------
+    parameters
+        The fit parameters.
+    elements
+        Chemical symbols of the potential (sorted in the file).
+    data_filename
+        The DataFrame pickle with columns ``ase_atoms``, ``energy``, ``forces``.
+    potential_filename
+        A B-basis YAML to continue from (its basis and coefficients replace the ``potential``
+        section), or None for a new basis.
+    reference_energies
+        ``auto`` (pacemaker's least-squares per-element energies plus a shift, recorded in the
+        potential's metadata) or per-element energies in eV (e.g. isolated atoms; key ``shift``
+        allowed). The potential fits ``energy - sum(reference) (+ shift per atom)``.
+    """
+    elements = sorted(set(elements))
+    if not elements:
+        raise ValueError('`elements`: give at least one element')
+    if isinstance(reference_energies, dict):
+        missing = set(elements) - set(reference_energies)
+        if missing:
+            raise ValueError(f'`reference_energies`: no value for {", ".join(sorted(missing))}')
+        reference = {key: float(value) for key, value in sorted(reference_energies.items())}
+    elif reference_energies == 'auto':
+        reference = 'auto'
+    else:
+        raise ValueError(f'`reference_energies`: `{reference_energies}` is not allowed; give `auto` or a dictionary')
+    ndensity, fs_parameters = EMBEDDINGS[parameters.embedding]
+    if potential_filename is not None:
+        potential = potential_filename
+    else:
+        potential = {
+            'deltaSplineBins': 0.001,
+            'elements': elements,
+            'embeddings': {
+                'ALL': {'npot': 'FinnisSinclairShiftedScaled', 'fs_parameters': fs_parameters, 'ndensity': ndensity}
+            },
+            'bonds': {
+                'ALL': {
+                    'radbase': 'SBessel',
+                    'radparameters': [5.25],
+                    'rcut': parameters.cutoff,
+                    'dcut': 0.01,
+                    'NameOfCutoffFunction': 'cos',
+                }
+            },
+            'functions': {
+                'number_of_functions_per_element': parameters.number_of_functions_per_element,
+                'UNARY': {'nradmax_by_orders': [15, 6, 4, 3, 2, 2], 'lmax_by_orders': [0, 3, 3, 2, 2, 1]},
+                'BINARY': {'nradmax_by_orders': [15, 6, 3, 2, 2, 1], 'lmax_by_orders': [0, 3, 2, 1, 1, 0]},
+                'TERNARY': {'nradmax_by_orders': [15, 3, 3, 2, 1], 'lmax_by_orders': [0, 2, 2, 1, 1]},
+                'ALL': {'nradmax_by_orders': [15, 3, 2, 1, 1], 'lmax_by_orders': [0, 2, 2, 1, 1]},
+            },
+        }
+    data = {'filename': data_filename, 'reference_energy': reference}
+    if parameters.test_size > 0:
+        data['test_size'] = parameters.test_size
+    fit = {
+        'loss': {
+            'kappa': parameters.force_weight,
+            'L1_coeffs': parameters.l1_coefficient,
+            'L2_coeffs': parameters.l2_coefficient,
+        },
+        'optimizer': parameters.optimizer,
+        'maxiter': parameters.maxiter,
+    }
+    if parameters.repulsion:
+        fit['repulsion'] = 'auto'
+    return {
+        'cutoff': parameters.cutoff,
+        'seed': parameters.seed,
+        'metadata': {'origin': 'aiida-mlip-autopipe'},
+        'potential': potential,
+        'data': data,
+        'fit': fit,
+        'backend': {
+            'evaluator': 'tensorpot',
+            'batch_size': parameters.batch_size,
+            'display_step': parameters.display_step,
+        },
+    }
+
+
+def write_pacemaker_input(path, parameters: PacemakerParameters, elements: Iterable[str], *args, **kwargs) -> None:
+    """Write :func:`pacemaker_input` to ``path`` as YAML (arguments as there)."""
+    content = pacemaker_input(parameters, elements, *args, **kwargs)
+    Path(path).write_text(yaml.safe_dump(content, sort_keys=False, default_flow_style=None))
+
+
+def write_pacemaker_dataframe(frames, path) -> int:
+    """Write ASE ``frames`` (with energy and forces) as pacemaker's gzipped DataFrame pickle.
+
+    Columns ``ase_atoms``, ``energy`` (eV), ``forces`` (eV/A); pacemaker derives
+    ``energy_corrected`` from ``data: reference_energy`` in ``input.yaml``. Returns the number of rows.
+    """
+    import pandas as pd
+
+    rows = [
+        {'ase_atoms': atoms, 'energy': atoms.get_potential_energy(), 'forces': atoms.get_forces()} for atoms in frames
+    ]
+    frame = pd.DataFrame(rows, columns=['ase_atoms', 'energy', 'forces'])
+    frame.to_pickle(path, compression='gzip', protocol=4)
+    return len(frame)
+
+
+#: The driver run by the pacemaker environment's Python (``python run_pacemaker.py [seconds]``).
+#: It finds the three executables beside that Python, so the code registered is that Python.
+DRIVER_SCRIPT = '''\
+"""Run pacemaker, pace_yaml2yace and pace_activeset; written by aiida-mlip-autopipe.
+
+Usage: python run_pacemaker.py [soft time limit in seconds] [active-set batch size]
+pacemaker is stopped (SIGTERM) at the soft time limit; its interim potential stays.
+Each step's exit status (or "timeout") goes to status.json.
+"""
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+BIN = Path(sys.executable).parent
+LIMIT = float(sys.argv[1]) if len(sys.argv) > 1 and sys.argv[1] != 'none' else None
+ACTIVESET_BATCH = sys.argv[2] if len(sys.argv) > 2 and sys.argv[2] != 'none' else None
+START = time.monotonic()
+status = {'steps': {}, 'seconds': {}}
+
+
+def save():
+    Path('status.json').write_text(json.dumps(status, indent=1, sort_keys=True))
+
+
+def step(name, command, out, err=None, timeout=None):
+    began = time.monotonic()
+    with open(out, 'w') as stdout, open(err or out, 'a') as stderr:
+        process = subprocess.Popen(
+            [str(BIN / command[0]), *command[1:]], stdout=stdout, stderr=stderr if err else subprocess.STDOUT
+        )
+        try:
+            code = process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.terminate()
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+            code = 'timeout'
+    status['steps'][name] = code
+    status['seconds'][name] = round(time.monotonic() - began, 1)
+    save()
+    return code
+
+
+save()
+remaining = None if LIMIT is None else max(LIMIT - (time.monotonic() - START), 1.0)
+fit = ['pacemaker', 'input.yaml', '--no-predict']
+convert = ['pace_yaml2yace', 'output_potential.yaml', '-o', 'output_potential.yace']
+batch = ['-b', ACTIVESET_BATCH] if ACTIVESET_BATCH else []
+activeset = ['pace_activeset', '-d', 'fitting_data_info.pckl.gzip', *batch, 'output_potential.yaml']
+if step('pacemaker', fit, 'pacemaker.out', 'pacemaker.err', remaining) == 0:
+    if step('pace_yaml2yace', convert, 'yaml2yace.log') == 0:
+        step('pace_activeset', activeset, 'activeset.log')
+sys.exit(0)
+'''
+
+
+def driver_arguments(time_limit: float | None, activeset_batch_size: int | None = None) -> list[str]:
+    """Return the command-line arguments of :data:`DRIVER_SCRIPT`."""
+    limit = 'none' if time_limit is None else f'{float(time_limit):.0f}'
+    batch = 'none' if activeset_batch_size is None else str(int(activeset_batch_size))
+    return [DRIVER_FILENAME, limit, batch]
+
+
+def soft_time_limit(max_wallclock_seconds: int | None) -> float | None:
+    """Return when the driver stops pacemaker: 90 % of the wall time, leaving at least 30 s, or None."""
+    if not max_wallclock_seconds:
+        return None
+    return max(min(0.9 * max_wallclock_seconds, max_wallclock_seconds - 30), 1.0)
+
+
+def read_metrics_table(text: str) -> list[dict[str, float]]:
+    """Return the rows of a pacemaker metrics table (whitespace columns, header line) as dicts."""
+    lines = [line.split() for line in text.splitlines() if line.strip()]
+    if not lines:
+        return []
+    header = lines[0]
+    rows = []
+    for values in lines[1:]:
+        if len(values) != len(header):
+            continue  # a row cut short by a kill
+        row = {}
+        for key, value in zip(header, values):
+            try:
+                row[key] = float(value)
+            except ValueError:
+                row[key] = math.nan
+        rows.append(row)
+    return rows
+
+
+def _errors(row: dict[str, float] | None) -> dict[str, float]:
+    if not row:
+        return {}
+    return {
+        'energy_rmse_mev_per_atom': 1000 * row.get('rmse_epa', math.nan),
+        'force_rmse_mev_per_angstrom': 1000 * row.get('rmse_f_comp', math.nan),
+        'energy_mae_mev_per_atom': 1000 * row.get('mae_epa', math.nan) if 'mae_epa' in row else None,
+        'force_mae_mev_per_angstrom': 1000 * row.get('mae_f_comp', math.nan),
+        'loss': row.get('loss', math.nan),
+    }
+
+
+def summarise_metrics(tables: dict[str, str]) -> dict:
+    """Return the metrics of a fit from pacemaker's tables (file name -> text; missing ones skipped).
+
+    Train and test errors come from the final cycle rows (``cycle_metrics.txt``,
+    ``test_cycle_metrics.txt``), falling back to the last per-iteration row for an interrupted fit.
+    Energies in meV/atom, forces in meV/A (RMSE over force components), as pacemaker's log prints.
+    """
+    rows = {name: read_metrics_table(tables.get(name, '')) for name in METRICS_FILES}
+    train_last = (rows['cycle_metrics.txt'] or rows['metrics.txt'] or [None])[-1]
+    test_last = (rows['test_cycle_metrics.txt'] or rows['test_metrics.txt'] or [None])[-1]
+    metrics = {}
+    for prefix, row in (('train', train_last), ('test', test_last)):
+        for key, value in _errors(row).items():
+            if value is not None:
+                metrics[f'{prefix}_{key}'] = value
+    metrics['loss_per_iteration'] = [row['loss'] for row in rows['metrics.txt']]
+    metrics['test_loss_per_iteration'] = {str(int(row['iter_num'])): row['loss'] for row in rows['test_metrics.txt']}
+    metrics['iterations'] = int(max((row['iter_num'] for row in rows['metrics.txt']), default=0))
+    if train_last and 'nfuncs' in train_last:
+        metrics['number_of_functions'] = int(train_last['nfuncs'])
+        metrics['number_of_coefficients'] = int(train_last['ncoefs'])
+    return metrics
+
+
+def has_nan_loss(metrics: dict) -> bool:
+    """Return whether any train loss, or a final error, is not finite."""
+    values = list(metrics.get('loss_per_iteration', []))
+    values += [
+        value
+        for key, value in metrics.items()
+        if key.startswith(('train_', 'test_')) and key != 'test_loss_per_iteration'
+    ]
+    return any(not math.isfinite(value) for value in values if isinstance(value, float))
+
+
+#: (exit-code label, pattern) in the order they are checked on pacemaker's stderr and log
+FAILURE_PATTERNS = (
+    (
+        'ERROR_OUT_OF_MEMORY',
+        re.compile(
+            r'MemoryError|ResourceExhausted|OOM when allocating|std::bad_alloc|Cannot allocate memory|out of memory',
+            re.I,
+        ),
+    ),
+    ('ERROR_NAN_LOSS', re.compile(r'Loss:\s+Total:\s+nan|\bloss\b[^\n]*\bnan\b', re.I)),
+    (
+        'ERROR_TENSORFLOW',
+        re.compile(
+            r'tensorflow\.python\.framework\.errors_impl|tensorflow[^\n]*Error|InvalidArgumentError|FailedPreconditionError'
+        ),
+    ),
+)
+
+
+def last_error_line(text: str) -> str:
+    """Return the last line of a Python traceback in ``text`` (the exception), or ''."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if 'Traceback (most recent call last)' not in text:
+        return ''
+    for line in reversed(lines):
+        if re.match(r'^[\w.]+(Error|Exception|Exhausted|Interrupt)\b', line) or (
+            ':' in line and 'Error' in line.split(':')[0]
+        ):
+            return line[:300]
+    return lines[-1][:300]
+
+
+def diagnose(status: dict | None, stderr: str, log: str, metrics: dict) -> tuple[str | None, str]:
+    """Return (exit-code label or None, detail) for a pacemaker run that left no final potential.
+
+    ``status`` is the driver's ``status.json`` (None if the job was killed before writing it).
+    The order: out of memory, NaN loss, TensorFlow error, time limit, then missing potential.
+    """
+    text = f'{stderr}\n{log}'
+    step = (status or {}).get('steps', {}).get('pacemaker')
+    for label, pattern in FAILURE_PATTERNS:
+        match = pattern.search(text)
+        if match:
+            return label, last_error_line(stderr) or match.group(0)
+    if has_nan_loss(metrics):
+        return 'ERROR_NAN_LOSS', 'the loss became NaN'
+    if step in (-9, 137):
+        return 'ERROR_OUT_OF_MEMORY', 'pacemaker was killed (SIGKILL), most likely by the out-of-memory killer'
+    if step == 'timeout' or (step is None and metrics.get('iterations', 0) > 0):
+        return 'ERROR_TIME_LIMIT', f'stopped after {metrics.get("iterations", 0)} iterations'
+    return 'ERROR_MISSING_POTENTIAL', last_error_line(stderr) or f'pacemaker exit status {step}'
+
+
+def read_status(text: str | None) -> dict | None:
+    """Return the driver's ``status.json`` content, or None if absent or unreadable."""
+    if not text:
+        return None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return None
