@@ -27,6 +27,7 @@ def cache_dir() -> Path:
 #: :func:`cache_dir`, written with ``{cache}``). Each stage adds its code here.
 CODES = {
     'pw': ('quantumespresso.pw', 'pw.x'),
+    'surrogate': ('mlip_autopipe.surrogate', '{cache}/surrogate-chgnet-0.4.2/bin/python'),
 }
 
 
