@@ -1,0 +1,274 @@
+"""``ExplorationWorkChain``: extrapolation-grade MD of starting structures, then selection of what to label."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Literal
+
+from aiida import orm
+from aiida.engine import ToContext, WorkChain, while_
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from ..data import AcePotential
+from .calculations import LammpsMdCalculation
+from .functions import SELECTION_DEFAULTS, generate_exploration_report, select_structures
+from .inputs import MdParameters, check_finite_cell
+
+
+class Schedule(BaseModel):
+    """The MD runs of one exploration: every structure at every temperature (and pressure, for ``npt``)."""
+
+    model_config = ConfigDict(extra='forbid')
+
+    ensemble: Literal['nvt', 'npt'] = Field('nvt', description='`nvt` or `npt`.')
+    temperatures: list[float] = Field(min_length=1, description='Temperatures (K).')
+    pressures_gpa: list[float] = Field([0.0], min_length=1, description='Pressures (GPa) of `npt` runs.')
+    steps: int = Field(ge=1, description='MD steps per run.')
+    timestep_fs: float = Field(1.0, gt=0, le=10, description='Time step (fs).')
+    gamma_every: int = Field(10, ge=1, description='Steps between gamma evaluations.')
+    dump_every: int = Field(50, ge=1, description='Steps between candidate dumps.')
+    max_pressure_gpa: float = Field(100.0, gt=0, description='Pressure guard (GPa from the target).')
+    min_distance: float = Field(1.2, gt=0, description='Distance guard (A).')
+    max_temperature_factor: float = Field(3.0, gt=1, description='Temperature guard (times the target).')
+
+    @model_validator(mode='after')
+    def _pressures(self):
+        if self.ensemble == 'nvt' and self.pressures_gpa != [0.0]:
+            raise ValueError('`pressures_gpa` applies to `npt` only; leave it out for `nvt`')
+        return self
+
+    def run_parameters(self, temperature: float, pressure: float, gamma_lower: float, gamma_upper: float, seed: int):
+        """Return the :class:`MdParameters` of one run."""
+        fields = self.model_dump(exclude={'temperatures', 'pressures_gpa'})
+        return MdParameters(
+            **fields,
+            temperature=temperature,
+            pressure_gpa=pressure,
+            gamma_lower=gamma_lower,
+            gamma_upper=gamma_upper,
+            seed=seed,
+        )
+
+
+def _validation_message(prefix: str, exception: ValidationError) -> str:
+    parts = []
+    for error in exception.errors():
+        location = '.'.join(str(part) for part in error['loc'])
+        parts.append(f'`{prefix}{"." + location if location else ""}`: {error["msg"]}')
+    return '; '.join(parts)
+
+
+def run_seed(seed: int, index: int) -> int:
+    """Return the velocity seed of run ``index`` (positive, below LAMMPS's limit)."""
+    return (seed * 7919 + 1000 * index + 12345) % 899_999_999 + 1
+
+
+def validate_inputs(inputs, _):
+    """Refuse an exploration that cannot run, before any MD is submitted."""
+    potential = inputs.get('potential')
+    if potential is not None and not potential.has_file('asi'):
+        return '`potential`: has no active set (potential.asi); the extrapolation grade needs it'
+    lower = inputs['gamma_lower'].value if 'gamma_lower' in inputs else None
+    upper = inputs['gamma_upper'].value if 'gamma_upper' in inputs else None
+    if lower is not None and upper is not None and not 0 < lower < upper:
+        return f'`gamma_lower` ({lower}) and `gamma_upper` ({upper}): need 0 < gamma_lower < gamma_upper'
+    if 'schedule' in inputs:
+        try:
+            schedule = Schedule(**inputs['schedule'].get_dict())
+            schedule.run_parameters(schedule.temperatures[0], schedule.pressures_gpa[0], lower or 1.0, upper or 2.0, 1)
+        except ValidationError as exception:
+            return _validation_message('schedule', exception)
+    structures = inputs.get('structures', {})
+    if not structures:
+        return '`structures`: give at least one starting structure'
+    for key, structure in structures.items():
+        if potential is not None:
+            symbols = sorted({kind.symbol for kind in structure.kinds} - set(potential.elements))
+            if symbols:
+                return f'`structures.{key}`: elements {symbols} are not described by the potential {potential.elements}'
+        reason = check_finite_cell(structure.get_ase())
+        if reason:
+            return f'`structures.{key}`: {reason}'
+    if 'selection' in inputs:
+        allowed = {'duplicate_tolerance', 'min_distance', 'max_candidates'}
+        unknown = sorted(set(inputs['selection'].get_dict()) - allowed)
+        if unknown:
+            return f'`selection`: unknown keys {unknown}; allowed: {sorted(allowed)}'
+    return None
+
+
+class ExplorationWorkChain(WorkChain):
+    """Run extrapolation-grade MD from each structure under each condition, then select frames to label.
+
+    Every starting structure runs at every temperature (and pressure, for ``npt``) of the
+    ``schedule``, up to ``max_concurrent`` runs at a time. A run that halts on the upper gamma
+    threshold (or a guard) is a normal outcome; a run that fails is recorded in the report and the
+    exploration fails only when fewer than ``min_success_fraction`` of the runs succeed. The
+    frames above the lower threshold of all runs are then reduced to at most ``max_selected``
+    diverse, high-gamma structures (``select_structures``).
+    """
+
+    @classmethod
+    def define(cls, spec):
+        super().define(spec)
+        spec.input('code', valid_type=orm.AbstractCode, help='`lmp` with ML-PACE (pair_style pace/extrapolation).')
+        spec.input('potential', valid_type=AcePotential, help='The current ACE potential with its active set.')
+        spec.input_namespace('structures', valid_type=orm.StructureData, dynamic=True, help='Starting structures.')
+        spec.input('schedule', valid_type=orm.Dict, help='MD runs; see `Schedule` (ensemble, temperatures, ...).')
+        spec.input('gamma_lower', valid_type=orm.Float, default=lambda: orm.Float(1.5), help='Dump frames above.')
+        spec.input('gamma_upper', valid_type=orm.Float, default=lambda: orm.Float(10.0), help='Halt runs above.')
+        spec.input('seed', valid_type=orm.Int, default=lambda: orm.Int(0), help='Seed of velocities and selection.')
+        spec.input('max_selected', valid_type=orm.Int, default=lambda: orm.Int(8), help='Most structures selected.')
+        spec.input(
+            'selection',
+            valid_type=orm.Dict,
+            required=False,
+            help='Selection settings: duplicate_tolerance, min_distance (A), max_candidates.',
+        )
+        spec.input('options', valid_type=orm.Dict, required=False, help='`metadata.options` of the MD jobs.')
+        spec.input('max_concurrent', valid_type=orm.Int, default=lambda: orm.Int(4), help='MD runs at a time.')
+        spec.input(
+            'min_success_fraction',
+            valid_type=orm.Float,
+            default=lambda: orm.Float(0.5),
+            help='Fail when fewer runs than this fraction succeed.',
+        )
+        spec.inputs.validator = validate_inputs
+        spec.outline(
+            cls.setup,
+            while_(cls.has_pending)(cls.submit_batch, cls.inspect_batch),
+            cls.check_runs,
+            cls.select,
+        )
+        spec.output_namespace(
+            'structures', valid_type=orm.StructureData, dynamic=True, help='Selected frames to label, by key.'
+        )
+        spec.output('report', valid_type=orm.Dict, help='Per run and overall gamma statistics, halts, selection.')
+        spec.exit_code(401, 'ERROR_TOO_MANY_RUNS_FAILED', message='{failed} of {total} MD runs failed: {first}')
+
+    def setup(self):
+        """Expand the schedule into runs: structure x temperature (x pressure)."""
+        schedule = Schedule(**self.inputs.schedule.get_dict())
+        pressures = schedule.pressures_gpa if schedule.ensemble == 'npt' else [0.0]
+        runs = {}
+        combos = itertools.product(sorted(self.inputs.structures), schedule.temperatures, pressures)
+        for index, (key, temperature, pressure) in enumerate(combos):
+            parameters = schedule.run_parameters(
+                temperature,
+                pressure,
+                self.inputs.gamma_lower.value,
+                self.inputs.gamma_upper.value,
+                run_seed(self.inputs.seed.value, index),
+            )
+            runs[f'run_{index:03d}'] = {
+                'structure': key,
+                'temperature': temperature,
+                'pressure_gpa': pressure if schedule.ensemble == 'npt' else None,
+                'parameters': parameters.model_dump(),
+            }
+        self.ctx.runs = runs
+        self.ctx.pending = sorted(runs)
+        self.ctx.calcs = {}
+        self.report(
+            f'{len(runs)} {schedule.ensemble.upper()} runs of {schedule.steps} steps: '
+            f'{len(self.inputs.structures)} structures x T {schedule.temperatures} K'
+            + (f' x P {pressures} GPa' if schedule.ensemble == 'npt' else '')
+        )
+
+    def has_pending(self):
+        """Whether runs remain to be submitted."""
+        return bool(self.ctx.pending)
+
+    def submit_batch(self):
+        """Submit up to ``max_concurrent`` runs."""
+        batch = self.ctx.pending[: self.inputs.max_concurrent.value]
+        self.ctx.pending = self.ctx.pending[len(batch) :]
+        futures = {}
+        for label in batch:
+            run = self.ctx.runs[label]
+            builder = LammpsMdCalculation.get_builder()
+            builder.code = self.inputs.code
+            builder.potential = self.inputs.potential
+            builder.structure = self.inputs.structures[run['structure']]
+            builder.parameters = orm.Dict(run['parameters'])
+            if 'options' in self.inputs:
+                builder.metadata.options = self.inputs.options.get_dict()
+            builder.metadata.call_link_label = label
+            futures[label] = self.submit(builder)
+        self.report(f'submitted {", ".join(f"{label}<{node.pk}>" for label, node in futures.items())}')
+        return ToContext(**{f'calc_{label}': node for label, node in futures.items()})
+
+    def inspect_batch(self):
+        """Record each finished run: halted or completed, or failed with its exit message."""
+        for label in self.ctx.runs:
+            node = self.ctx.get(f'calc_{label}')
+            if node is None or label in self.ctx.calcs:
+                continue
+            self.ctx.calcs[label] = node.pk
+            if node.is_finished_ok:
+                report = node.outputs.report
+                how = 'completed'
+                if report['halted']:
+                    how = f'halted ({report["halt_reason"]}) at step {report["halt_step"]}'
+                self.report(
+                    f'{label}: {how}; max gamma {report["max_gamma"]}, '
+                    f'{report["fraction_above_lower"]:.2f} of samples above the lower threshold'
+                )
+            else:
+                self.report(f'{label} failed: {node.exit_status} {node.exit_message}')
+
+    def _finished(self):
+        ok, failed = {}, {}
+        for label, pk in self.ctx.calcs.items():
+            node = orm.load_node(pk)
+            if node.is_finished_ok:
+                ok[label] = node
+            else:
+                failed[label] = f'exit {node.exit_status}: {node.exit_message or node.process_state.value}'
+        return ok, failed
+
+    def check_runs(self):
+        """Fail when too few runs succeeded."""
+        ok, failed = self._finished()
+        total = len(self.ctx.runs)
+        if len(ok) < self.inputs.min_success_fraction.value * total or not ok:
+            first = next(iter(failed.values()), 'none')
+            return self.exit_codes.ERROR_TOO_MANY_RUNS_FAILED.format(failed=len(failed), total=total, first=first)
+        return None
+
+    def select(self):
+        """Select the structures to label from all candidate frames; write the report."""
+        ok, failed = self._finished()
+        candidates = {label: node.outputs.candidates for label, node in ok.items() if 'candidates' in node.outputs}
+        settings = dict(self.inputs.selection.get_dict()) if 'selection' in self.inputs else {}
+        parameters = {
+            **{key: SELECTION_DEFAULTS[key] for key in ('duplicate_tolerance', 'min_distance', 'max_candidates')},
+            **settings,
+            'max_selected': self.inputs.max_selected.value,
+            'gamma_lower': self.inputs.gamma_lower.value,
+            'seed': self.inputs.seed.value,
+        }
+        outputs = select_structures(
+            potential=self.inputs.potential,
+            parameters=orm.Dict(parameters),
+            **candidates,
+            metadata={'call_link_label': 'select_structures'},
+        )
+        selection_report = outputs.pop('selection_report')
+        runs = {
+            label: {key: value for key, value in run.items() if key != 'parameters'}
+            for label, run in self.ctx.runs.items()
+        }
+        report = generate_exploration_report(
+            selection_report=selection_report,
+            runs=orm.Dict(runs),
+            failures=orm.Dict(failed),
+            **{label: node.outputs.report for label, node in ok.items()},
+            metadata={'call_link_label': 'generate_exploration_report'},
+        )
+        self.out('structures', outputs)
+        self.out('report', report)
+        self.report(
+            f'selected {len(outputs)} of {selection_report["counts"]["frames"]} candidate frames; '
+            f'max gamma {report["max_gamma"]}, high-gamma fraction {report["high_gamma_fraction"]:.3f}'
+        )
