@@ -151,10 +151,40 @@ def trained_potential(node) -> tuple:
 
 
 def exploration_builder(config: CampaignConfig, potential, training_set, temperatures, iteration: int):
-    """Return the ``ExplorationWorkChain`` builder for one iteration's MD schedule."""
-    raise NotImplementedError('exploration stage not wired yet')
+    """Return the ``ExplorationWorkChain`` builder for one iteration's MD schedule.
+
+    MD starts from one cell per composition of the training set (at least 32 atoms), at every
+    temperature of the schedule; NPT runs at the campaign's pressure.
+    """
+    from ..exploration.workchain import ExplorationWorkChain
+    from .functions import generate_starting_structures
+
+    settings = {'max_structures': max(1, len(config.compositions())), 'min_atoms': 32, 'seed': config.seed + iteration}
+    structures = generate_starting_structures(
+        training_set, orm.Dict(settings), metadata={'call_link_label': f'starting_structures_{iteration}'}
+    )
+    exploration = config.exploration
+    schedule = {
+        'ensemble': exploration.ensemble,
+        'temperatures': temperatures,
+        'steps': exploration.steps,
+        'timestep_fs': exploration.timestep_fs,
+    }
+    if exploration.ensemble == 'npt':
+        schedule['pressures_gpa'] = [config.pressure_gpa]
+    builder = ExplorationWorkChain.get_builder()
+    builder.code = _code(config.codes.lmp, 'lmp')
+    builder.potential = potential
+    builder.structures = dict(structures)
+    builder.schedule = orm.Dict(schedule)
+    builder.gamma_lower = orm.Float(exploration.gamma_lower)
+    builder.gamma_upper = orm.Float(exploration.gamma_upper)
+    builder.max_selected = orm.Int(exploration.max_selected)
+    builder.seed = orm.Int(config.seed + iteration)
+    return builder
 
 
 def exploration_result(node) -> tuple[orm.Dict, dict]:
-    """Return the exploration report and the structures selected for labelling."""
-    raise NotImplementedError('exploration stage not wired yet')
+    """Return the exploration report and the structures selected for labelling (keys made unique)."""
+    report = node.outputs.report
+    return report, dict(node.outputs.structures)

@@ -272,7 +272,7 @@ class ActiveLearningWorkChain(WorkChain):
             return None
         self._row(state='refit')
         self.ctx.iteration += 1
-        self.ctx.to_label = selected
+        self.ctx.to_label = {f'it{self.ctx.iteration:02d}_{key}': value for key, value in selected.items()}
         if not selected:
             self.report('exploration selected no new structure')
         return None
