@@ -173,12 +173,12 @@ class CampaignConfig(_Section):
         return [{first: round(1.0 - x, 10), last: x} for x in self.composition.values()]
 
 
-def _merge(base: dict, override: dict) -> dict:
+def deep_merge(base: dict, override: dict) -> dict:
     """Return ``base`` updated recursively with ``override``."""
     merged = copy.deepcopy(base)
     for key, value in override.items():
         if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = _merge(merged[key], value)
+            merged[key] = deep_merge(merged[key], value)
         else:
             merged[key] = value
     return merged
@@ -221,7 +221,7 @@ def campaign_from_dict(data: dict) -> CampaignConfig:
         )
     preset = {key: value for key, value in protocol_presets()[protocol].items() if key != 'description'}
     try:
-        return CampaignConfig.model_validate(_merge(preset, data))
+        return CampaignConfig.model_validate(deep_merge(preset, data))
     except ValidationError as error:
         raise CampaignError(_format_errors(error)) from None
 

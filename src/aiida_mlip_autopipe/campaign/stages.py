@@ -6,10 +6,12 @@ the stages through these functions only.
 
 from __future__ import annotations
 
+import math
+
 from aiida import orm
 from aiida.common.exceptions import NotExistent
 
-from .config import CampaignConfig
+from .config import CampaignConfig, deep_merge
 
 
 def _code(label: str, field: str) -> orm.AbstractCode:
@@ -125,25 +127,27 @@ def training_builder(config: CampaignConfig, training_set, previous_potential=No
     """Return the ``PacemakerWorkChain`` builder; refit from ``previous_potential`` when given."""
     from ..training.workchain import PacemakerWorkChain
 
-    builder = PacemakerWorkChain.get_builder_from_protocol(
+    overrides = {'pacemaker': {'parameters': {'seed': config.seed}}}
+    return PacemakerWorkChain.get_builder_from_protocol(
         _code(config.codes.pacemaker, 'pacemaker'),
         training_set,
         protocol=config.fit.protocol,
-        overrides=config.fit.overrides or None,
-        seed=config.seed,
+        overrides=deep_merge(overrides, config.fit.overrides),
+        previous_potential=previous_potential,
     )
-    if previous_potential is not None:
-        builder.pacemaker.initial_potential = previous_potential
-    return builder
+
+
+def _finite(value):
+    return value if isinstance(value, (int, float)) and math.isfinite(value) else None
 
 
 def trained_potential(node) -> tuple:
-    """Return the potential and its metrics (meV/A, meV/atom) from a finished training."""
+    """Return the potential and its metrics (meV/A, meV/atom; None where pacemaker gave none)."""
     metrics = node.outputs.metrics.get_dict()
     return node.outputs.potential, {
-        'force_rmse_train': metrics.get('force_rmse_train'),
-        'force_rmse_test': metrics.get('force_rmse_test'),
-        'energy_rmse_test': metrics.get('energy_rmse_test'),
+        'force_rmse_train': _finite(metrics.get('train_force_rmse_mev_per_angstrom')),
+        'force_rmse_test': _finite(metrics.get('test_force_rmse_mev_per_angstrom')),
+        'energy_rmse_test': _finite(metrics.get('test_energy_rmse_mev_per_atom')),
     }
 
 
