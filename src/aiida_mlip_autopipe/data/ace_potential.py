@@ -52,7 +52,7 @@ def _basis_summary(text: str) -> dict:
         elements.update(names)
         if 'rcutij' in block:
             cutoffs.append(float(block['rcutij']))
-        functions += len(block.get('functions', []))
+        functions += len(block.get('nbody', []))
     reference = (content.get('metadata') or {}).get('reference_energy')
     reference = json.loads(reference) if isinstance(reference, str) else (reference or {})
     return {

@@ -346,6 +346,10 @@ def summarise_metrics(tables: dict[str, str]) -> dict:
         for key, value in _errors(row).items():
             if value is not None:
                 metrics[f'{prefix}_{key}'] = value
+    if rows['metrics.txt']:
+        first = _errors(rows['metrics.txt'][0])
+        metrics['initial_train_energy_rmse_mev_per_atom'] = first['energy_rmse_mev_per_atom']
+        metrics['initial_train_force_rmse_mev_per_angstrom'] = first['force_rmse_mev_per_angstrom']
     metrics['loss_per_iteration'] = [row['loss'] for row in rows['metrics.txt']]
     metrics['test_loss_per_iteration'] = {str(int(row['iter_num'])): row['loss'] for row in rows['test_metrics.txt']}
     metrics['iterations'] = int(max((row['iter_num'] for row in rows['metrics.txt']), default=0))
@@ -379,7 +383,8 @@ FAILURE_PATTERNS = (
     (
         'ERROR_TENSORFLOW',
         re.compile(
-            r'tensorflow\.python\.framework\.errors_impl|tensorflow[^\n]*Error|InvalidArgumentError|FailedPreconditionError'
+            r'tensorflow\.python\.framework\.errors_impl|tensorflow[^\n]*Error|InvalidArgumentError|FailedPrecondition'
+            r'|: F [\w/.]+:\d+\] .*'  # a fatal TensorFlow/XLA log line (the process aborts)
         ),
     ),
 )

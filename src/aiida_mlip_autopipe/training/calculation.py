@@ -1,0 +1,178 @@
+"""``PacemakerCalculation``: one pacemaker ACE fit, its YACE conversion and active set, in one job."""
+
+from __future__ import annotations
+
+from aiida import orm
+from aiida.common.datastructures import CalcInfo, CodeInfo
+from aiida.engine import CalcJob
+from pydantic import ValidationError
+
+from ..data import AcePotential, TrainingSet
+from . import pacemaker_io as io
+
+
+def parameters_error(parameters: dict) -> str | None:
+    """Return why ``parameters`` are not valid fit parameters (naming the field and what is allowed), or None."""
+    try:
+        io.PacemakerParameters(**parameters)
+    except ValidationError as exception:
+        problems = []
+        for error in exception.errors():
+            field = '.'.join(str(part) for part in error['loc']) or 'parameters'
+            problems.append(f'`parameters.{field}`: {error["msg"]}')
+        return '; '.join(problems)
+    return None
+
+
+def validate_inputs(inputs, _):
+    """Refuse inputs pacemaker cannot use, before anything is submitted."""
+    if 'parameters' in inputs:
+        error = parameters_error(inputs['parameters'].get_dict())
+        if error:
+            return error
+    training_set = inputs.get('training_set')
+    if training_set is not None and training_set.count < 2:
+        return f'`training_set`: {training_set.count} configuration(s); pacemaker needs at least 2'
+    elements = set(training_set.elements) if training_set is not None else set()
+    previous = inputs.get('previous_potential')
+    if previous is not None and not elements.issubset(previous.elements):
+        missing = ', '.join(sorted(elements - set(previous.elements)))
+        return f'`previous_potential`: has no basis for {missing} (it covers {", ".join(previous.elements)})'
+    if 'reference_energies' in inputs:
+        reference = inputs['reference_energies'].get_dict()
+        missing = elements - set(reference)
+        if missing:
+            return f'`reference_energies`: no value for {", ".join(sorted(missing))}'
+        bad = [key for key, value in reference.items() if not isinstance(value, (int, float))]
+        if bad:
+            return f'`reference_energies`: values must be numbers (eV); not for {", ".join(sorted(bad))}'
+    return None
+
+
+class PacemakerCalculation(CalcJob):
+    """Fit an ACE potential with pacemaker, convert it to YACE and compute its active set.
+
+    The code is the Python of pacemaker's own environment (``mlip-autopipe setup`` registers it
+    as ``pacemaker``); the job runs a small driver, ``run_pacemaker.py``, that calls
+    ``pacemaker input.yaml --no-predict``, ``pace_yaml2yace`` and ``pace_activeset`` from the
+    same ``bin`` folder, stops pacemaker at 90 % of ``max_wallclock_seconds`` (its interim
+    potential is kept) and records each step's exit status in ``status.json``.
+
+    Energies: pacemaker fits ``energy - sum of per-element reference energies`` (``data:
+    reference_energy``). They are ``reference_energies`` when given, else those of
+    ``previous_potential`` (so refits stay on one energy scale), else ``auto`` (pacemaker's
+    least-squares per-element energies). The potential records them
+    (``AcePotential.reference_energies``).
+    """
+
+    CACHE_VERSION = 1
+    _DEFAULT_PARSER = 'mlip_autopipe.pacemaker'
+
+    @classmethod
+    def define(cls, spec):
+        super().define(spec)
+        spec.input('training_set', valid_type=TrainingSet, help='Labelled configurations to fit (energies, forces).')
+        spec.input(
+            'parameters',
+            valid_type=orm.Dict,
+            default=lambda: orm.Dict({}),
+            help='Fit parameters (`PacemakerParameters`): cutoff, number_of_functions_per_element, embedding, '
+            'force_weight, maxiter, optimizer, test_size, seed, l1/l2_coefficient, batch_size, display_step, '
+            'repulsion, activeset_batch_size. Missing ones take their defaults.',
+        )
+        spec.input(
+            'previous_potential',
+            valid_type=AcePotential,
+            required=False,
+            help='Continue from this potential: its basis and coefficients are the starting point '
+            '(`number_of_functions_per_element`, `cutoff` and `embedding` are then ignored).',
+        )
+        spec.input(
+            'reference_energies',
+            valid_type=orm.Dict,
+            required=False,
+            help='Per-element reference energies in eV (e.g. isolated atoms); see the class docstring.',
+        )
+        spec.inputs.validator = validate_inputs
+        spec.inputs['metadata']['options']['parser_name'].default = cls._DEFAULT_PARSER
+        spec.inputs['metadata']['options']['resources'].default = {'num_machines': 1, 'num_mpiprocs_per_machine': 1}
+        spec.inputs['metadata']['options']['withmpi'].default = False
+        spec.inputs['metadata']['options']['input_filename'].default = io.INPUT_FILENAME
+        spec.inputs['metadata']['options']['output_filename'].default = io.PACEMAKER_STDOUT
+
+        spec.output('potential', valid_type=AcePotential, required=False, help='The fitted potential.')
+        spec.output(
+            'interim_potential',
+            valid_type=AcePotential,
+            required=False,
+            help='The last interim potential (B-basis only) of a fit stopped by the time limit.',
+        )
+        spec.output(
+            'metrics',
+            valid_type=orm.Dict,
+            required=False,
+            help='Train/test energy RMSE (meV/atom), force RMSE (meV/A), loss per iteration, step times.',
+        )
+        spec.default_output_node = 'metrics'
+
+        spec.exit_code(310, 'ERROR_MISSING_POTENTIAL', message='pacemaker left no potential: {detail}')
+        spec.exit_code(320, 'ERROR_NAN_LOSS', message='the loss became NaN: {detail}')
+        spec.exit_code(330, 'ERROR_OUT_OF_MEMORY', message='pacemaker ran out of memory: {detail}')
+        spec.exit_code(331, 'ERROR_TENSORFLOW', message='TensorFlow failed: {detail}')
+        spec.exit_code(
+            340,
+            'ERROR_TIME_LIMIT',
+            message='pacemaker was stopped by the time limit ({detail}); the interim potential is in '
+            '`interim_potential`',
+        )
+        spec.exit_code(350, 'ERROR_ACTIVE_SET_FAILED', message='pace_activeset failed: {detail}')
+        spec.exit_code(351, 'ERROR_YACE_CONVERSION', message='pace_yaml2yace failed: {detail}')
+
+    def prepare_for_submission(self, folder):
+        """Write the data pickle, ``input.yaml``, the driver and the previous potential."""
+        parameters = io.PacemakerParameters(**self.inputs.parameters.get_dict())
+        training_set = self.inputs.training_set
+        io.write_pacemaker_dataframe(training_set.iter_atoms(), folder.get_abs_path(io.DATA_FILENAME))
+
+        potential_filename = None
+        reference = 'auto'
+        if 'previous_potential' in self.inputs:
+            previous = self.inputs.previous_potential
+            folder.create_file_from_filelike(
+                _bytes_io(previous.get_content('yaml')), io.PREVIOUS_POTENTIAL_FILENAME, mode='wb'
+            )
+            potential_filename = io.PREVIOUS_POTENTIAL_FILENAME
+            if previous.reference_energies:
+                reference = dict(previous.reference_energies)
+        if 'reference_energies' in self.inputs:
+            reference = self.inputs.reference_energies.get_dict()
+        io.write_pacemaker_input(
+            folder.get_abs_path(io.INPUT_FILENAME),
+            parameters,
+            training_set.elements,
+            io.DATA_FILENAME,
+            potential_filename,
+            reference,
+        )
+        with folder.open(io.DRIVER_FILENAME, 'w') as handle:
+            handle.write(io.DRIVER_SCRIPT)
+
+        time_limit = io.soft_time_limit(self.inputs.metadata.options.get('max_wallclock_seconds'))
+        codeinfo = CodeInfo()
+        codeinfo.code_uuid = self.inputs.code.uuid
+        codeinfo.cmdline_params = io.driver_arguments(time_limit, parameters.activeset_batch_size)
+        codeinfo.stdout_name = 'driver.out'
+        codeinfo.stderr_name = 'driver.err'
+
+        calcinfo = CalcInfo()
+        calcinfo.codes_info = [codeinfo]
+        calcinfo.retrieve_list = [*io.RETRIEVE_LIST, 'driver.out', 'driver.err']
+        # the training set node already holds the data: keep the pickle out of the repository
+        calcinfo.provenance_exclude_list = [io.DATA_FILENAME]
+        return calcinfo
+
+
+def _bytes_io(content: bytes):
+    import io as _io
+
+    return _io.BytesIO(content)

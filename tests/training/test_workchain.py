@@ -1,0 +1,106 @@
+"""``PacemakerWorkChain``: protocols, and each restart handler called directly."""
+
+from __future__ import annotations
+
+import pytest
+from aiida import orm
+from aiida.common.links import LinkType
+from aiida.engine import ProcessHandlerReport
+from aiida.engine.utils import instantiate_process
+from aiida.manage import get_manager
+
+from aiida_mlip_autopipe.data import TrainingSet
+from aiida_mlip_autopipe.training.calculation import PacemakerCalculation
+from aiida_mlip_autopipe.training.workchain import PacemakerWorkChain
+
+
+@pytest.fixture
+def training_set(aiida_profile, emt_cuau_frames):
+    return TrainingSet(frames=emt_cuau_frames(6, 5)).store()
+
+
+@pytest.fixture
+def workchain(pacemaker_code, training_set):
+    """Return a set-up ``PacemakerWorkChain`` instance (fast protocol) and its calculation inputs."""
+    builder = PacemakerWorkChain.get_builder_from_protocol(pacemaker_code, training_set, protocol='fast')
+    process = instantiate_process(get_manager().get_runner(), builder)
+    process.setup()
+    return process
+
+
+def failed_calculation(localhost, exit_code, outputs=None):
+    """Return a stored calculation node that failed with ``exit_code`` and has ``outputs``."""
+    node = orm.CalcJobNode(computer=localhost, process_type='aiida.calculations:mlip_autopipe.pacemaker')
+    node.set_process_label('PacemakerCalculation')
+    node.set_option('resources', {'num_machines': 1})
+    node.set_exit_status(exit_code.status)
+    node.store()
+    for label, output in (outputs or {}).items():
+        output.base.links.add_incoming(node, link_type=LinkType.CREATE, link_label=label)
+        output.store()
+    return node
+
+
+@pytest.mark.parametrize(
+    ('protocol', 'functions', 'maxiter'), [('fast', 16, 60), ('balanced', 100, 500), ('stringent', 400, 1500)]
+)
+def test_protocols(pacemaker_code, training_set, protocol, functions, maxiter):
+    builder = PacemakerWorkChain.get_builder_from_protocol(
+        pacemaker_code, training_set, protocol=protocol, overrides={'pacemaker': {'parameters': {'seed': 7}}}
+    )
+    parameters = builder.pacemaker.parameters.get_dict()
+    assert parameters['number_of_functions_per_element'] == functions
+    assert parameters['maxiter'] == maxiter
+    assert parameters['seed'] == 7
+    assert builder.pacemaker.metadata['options']['withmpi'] is False
+
+
+def test_unknown_protocol(pacemaker_code, training_set):
+    with pytest.raises(ValueError, match='`protocol`: unknown protocol `quick`; allowed: fast, balanced, stringent'):
+        PacemakerWorkChain.get_builder_from_protocol(pacemaker_code, training_set, protocol='quick')
+
+
+def test_bad_parameters_fail_before_submission(pacemaker_code, training_set):
+    from aiida.engine import run_get_node
+
+    with pytest.raises(ValueError, match=r'`parameters\.optimizer`'):
+        run_get_node(
+            PacemakerCalculation,
+            code=pacemaker_code,
+            training_set=training_set,
+            parameters=orm.Dict({'optimizer': 'Adam'}),
+        )
+
+
+def test_handle_time_limit(workchain, localhost, cuau_potential):
+    calculation = failed_calculation(
+        localhost,
+        PacemakerCalculation.exit_codes.ERROR_TIME_LIMIT,
+        {'interim_potential': cuau_potential, 'metrics': orm.Dict({'iterations': 45})},
+    )
+    report = workchain.handle_time_limit(calculation)
+    assert report == ProcessHandlerReport(True)
+    assert workchain.ctx.inputs.parameters['maxiter'] == 60 - 45
+    assert workchain.ctx.inputs.previous_potential.uuid == cuau_potential.uuid
+
+
+def test_handle_nan_loss(workchain, localhost):
+    calculation = failed_calculation(localhost, PacemakerCalculation.exit_codes.ERROR_NAN_LOSS)
+    assert workchain.handle_nan_loss(calculation) == ProcessHandlerReport(True)
+    assert workchain.ctx.inputs.parameters['optimizer'] == 'L-BFGS-B'
+    assert workchain.ctx.inputs.parameters['l2_coefficient'] == pytest.approx(1e-7)
+    assert workchain.handle_nan_loss(calculation) == ProcessHandlerReport(True)
+    assert workchain.ctx.inputs.parameters['optimizer'] == 'CG'
+    report = workchain.handle_nan_loss(calculation)
+    assert report.do_break
+    assert report.exit_code.status == PacemakerWorkChain.exit_codes.ERROR_NAN_LOSS_PERSISTS.status
+
+
+def test_handle_out_of_memory(workchain, localhost):
+    calculation = failed_calculation(localhost, PacemakerCalculation.exit_codes.ERROR_OUT_OF_MEMORY)
+    assert workchain.handle_out_of_memory(calculation) == ProcessHandlerReport(True)
+    assert workchain.ctx.inputs.parameters['batch_size'] == 50
+    parameters = workchain.ctx.inputs.parameters.get_dict()
+    workchain.ctx.inputs.parameters = orm.Dict({**parameters, 'batch_size': 1})
+    report = workchain.handle_out_of_memory(calculation)
+    assert report.exit_code.status == PacemakerWorkChain.exit_codes.ERROR_OUT_OF_MEMORY_AT_BATCH_SIZE_ONE.status
