@@ -51,20 +51,26 @@ def check_resources(config: CampaignConfig) -> None:
 
 
 def generation_builder(config: CampaignConfig):
-    """Return the ``StructureGenerationWorkChain`` builder for the campaign's chemistry."""
+    """Return the ``StructureGenerationWorkChain`` builder for the campaign's chemistry.
+
+    Elements, compositions and seed come from the campaign; ``generation`` (filled from the
+    protocol preset) sets sizes and counts per method.
+    """
     from ..generation.workchain import StructureGenerationWorkChain
 
-    builder = StructureGenerationWorkChain.get_builder()
     spec = {'elements': config.elements, 'seed': config.seed}
     if len(config.elements) == 2:
         spec['composition_range'] = {
             'element': config.elements[-1],
-            'min': config.composition.min,
-            'max': config.composition.max,
-            'points': config.composition.points,
+            'start': config.composition.min,
+            'stop': config.composition.max,
+            'num': config.composition.points,
         }
-    spec.update(config.generation)
-    builder.spec = orm.Dict(spec)
+    else:
+        spec['compositions'] = config.compositions()
+    builder = StructureGenerationWorkChain.get_builder()
+    builder.spec = orm.Dict(deep_merge(spec, config.generation))
+    builder.group_label = orm.Str(f'mlip-autopipe/campaign/{config.name}/generated')
     return builder
 
 
