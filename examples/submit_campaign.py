@@ -24,7 +24,12 @@ def main(argv):
         node = launch_campaign(args.campaign_file, foreground=args.foreground)
     except (ValueError, RuntimeError) as exception:
         sys.exit(f'error: {exception}')
-    print(f'ActiveLearningWorkChain<{node.pk}> {"finished" if args.foreground else "submitted"}')
+    if args.foreground:
+        from aiida_mlip_autopipe.campaign.status import describe_campaign
+
+        print(describe_campaign(node, f'campaign_{node.pk}_learning_curve.png'))
+    else:
+        print(f'ActiveLearningWorkChain<{node.pk}> submitted')
     print(f'status: mlip-autopipe status {node.pk}    report: verdi process report {node.pk}')
 
 

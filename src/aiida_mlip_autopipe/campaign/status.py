@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 from aiida import orm
 
@@ -102,4 +103,29 @@ def format_validation(validation: dict) -> str:
             f'{name:8s} {pot["lattice_a"]:7.3f} {ref["lattice_a"]:7.3f} {err["lattice_a"]:+7.2%} '
             f'{pot["bulk_modulus_gpa"]:7.1f} {ref["bulk_modulus_gpa"]:7.1f} {err["bulk_modulus"]:+7.1%}'
         )
+    return '\n'.join(lines)
+
+
+def describe_campaign(node: orm.WorkflowNode, plot_path) -> str:
+    """Return the status text of a campaign (state, iteration table, stop reason, validation) and
+    write its learning curve to ``plot_path`` when any iteration has been fitted."""
+    state = node.process_state.value if node.process_state else 'unknown'
+    exit_status = f' [{node.exit_status}]' if node.exit_status is not None else ''
+    lines = [f'{node.process_label}<{node.pk}> `{node.label}`: {state}{exit_status} {node.exit_message or ""}'.rstrip()]
+    rows = campaign_rows(node)
+    lines.append(format_table(rows))
+    if 'summary' in node.outputs:
+        summary = node.outputs.summary.get_dict()
+        best = summary['iterations'][summary['best_iteration']]
+        lines.append(
+            f'stopped: {summary["stop_reason"]}; best iteration {summary["best_iteration"]} '
+            f'(test force RMSE {best.get("force_rmse_test")} meV/A, energy RMSE {best.get("energy_rmse_test")} '
+            f'meV/atom); {summary["dft_calculations"]} labelling calculations'
+        )
+    if 'validation' in node.outputs:
+        lines.append('validation (equation of state, potential vs labeller):')
+        lines.append(format_validation(node.outputs.validation.get_dict()))
+    if any(row.get('force_rmse_test') is not None for row in rows):
+        plot_learning_curve(rows, plot_path)
+        lines.append(f'learning curve: {Path(plot_path).resolve()}')
     return '\n'.join(lines)

@@ -40,25 +40,8 @@ def status(obj, pk, plot_path):
     """Show the iteration table of campaign PK and write its learning curve."""
     from aiida import load_profile, orm
 
-    from ..campaign.status import campaign_rows, format_table, format_validation, plot_learning_curve
+    from ..campaign.status import describe_campaign
 
     load_profile(obj['profile'], allow_switch=True)
     node = orm.load_node(pk)
-    state = node.process_state.value if node.process_state else 'unknown'
-    exit_status = f' [{node.exit_status}]' if node.exit_status is not None else ''
-    click.echo(f'{node.process_label}<{pk}> `{node.label}`: {state}{exit_status} {node.exit_message or ""}'.rstrip())
-    rows = campaign_rows(node)
-    click.echo(format_table(rows))
-    if 'summary' in node.outputs:
-        summary = node.outputs.summary.get_dict()
-        click.echo(
-            f'stopped: {summary["stop_reason"]}; best iteration {summary["best_iteration"]}; '
-            f'{summary["dft_calculations"]} labelling calculations'
-        )
-    if 'validation' in node.outputs:
-        click.echo('validation (equation of state, potential vs labeller):')
-        click.echo(format_validation(node.outputs.validation.get_dict()))
-    if rows:
-        path = plot_path or Path(f'campaign_{pk}_learning_curve.png')
-        plot_learning_curve(rows, path)
-        click.echo(f'learning curve: {path.resolve()}')
+    click.echo(describe_campaign(node, plot_path or Path(f'campaign_{pk}_learning_curve.png')))
