@@ -153,3 +153,25 @@ def test_code_of_another_plugin_is_refused(localhost, pseudo_family):
     other = ensure_code('not-pw', localhost, 'core.arithmetic.add', '/bin/bash')
     with pytest.raises(ValueError, match=r'`code`: code `not-pw@localhost-test` runs `core\.arithmetic\.add`'):
         run_get_node(DftLabellingWorkChain, structures=structures(al=bulk('Al', 'fcc', a=3.99)), code=other)
+
+
+def test_identical_rerun_reuses_cached_pw_calculations(pw_code, pseudo_family):
+    """With caching on for pw.x (as `make setup` configures the profile), a rerun computes nothing."""
+    from aiida.manage.caching import enable_caching
+
+    inputs = {
+        'structures': structures(al=bulk('Al', 'fcc', a=4.01)),
+        'code': pw_code,
+        'protocol': orm.Str('fast'),
+        'overrides': orm.Dict(FAST),
+    }
+    with enable_caching(identifier='aiida.calculations:quantumespresso.pw'):
+        first, _ = run_get_node(DftLabellingWorkChain, **inputs)
+        inputs['structures'] = structures(al=bulk('Al', 'fcc', a=4.01))
+        second, _ = run_get_node(DftLabellingWorkChain, **inputs)
+    calculations = [orm.load_node(r['training_set'].to_atoms()[0].info['source_uuid']) for r in (first, second)]
+    assert not calculations[0].base.caching.is_created_from_cache
+    assert calculations[1].base.caching.is_created_from_cache
+    assert calculations[1].base.caching.get_cache_source() == calculations[0].uuid
+    energies = [r['training_set'].to_atoms()[0].get_potential_energy() for r in (first, second)]
+    assert energies[0] == energies[1]
