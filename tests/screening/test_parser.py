@@ -59,6 +59,7 @@ def test_default_case(localhost):
     assert summary['model_version'] == '0.3.0'
     assert summary['evaluated'] == 3
     assert summary['failed'] == {}
+    assert summary['cpu_seconds_per_structure'] > 0
     assert 'relaxed_labels' not in results
 
 

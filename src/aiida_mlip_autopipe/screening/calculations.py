@@ -77,7 +77,7 @@ class SurrogateCalculation(CalcJob):
     the job fails only when the model cannot load or no structure could be evaluated.
     """
 
-    CACHE_VERSION = 1
+    CACHE_VERSION = 2
 
     @classmethod
     def define(cls, spec):

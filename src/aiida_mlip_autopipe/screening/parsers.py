@@ -68,6 +68,8 @@ def parse_results(results: dict, geometries: dict[str, dict]) -> dict:
         parsed['initial'][key] = atoms_from_entry(geometries[key], entry['initial'], key, source)
         descriptor = entry['initial']['descriptor']
         record = {'seconds': entry['seconds'], 'energy': entry['initial']['energy']}
+        if 'cpu_seconds' in entry:
+            record['cpu_seconds'] = entry['cpu_seconds']
         if 'final' in entry:
             geometry = dict(geometries[key], positions=entry['final']['positions'], cell=entry['final']['cell'])
             parsed['final'][key] = atoms_from_entry(geometry, entry['final'], key, source)
@@ -76,6 +78,7 @@ def parse_results(results: dict, geometries: dict[str, dict]) -> dict:
         parsed['descriptors'][key] = np.asarray(descriptor, dtype=float)
         per_structure[key] = record
     seconds = [record['seconds'] for record in per_structure.values()]
+    cpu_seconds = [record['cpu_seconds'] for record in per_structure.values() if 'cpu_seconds' in record]
     parsed['summary'] = {
         'model': results['model'],
         'model_version': results['model_version'],
@@ -86,6 +89,7 @@ def parse_results(results: dict, geometries: dict[str, dict]) -> dict:
         'load_seconds': results.get('load_seconds'),
         'total_seconds': results.get('total_seconds'),
         'seconds_per_structure': float(np.mean(seconds)) if seconds else None,
+        'cpu_seconds_per_structure': float(np.mean(cpu_seconds)) if cpu_seconds else None,
         'evaluated': len(per_structure),
         'failed': parsed['failed'],
         'structures': per_structure,
@@ -96,7 +100,7 @@ def parse_results(results: dict, geometries: dict[str, dict]) -> dict:
 class SurrogateParser(Parser):
     """Parse a ``SurrogateCalculation``; never raises, every failure is an exit code."""
 
-    CACHE_VERSION = 1
+    CACHE_VERSION = 2
 
     def parse(self, **kwargs):
         """Read ``results.json``; output labels, descriptors, relaxed structures and ``output_parameters``."""

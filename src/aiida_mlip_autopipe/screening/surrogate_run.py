@@ -107,7 +107,7 @@ def main():
     }
     for item in structures:
         key = item['key']
-        tick = time.perf_counter()
+        tick, cpu_tick = time.perf_counter(), time.process_time()
         entry = {}
         try:
             atoms = Atoms(numbers=item['numbers'], positions=item['positions'], cell=item['cell'], pbc=item['pbc'])
@@ -123,6 +123,7 @@ def main():
         except Exception as exception:
             entry = {'status': 'failed', 'message': f'{type(exception).__name__}: {exception}'}
         entry['seconds'] = time.perf_counter() - tick
+        entry['cpu_seconds'] = time.process_time() - cpu_tick
         results['structures'][key] = entry
         print(f'{key}: {entry["status"]} in {entry["seconds"]:.3f} s', flush=True)
     results['total_seconds'] = time.perf_counter() - start
