@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from io import BytesIO
+
 from aiida import orm
 from aiida.common.datastructures import CalcInfo, CodeInfo
 from aiida.engine import CalcJob
@@ -139,7 +141,7 @@ class PacemakerCalculation(CalcJob):
         if 'previous_potential' in self.inputs:
             previous = self.inputs.previous_potential
             folder.create_file_from_filelike(
-                _bytes_io(previous.get_content('yaml')), io.PREVIOUS_POTENTIAL_FILENAME, mode='wb'
+                BytesIO(previous.get_content('yaml')), io.PREVIOUS_POTENTIAL_FILENAME, mode='wb'
             )
             potential_filename = io.PREVIOUS_POTENTIAL_FILENAME
             if previous.reference_energies:
@@ -170,9 +172,3 @@ class PacemakerCalculation(CalcJob):
         # the training set node already holds the data: keep the pickle out of the repository
         calcinfo.provenance_exclude_list = [io.DATA_FILENAME]
         return calcinfo
-
-
-def _bytes_io(content: bytes):
-    import io as _io
-
-    return _io.BytesIO(content)

@@ -421,6 +421,8 @@ def diagnose(status: dict | None, stderr: str, log: str, metrics: dict) -> tuple
         return 'ERROR_OUT_OF_MEMORY', 'pacemaker was killed (SIGKILL), most likely by the out-of-memory killer'
     if step == 'timeout' or (step is None and metrics.get('iterations', 0) > 0):
         return 'ERROR_TIME_LIMIT', f'stopped after {metrics.get("iterations", 0)} iterations'
+    if isinstance(step, int) and step < 0:
+        return 'ERROR_MISSING_POTENTIAL', last_error_line(stderr) or f'pacemaker was killed by signal {-step}'
     return 'ERROR_MISSING_POTENTIAL', last_error_line(stderr) or f'pacemaker exit status {step}'
 
 

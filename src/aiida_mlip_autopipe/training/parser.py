@@ -16,7 +16,7 @@ LOGGER = logging.getLogger(__name__)
 class PacemakerParser(Parser):
     """Parse a ``PacemakerCalculation``; never raises, every failure is an exit code.
 
-    Checked in order: a NaN loss (320), out of memory (330), a TensorFlow error (331), then, when
+    Checked in order: out of memory (330), a NaN loss (320), a TensorFlow error (331), then, when
     pacemaker left no final potential, the time limit with an interim potential present (340,
     output ``interim_potential``) or a missing potential (310); with a potential, a failed YACE
     conversion (351) or active set (350; the potential is output without ``.asi``).
@@ -52,7 +52,8 @@ class PacemakerParser(Parser):
         yace = self._read(io.OUTPUT_YACE, 'rb')
         if yace is None:
             self.out('metrics', orm.Dict(_finite(metrics)))
-            detail = _tail(self._read(io.YACE_LOG)) or 'no output_potential.yace'
+            code = (status or {}).get('steps', {}).get('pace_yaml2yace')
+            detail = f'no {io.OUTPUT_YACE} (exit status {code}); its log ends: {_tail(self._read(io.YACE_LOG))}'
             return self.exit_codes.ERROR_YACE_CONVERSION.format(detail=detail)
         asi = self._read(io.OUTPUT_ASI, 'rb')
         try:
@@ -65,7 +66,8 @@ class PacemakerParser(Parser):
         self.out('potential', potential)
         self.out('metrics', orm.Dict(_finite(metrics)))
         if asi is None:
-            detail = _tail(self._read(io.ACTIVESET_LOG)) or 'no output_potential.asi'
+            code = (status or {}).get('steps', {}).get('pace_activeset')
+            detail = f'no {io.OUTPUT_ASI} (exit status {code}); its log ends: {_tail(self._read(io.ACTIVESET_LOG))}'
             return self.exit_codes.ERROR_ACTIVE_SET_FAILED.format(detail=detail)
         return None
 

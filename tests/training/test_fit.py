@@ -1,0 +1,75 @@
+"""A real pacemaker fit through ``PacemakerWorkChain`` on 60 EMT-labelled Cu-Au cells."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from aiida.engine import run_get_node
+
+from aiida_mlip_autopipe.data import TrainingSet
+from aiida_mlip_autopipe.training.workchain import PacemakerWorkChain
+
+
+def test_real_fit(pacemaker_code, emt_cuau_frames):
+    frames = emt_cuau_frames(60, 11)
+    training_set = TrainingSet(frames=frames)
+    builder = PacemakerWorkChain.get_builder_from_protocol(
+        pacemaker_code, training_set, protocol='fast', overrides={'pacemaker': {'parameters': {'test_size': 0.15}}}
+    )
+    results, node = run_get_node(builder)
+    assert node.is_finished_ok, node.exit_message
+    metrics = results['metrics'].get_dict()
+    potential = results['potential']
+    assert potential.elements == ['Au', 'Cu']
+    assert potential.number_of_functions == metrics['number_of_functions'] == 32
+    assert metrics['iterations'] == 60
+    # before the first iteration the basis was at about 860 meV/A and 78 meV/atom on this set
+    assert metrics['initial_train_force_rmse_mev_per_angstrom'] > 300.0
+    assert metrics['test_force_rmse_mev_per_angstrom'] < 150.0
+    assert metrics['train_force_rmse_mev_per_angstrom'] < 0.3 * metrics['initial_train_force_rmse_mev_per_angstrom']
+    assert metrics['train_energy_rmse_mev_per_atom'] < 0.6 * metrics['initial_train_energy_rmse_mev_per_atom']
+    assert metrics['test_energy_rmse_mev_per_atom'] < 60.0
+    assert metrics['loss_per_iteration'][-1] < 0.2 * metrics['loss_per_iteration'][0]
+
+    # the ASE calculator, evaluated here on every structure, agrees with the reported errors: the RMSE over
+    # train + test lies between the reported train and test RMSE
+    calculator = potential.get_calculator()
+    energy_errors, force_errors = [], []
+    for reference in frames:
+        atoms = reference.copy()
+        atoms.calc = calculator
+        energy = atoms.get_potential_energy() + potential.reference_energy(atoms.get_chemical_symbols())
+        energy_errors.append((energy - reference.get_potential_energy()) / len(atoms))
+        force_errors.append(atoms.get_forces() - reference.get_forces())
+        assert calculator.results['gamma'].shape == (len(atoms),)
+    energy_rmse = 1000 * np.sqrt(np.mean(np.square(energy_errors)))
+    force_rmse = 1000 * np.sqrt(np.mean(np.square(np.concatenate(force_errors))))
+    reported_energy = sorted([metrics['train_energy_rmse_mev_per_atom'], metrics['test_energy_rmse_mev_per_atom']])
+    reported_force = sorted([metrics['train_force_rmse_mev_per_angstrom'], metrics['test_force_rmse_mev_per_angstrom']])
+    assert 0.95 * reported_energy[0] <= energy_rmse <= 1.05 * reported_energy[1]
+    assert 0.95 * reported_force[0] <= force_rmse <= 1.05 * reported_force[1]
+    print(
+        'metrics', {key: value for key, value in metrics.items() if 'rmse' in key}, 'seconds', metrics['step_seconds']
+    )
+
+
+def test_refit_from_previous_potential(pacemaker_code, emt_cuau_frames, cuau_potential):
+    """A refit starts from the previous potential's basis, coefficients and reference energies."""
+    training_set = TrainingSet(frames=emt_cuau_frames(30, 23))
+    builder = PacemakerWorkChain.get_builder_from_protocol(
+        pacemaker_code,
+        training_set,
+        protocol='fast',
+        overrides={'pacemaker': {'parameters': {'maxiter': 5}}},
+        previous_potential=cuau_potential.store(),
+    )
+    results, node = run_get_node(builder)
+    assert node.is_finished_ok, node.exit_message
+    metrics = results['metrics'].get_dict()
+    potential = results['potential']
+    assert potential.number_of_functions == cuau_potential.number_of_functions == 48  # the previous basis
+    assert potential.reference_energies == pytest.approx(cuau_potential.reference_energies)
+    # the fit starts where the previous potential is (about 50 meV/A), not from a fresh basis (about 860)
+    assert metrics['initial_train_force_rmse_mev_per_angstrom'] < 120.0
+    assert metrics['train_force_rmse_mev_per_angstrom'] <= metrics['initial_train_force_rmse_mev_per_angstrom']
+    assert potential.sha256 != cuau_potential.sha256
