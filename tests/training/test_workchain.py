@@ -104,3 +104,21 @@ def test_handle_out_of_memory(workchain, localhost):
     workchain.ctx.inputs.parameters = orm.Dict({**parameters, 'batch_size': 1})
     report = workchain.handle_out_of_memory(calculation)
     assert report.exit_code.status == PacemakerWorkChain.exit_codes.ERROR_OUT_OF_MEMORY_AT_BATCH_SIZE_ONE.status
+
+
+def test_previous_potential_must_cover_elements(pacemaker_code, cuau_potential):
+    from aiida.engine import run_get_node
+    from ase.build import bulk
+    from ase.calculators.emt import EMT
+
+    frames = []
+    for a in (4.0, 4.05):
+        atoms = bulk('Al', 'fcc', a=a, cubic=True)
+        atoms.calc = EMT()
+        atoms.get_forces()
+        frames.append(atoms)
+    builder = PacemakerWorkChain.get_builder_from_protocol(
+        pacemaker_code, TrainingSet(frames=frames), protocol='fast', previous_potential=cuau_potential
+    )
+    with pytest.raises(ValueError, match=r'`previous_potential`: has no basis for Al \(it covers Au, Cu\)'):
+        run_get_node(builder)

@@ -26,6 +26,14 @@ def parameters_error(parameters: dict) -> str | None:
     return None
 
 
+def previous_potential_error(elements, previous) -> str | None:
+    """Return why ``previous`` (an ``AcePotential`` or None) cannot be refitted to ``elements``, or None."""
+    if previous is None or set(elements).issubset(previous.elements):
+        return None
+    missing = ', '.join(sorted(set(elements) - set(previous.elements)))
+    return f'`previous_potential`: has no basis for {missing} (it covers {", ".join(previous.elements)})'
+
+
 def validate_inputs(inputs, _):
     """Refuse inputs pacemaker cannot use, before anything is submitted."""
     if 'parameters' in inputs:
@@ -36,10 +44,9 @@ def validate_inputs(inputs, _):
     if training_set is not None and training_set.count < 2:
         return f'`training_set`: {training_set.count} configuration(s); pacemaker needs at least 2'
     elements = set(training_set.elements) if training_set is not None else set()
-    previous = inputs.get('previous_potential')
-    if previous is not None and not elements.issubset(previous.elements):
-        missing = ', '.join(sorted(elements - set(previous.elements)))
-        return f'`previous_potential`: has no basis for {missing} (it covers {", ".join(previous.elements)})'
+    error = previous_potential_error(elements, inputs.get('previous_potential'))
+    if error:
+        return error
     if 'reference_energies' in inputs:
         reference = inputs['reference_energies'].get_dict()
         missing = elements - set(reference)

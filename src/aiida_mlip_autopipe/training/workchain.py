@@ -10,12 +10,22 @@ from aiida.engine import BaseRestartWorkChain, ProcessHandlerReport, process_han
 from aiida_quantumespresso.workflows.protocols.utils import ProtocolMixin
 
 from ..data import AcePotential, TrainingSet
-from .calculation import PacemakerCalculation
+from .calculation import PacemakerCalculation, previous_potential_error
 
 #: optimizer tried next after a NaN loss; the last one has no successor
 NEXT_OPTIMIZER = {'BFGS': 'L-BFGS-B', 'L-BFGS-B': 'CG'}
 #: factor on the L2 regularisation after a NaN loss (keeps the coefficients, and the steps, small)
 NAN_L2_FACTOR = 10.0
+
+
+def validate_inputs(inputs, _):
+    """Refuse a previous potential without a basis for every element of the training set."""
+    training_set = inputs.get('training_set')
+    if training_set is None:
+        return None
+    if training_set.count < 2:
+        return f'`training_set`: {training_set.count} configuration(s); pacemaker needs at least 2'
+    return previous_potential_error(training_set.elements, inputs.get('previous_potential'))
 
 
 class PacemakerWorkChain(ProtocolMixin, BaseRestartWorkChain):
@@ -42,6 +52,7 @@ class PacemakerWorkChain(ProtocolMixin, BaseRestartWorkChain):
             required=False,
             help='A potential to continue from (e.g. the previous active-learning iteration).',
         )
+        spec.inputs.validator = validate_inputs
         spec.outline(
             cls.setup,
             while_(cls.should_run_process)(cls.run_process, cls.inspect_process),
