@@ -109,3 +109,22 @@ def test_screen_orders_the_filters():
     assert set(result.rejected) | set(result.selected) == set(frames) | {'gone'}
     assert result.metrics['close']['min_distance'] == pytest.approx(1.0)
     assert result.metrics['hot']['max_force'] == pytest.approx(30.0)
+
+
+@pytest.mark.parametrize(
+    ('parameters', 'message'),
+    [
+        ({'relax': True, 'steps': 5}, None),
+        ({'temperature': 300}, '`parameters`: unknown keys temperature'),
+        ({'model_name': '0.4.0'}, '`parameters.model_name`: `0.4.0` is not shipped; allowed: 0.3.0, 0.2.0'),
+        ({'relax': 'yes'}, '`parameters.relax`: give true or false'),
+        ({'fmax': 0}, '`parameters.fmax`: 0 is not allowed'),
+        ({'steps': -1}, '`parameters.steps`: -1 is not allowed'),
+        ({'threads': 0}, '`parameters.threads`: 0 is not allowed'),
+    ],
+)
+def test_surrogate_parameters_are_checked(parameters, message):
+    from aiida_mlip_autopipe.screening.calculations import parameters_error
+
+    error = parameters_error(parameters)
+    assert error == message if message is None else error.startswith(message)

@@ -46,7 +46,7 @@ def parameters_error(parameters: dict) -> str | None:
     if isinstance(fmax, bool) or not isinstance(fmax, (int, float)) or not fmax > 0:
         return f'`parameters.fmax`: {fmax!r} is not allowed; give a force (eV/A) > 0'
     for name, minimum in (('steps', 0), ('threads', 1)):
-        value = parameters.get(name)
+        value = parameters.get(name, DEFAULT_PARAMETERS[name])
         if value is None and name == 'threads':
             continue
         if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
