@@ -38,11 +38,10 @@ def check_resources(config: CampaignConfig) -> None:
         except ValueError as exception:
             raise ValueError(f'field `labeller`: {exception}') from None
     else:
-        from ..labelling.workchain import _load_family
-        from ..pseudos import check_family_covers
+        from ..pseudos import check_family_covers, load_family
 
         try:
-            check_family_covers(_load_family(config.dft.pseudo_family), config.elements)
+            check_family_covers(load_family(config.dft.pseudo_family), config.elements)
         except ValueError as exception:
             raise ValueError(f'field `dft.pseudo_family`: {exception}') from None
 

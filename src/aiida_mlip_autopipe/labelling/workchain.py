@@ -3,32 +3,14 @@
 from __future__ import annotations
 
 from aiida import orm
-from aiida.common.exceptions import NotExistent
 from aiida.engine import WorkChain, append_, while_
 from aiida_quantumespresso.workflows.protocols.utils import recursive_merge
 
 from ..data import TrainingSet
-from ..pseudos import DEFAULT_FAMILY_LABEL, check_family_covers
+from ..pseudos import DEFAULT_FAMILY_LABEL, check_family_covers, load_family
 from .functions import generate_training_set, record_failures
 from .geometry import too_close_reason
 from .protocol import PROTOCOLS, SPIN_CHOICES, get_pw_builder
-
-
-def _load_family(label: str):
-    """Return the cutoffs pseudo family ``label`` or raise ``ValueError`` saying what exists."""
-    from aiida_pseudo.groups.family import CutoffsPseudoPotentialFamily
-
-    try:
-        family = orm.Group.collection.get(label=label)
-    except NotExistent:
-        known = [group.label for group in orm.QueryBuilder().append(CutoffsPseudoPotentialFamily).all(flat=True)]
-        raise ValueError(
-            f'pseudo family `{label}` is not installed (installed cutoff families: {", ".join(known) or "none"}); '
-            'run `mlip-autopipe setup` to install the default one'
-        ) from None
-    if not isinstance(family, CutoffsPseudoPotentialFamily):
-        raise ValueError(f'group `{label}` is a {type(family).__name__}, not a pseudo family with recommended cutoffs')
-    return family
 
 
 def validate_inputs(inputs, _):
@@ -55,7 +37,7 @@ def validate_inputs(inputs, _):
         if unknown:
             return f'`structure_overrides`: no structure named {", ".join(unknown)}'
     try:
-        family = _load_family(inputs['pseudo_family'].value)
+        family = load_family(inputs['pseudo_family'].value)
         elements = {kind.symbol for structure in structures.values() for kind in structure.kinds}
         check_family_covers(family, elements)
     except ValueError as exception:
@@ -135,7 +117,7 @@ class DftLabellingWorkChain(WorkChain):
         self.ctx.pending = sorted(self.inputs.structures)
         self.ctx.labelled = {}
         self.ctx.failures = {}
-        self.ctx.family = _load_family(self.inputs.pseudo_family.value)
+        self.ctx.family = load_family(self.inputs.pseudo_family.value)
 
     def refuse_close_atoms(self):
         """Refuse structures with atoms too close for DFT; they are recorded as failures."""

@@ -95,6 +95,25 @@ def install_pseudo_family(label: str = DEFAULT_FAMILY_LABEL, folder: str | Path 
     return family
 
 
+def load_family(label: str):
+    """Return the cutoffs pseudo family ``label`` or raise ``ValueError`` saying what exists."""
+    from aiida import orm
+    from aiida.common.exceptions import NotExistent
+    from aiida_pseudo.groups.family import CutoffsPseudoPotentialFamily
+
+    try:
+        family = orm.Group.collection.get(label=label)
+    except NotExistent:
+        known = [group.label for group in orm.QueryBuilder().append(CutoffsPseudoPotentialFamily).all(flat=True)]
+        raise ValueError(
+            f'pseudo family `{label}` is not installed (installed cutoff families: {", ".join(known) or "none"}); '
+            'run `mlip-autopipe setup` to install the default one'
+        ) from None
+    if not isinstance(family, CutoffsPseudoPotentialFamily):
+        raise ValueError(f'group `{label}` is a {type(family).__name__}, not a pseudo family with recommended cutoffs')
+    return family
+
+
 def check_family_covers(family, elements) -> None:
     """Raise ``ValueError`` naming what ``family`` covers if it lacks any of ``elements``."""
     covered = set(family.elements)
