@@ -34,7 +34,7 @@ stamp="$VENV/.installed-$(sha256sum pyproject.toml | cut -c1-16)"
 if [[ ! -f $stamp ]]; then
     log "installing the plugin and its dependencies into $VENV"
     "$VENV/bin/pip" install -q --upgrade pip
-    "$VENV/bin/pip" install -q -e '.[dev,docs]'
+    "$VENV/bin/pip" install -q -e '.[dev,docs,gui]'
     rm -f "$VENV"/.installed-*
     touch "$stamp"
 else

@@ -1,0 +1,432 @@
+"""The app's state and logic as traitlets models, testable without a browser.
+
+Each wizard step has a model; the views in :mod:`.views` only mirror the models' traits and call
+their methods. Validation is the campaign file's own (:func:`campaign_from_dict` and
+:func:`check_resources`), so the app and the ``mlip-autopipe submit`` command refuse the same inputs
+with the same messages.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from pathlib import Path
+
+import traitlets as tl
+import yaml
+
+from ..campaign.config import PROTOCOLS, CampaignError, campaign_from_dict, deep_merge, protocol_presets
+
+LOGGER = logging.getLogger(__name__)
+
+#: Campaign-step fields: widget key -> campaign-file path. An error whose field path starts with
+#: the path is shown next to that widget.
+FIELDS = {
+    'name': 'name',
+    'elements': 'elements',
+    'composition': 'composition',
+    'temperature': 'temperature',
+    'force_target': 'targets.force_rmse_mev_a',
+    'energy_target': 'targets.energy_rmse_mev_atom',
+    'protocol': 'protocol',
+    'labeller': 'labeller',
+    'iterations': 'budgets.iterations',
+    'dft_calculations': 'budgets.dft_calculations',
+    'extra': '',
+}
+
+#: Code kinds the resources step offers, as in ``CampaignConfig.codes``.
+CODE_KINDS = ('pw', 'pacemaker', 'lmp', 'surrogate')
+
+CAMPAIGN_PROCESS_TYPE = 'aiida.workflows:mlip_autopipe.campaign'
+
+_ERROR_LINE = re.compile(r'field `([^`]*)`: (.*)')
+
+
+def errors_by_field(message: str) -> dict[str, str]:
+    """Split a :class:`CampaignError` message into ``{widget key: message}`` (see :data:`FIELDS`).
+
+    A field without a widget of its own (e.g. ``exploration.steps``) goes to ``extra``, the
+    free-form YAML box where it can only have come from.
+    """
+    errors: dict[str, list[str]] = {}
+    for line in message.splitlines():
+        match = _ERROR_LINE.search(line)
+        if not match:
+            continue
+        path, text = match.groups()
+        key = next(
+            (key for key, prefix in FIELDS.items() if prefix and (path == prefix or path.startswith(prefix + '.'))),
+            'extra',
+        )
+        errors.setdefault(key, []).append(text if path == FIELDS.get(key) else f'{path}: {text}')
+    if not errors and message:
+        errors['extra'] = [message]
+    return {key: '; '.join(texts) for key, texts in errors.items()}
+
+
+class CampaignModel(tl.HasTraits):
+    """Step 1: what to learn and how well; validated on every change."""
+
+    name = tl.Unicode('my-campaign')
+    elements = tl.Unicode('Cu, Au', help='Chemical symbols separated by commas or spaces.')
+    composition_min = tl.Float(0.0)
+    composition_max = tl.Float(1.0)
+    composition_points = tl.Int(3)
+    temperature_min = tl.Float(300.0)
+    temperature_max = tl.Float(1200.0)
+    temperature_points = tl.Int(3)
+    force_target = tl.Float(80.0, help='Test-set force RMSE to reach (meV/A).')
+    energy_target = tl.Float(5.0, help='Test-set energy RMSE to reach (meV/atom).')
+    protocol = tl.Enum(PROTOCOLS, default_value='balanced')
+    labeller = tl.Enum(('qe', 'emt'), default_value='qe')
+    iterations = tl.Int(10)
+    dft_calculations = tl.Int(600)
+    seed = tl.Int(0)
+    extra = tl.Unicode('', help='More campaign-file fields as YAML (e.g. `exploration: {steps: 500}`).')
+
+    errors = tl.Dict(help='Widget key -> message, empty when the campaign is valid.')
+    config = tl.Dict(allow_none=True, help='The validated campaign (filled from the protocol), or None.')
+
+    _inputs = (
+        'name',
+        'elements',
+        'composition_min',
+        'composition_max',
+        'composition_points',
+        'temperature_min',
+        'temperature_max',
+        'temperature_points',
+        'force_target',
+        'energy_target',
+        'protocol',
+        'labeller',
+        'iterations',
+        'dft_calculations',
+        'seed',
+        'extra',
+    )
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        if 'protocol' not in kwargs:
+            self._apply_preset(self.protocol)
+        self.observe(self._on_protocol, 'protocol')
+        self.observe(lambda _: self.validate(), list(self._inputs))
+        self.validate()
+
+    def _apply_preset(self, protocol: str) -> None:
+        preset = protocol_presets()[protocol]
+        self.force_target = float(preset['targets']['force_rmse_mev_a'])
+        self.energy_target = float(preset['targets'].get('energy_rmse_mev_atom') or self.energy_target)
+        self.iterations = int(preset['budgets']['iterations'])
+        self.dft_calculations = int(preset['budgets']['dft_calculations'])
+
+    def _on_protocol(self, change) -> None:
+        """A new protocol brings its targets and budgets (the user can change them again)."""
+        with self.hold_trait_notifications():
+            self._apply_preset(change['new'])
+
+    @property
+    def valid(self) -> bool:
+        return not self.errors
+
+    def element_list(self) -> list[str]:
+        return [symbol for symbol in re.split(r'[\s,;]+', self.elements.strip()) if symbol]
+
+    def to_dict(self) -> dict:
+        """Return the campaign-file fields the user set (without the preset's)."""
+        data = {
+            'name': self.name.strip(),
+            'elements': self.element_list(),
+            'temperature': {
+                'min': self.temperature_min,
+                'max': self.temperature_max,
+                'points': self.temperature_points,
+            },
+            'protocol': self.protocol,
+            'labeller': self.labeller,
+            'seed': self.seed,
+            'targets': {'force_rmse_mev_a': self.force_target, 'energy_rmse_mev_atom': self.energy_target},
+            'budgets': {'iterations': self.iterations, 'dft_calculations': self.dft_calculations},
+        }
+        if len(data['elements']) != 1:
+            data['composition'] = {
+                'min': self.composition_min,
+                'max': self.composition_max,
+                'points': self.composition_points,
+            }
+        if self.extra.strip():
+            extra = yaml.safe_load(self.extra)
+            if not isinstance(extra, dict):
+                raise CampaignError('field `extra`: give a mapping of campaign-file fields')
+            data = deep_merge(data, extra)
+        return data
+
+    def validate(self) -> bool:
+        """Validate with the campaign file's rules; fill ``errors`` and ``config``; return validity."""
+        try:
+            config = campaign_from_dict(self.to_dict())
+        except CampaignError as error:
+            self.errors = errors_by_field(str(error))
+            self.config = None
+            return False
+        except yaml.YAMLError as error:
+            self.errors = {'extra': f'not valid YAML: {error}'}
+            self.config = None
+            return False
+        self.errors = {}
+        self.config = config.model_dump(mode='json')
+        return True
+
+
+class ResourcesModel(tl.HasTraits):
+    """Step 2: the computer and the codes, from the loaded profile."""
+
+    computers = tl.List(tl.Unicode())
+    computer = tl.Unicode('', allow_none=True)
+    code_options = tl.Dict(help='Code kind -> `label@computer` of the codes of that plugin on the computer.')
+    codes = tl.Dict(help='Code kind -> chosen `label@computer`.')
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.observe(lambda _: self._fill_codes(), 'computer')
+
+    def refresh(self) -> None:
+        """Read the computers and codes of the profile."""
+        from aiida import orm
+
+        self.computers = sorted(computer.label for computer in orm.Computer.collection.all())
+        if self.computer not in self.computers:
+            self.computer = 'localhost' if 'localhost' in self.computers else (self.computers or [''])[0]
+        self._fill_codes()
+
+    def _fill_codes(self) -> None:
+        from aiida import orm
+
+        from ..setup import CODES
+
+        options = {}
+        for kind in CODE_KINDS:
+            query = orm.QueryBuilder().append(orm.InstalledCode, filters={'attributes.input_plugin': CODES[kind][0]})
+            labels = sorted(code.full_label for code in query.all(flat=True) if code.computer.label == self.computer)
+            options[kind] = labels
+        self.code_options = options
+        chosen = {}
+        for kind, labels in options.items():
+            previous = self.codes.get(kind)
+            preferred = f'{kind}@{self.computer}'
+            chosen[kind] = previous if previous in labels else preferred if preferred in labels else (labels or [''])[0]
+        self.codes = chosen
+
+    def campaign_codes(self) -> dict[str, str]:
+        """Return the ``codes`` section for the campaign file (only the kinds that have a code)."""
+        return {kind: label for kind, label in self.codes.items() if label}
+
+
+class SubmitModel(tl.HasTraits):
+    """Step 3: the campaign file that will be submitted, its last check and the submission."""
+
+    yaml_text = tl.Unicode('')
+    error = tl.Unicode('')
+    message = tl.Unicode('')
+    submitted_pk = tl.Int(None, allow_none=True)
+    campaign_dir = tl.Unicode(help='Where the submitted campaign files are kept.')
+
+    def __init__(self, campaign: CampaignModel, resources: ResourcesModel, **kwargs):
+        super().__init__(**kwargs)
+        self.campaign = campaign
+        self.resources = resources
+        campaign.observe(lambda _: self.update(), 'config')
+        resources.observe(lambda _: self.update(), 'codes')
+        self.update()
+
+    @tl.default('campaign_dir')
+    def _default_campaign_dir(self):
+        return str(Path.home() / 'mlip-autopipe' / 'campaigns')
+
+    def campaign_dict(self) -> dict | None:
+        """Return the campaign file's content (user fields + chosen codes), or None while invalid."""
+        if not self.campaign.validate():
+            return None
+        data = self.campaign.to_dict()
+        codes = self.resources.campaign_codes()
+        if codes:
+            data['codes'] = {**data.get('codes', {}), **codes}
+        return data
+
+    def update(self) -> None:
+        """Refresh the campaign-file preview and check codes, pseudopotentials and labeller."""
+        data = self.campaign_dict()
+        if data is None:
+            self.yaml_text = ''
+            self.error = 'the campaign step has errors:\n' + '\n'.join(
+                f'{key}: {text}' for key, text in self.campaign.errors.items()
+            )
+            return
+        self.yaml_text = yaml.safe_dump(data, sort_keys=False)
+        self.error = self.check()
+
+    def check(self) -> str:
+        """Return why the campaign cannot be submitted with these resources ('' when it can)."""
+        from ..campaign.stages import check_resources
+
+        try:
+            check_resources(campaign_from_dict(self.campaign_dict()))
+        except (CampaignError, ValueError) as error:
+            return str(error)
+        return ''
+
+    def submit(self):
+        """Write the campaign file and submit it to the daemon; return the node (None when refused)."""
+        from ..campaign.launch import launch_campaign
+
+        self.update()
+        self.message = ''
+        if self.error or not self.yaml_text:
+            return None
+        folder = Path(self.campaign_dir)
+        folder.mkdir(parents=True, exist_ok=True)
+        name = self.campaign.name.strip()
+        path = folder / f'{name}-{time.strftime("%Y%m%d-%H%M%S")}.yaml'
+        path.write_text(self.yaml_text)
+        try:
+            node = launch_campaign(path)
+        except (CampaignError, ValueError, RuntimeError) as error:
+            self.error = str(error)
+            return None
+        self.submitted_pk = node.pk
+        self.message = f'submitted {node.process_label}<{node.pk}> `{name}` (campaign file {path})'
+        LOGGER.info(self.message)
+        return node
+
+
+def gamma_statistics(rows: list[dict]) -> list[dict]:
+    """Return per explored iteration: temperatures, high-gamma fraction, largest gamma, frames selected."""
+    return [
+        {
+            'iteration': row['iteration'],
+            'temperatures': row.get('temperatures'),
+            'high_gamma_fraction': row.get('high_gamma_fraction'),
+            'max_gamma': row.get('max_gamma'),
+            'selected': row.get('selected'),
+        }
+        for row in rows
+        if row.get('high_gamma_fraction') is not None or row.get('max_gamma') is not None
+    ]
+
+
+def dft_cost(rows: list[dict]) -> dict:
+    """Return the labelling cost so far: calculations requested, labelled, failed, CPU seconds."""
+    seconds = [row['dft_cpu_seconds'] for row in rows if row.get('dft_cpu_seconds') is not None]
+    return {
+        'requested': sum(row.get('labels_requested') or 0 for row in rows),
+        'labelled': sum(row.get('labels_added') or 0 for row in rows),
+        'failed': sum(row.get('labels_failed') or 0 for row in rows),
+        'cpu_seconds': float(sum(seconds)) if seconds else None,
+    }
+
+
+def labelling_failures(rows: list[dict]) -> list[dict]:
+    """Return the structures a labelling refused or failed, with the reason, per iteration."""
+    from aiida import orm
+
+    found = []
+    for row in rows:
+        if not row.get('labelling_pk'):
+            continue
+        node = orm.load_node(row['labelling_pk'])
+        if 'failures' not in node.outputs:
+            continue
+        for key, failure in sorted(node.outputs.failures.get_dict().items()):
+            found.append(
+                {
+                    'iteration': row['iteration'],
+                    'structure': key,
+                    'stage': failure.get('stage'),
+                    'exit_status': failure.get('exit_status'),
+                    'reason': failure.get('message'),
+                }
+            )
+    return found
+
+
+class MonitorModel(tl.HasTraits):
+    """Step 4: the campaigns of the profile and the details of the selected one."""
+
+    campaigns = tl.List(tl.Dict(), help='pk, label, state, exit status, created (newest first).')
+    selected = tl.Int(None, allow_none=True)
+    state = tl.Unicode('')
+    rows = tl.List(tl.Dict())
+    table = tl.Unicode('')
+    gamma = tl.List(tl.Dict())
+    cost = tl.Dict()
+    failures = tl.List(tl.Dict())
+    summary = tl.Unicode('')
+    validation = tl.Unicode('')
+    learning_curve = tl.Bytes(b'', help='PNG of the learning curve, empty before the first fit.')
+    limit = tl.Int(50)
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.observe(lambda _: self.refresh_selected(), 'selected')
+
+    def refresh(self) -> None:
+        """Re-read the campaign list and the selected campaign."""
+        from aiida import orm
+
+        query = orm.QueryBuilder().append(
+            orm.WorkflowNode, filters={'process_type': CAMPAIGN_PROCESS_TYPE}, project=['*']
+        )
+        query.order_by({orm.WorkflowNode: {'ctime': 'desc'}}).limit(self.limit)
+        self.campaigns = [
+            {
+                'pk': node.pk,
+                'label': node.label,
+                'state': node.process_state.value if node.process_state else 'unknown',
+                'exit_status': node.exit_status,
+                'created': node.ctime.strftime('%Y-%m-%d %H:%M'),
+            }
+            for node in query.all(flat=True)
+        ]
+        if self.selected is None and self.campaigns:
+            self.selected = self.campaigns[0]['pk']
+        else:
+            self.refresh_selected()
+
+    def refresh_selected(self) -> None:
+        """Re-read the table, gamma statistics, cost, failures, validation and learning curve."""
+        from aiida import orm
+
+        from ..campaign.status import campaign_rows, format_table, format_validation, plot_learning_curve
+
+        if self.selected is None:
+            return
+        node = orm.load_node(self.selected)
+        state = node.process_state.value if node.process_state else 'unknown'
+        if node.exit_status is not None:
+            state += f' [{node.exit_status}]'
+        if node.exit_message:
+            state += f' {node.exit_message}'
+        rows = campaign_rows(node)
+        self.rows = rows
+        self.table = format_table(rows)
+        self.gamma = gamma_statistics(rows)
+        self.cost = dft_cost(rows)
+        self.failures = labelling_failures(rows)
+        self.summary = ''
+        if 'summary' in node.outputs:
+            summary = node.outputs.summary.get_dict()
+            self.summary = f'stopped: {summary["stop_reason"]}; best iteration {summary["best_iteration"]}'
+        self.validation = format_validation(node.outputs.validation.get_dict()) if 'validation' in node.outputs else ''
+        if any(row.get('force_rmse_test') is not None for row in rows):
+            import tempfile
+
+            with tempfile.TemporaryDirectory() as folder:
+                path = Path(folder) / 'learning_curve.png'
+                plot_learning_curve(rows, path)
+                self.learning_curve = path.read_bytes()
+        else:
+            self.learning_curve = b''
+        self.state = state

@@ -1,0 +1,199 @@
+"""The app's models without a browser: validation messages per field, resources, submission, monitor."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+from aiida import orm
+
+from aiida_mlip_autopipe.app.models import (
+    CampaignModel,
+    MonitorModel,
+    ResourcesModel,
+    SubmitModel,
+    dft_cost,
+    errors_by_field,
+    gamma_statistics,
+)
+from aiida_mlip_autopipe.campaign.config import protocol_presets
+
+
+def test_default_campaign_is_valid_and_filled_from_the_protocol():
+    model = CampaignModel()
+    assert model.valid, model.errors
+    assert model.config['protocol'] == 'balanced'
+    assert model.config['elements'] == ['Cu', 'Au']
+    # the preset filled what the step does not show
+    assert model.config['exploration'] == {**protocol_presets()['balanced']['exploration'], 'ensemble': 'npt'}
+
+
+def test_protocol_brings_its_targets_and_budgets():
+    model = CampaignModel()
+    model.protocol = 'fast'
+    fast = protocol_presets()['fast']
+    assert model.force_target == fast['targets']['force_rmse_mev_a']
+    assert model.iterations == fast['budgets']['iterations']
+    assert model.config['dft']['max_concurrent'] == fast['dft']['max_concurrent']
+    model.iterations = 1  # the user's value wins afterwards
+    assert model.config['budgets']['iterations'] == 1
+
+
+@pytest.mark.parametrize(
+    ('changes', 'key', 'text'),
+    [
+        ({'elements': 'Cu, Xx'}, 'elements', 'unknown element(s) Xx'),
+        ({'elements': 'Cu Cu'}, 'elements', 'each element may appear once'),
+        ({'temperature_min': 900.0, 'temperature_max': 300.0}, 'temperature', 'max (300.0) must not be below min'),
+        ({'composition_max': 1.5}, 'composition', 'composition.max: Input should be less than or equal to 1'),
+        ({'force_target': -1.0}, 'force_target', 'greater than 0'),
+        ({'iterations': 0}, 'iterations', 'greater than or equal to 1'),
+        ({'name': '  '}, 'name', 'at least 1 character'),
+        ({'extra': 'exploration: {steps: 1}'}, 'extra', 'exploration.steps: Input should be greater than or equal'),
+        ({'extra': 'nonsense: 1'}, 'extra', 'unknown field; allowed here: name, elements'),
+        ({'extra': '[1, 2'}, 'extra', 'not valid YAML'),
+    ],
+)
+def test_errors_are_shown_next_to_their_field(changes, key, text):
+    model = CampaignModel()
+    model.set_trait('protocol', 'fast')
+    for name, value in changes.items():
+        setattr(model, name, value)
+    assert not model.valid
+    assert text in model.errors[key], model.errors
+    assert model.config is None
+    # correcting the field clears the error
+    fresh = CampaignModel(protocol='fast')
+    for name in changes:
+        setattr(model, name, getattr(fresh, name))
+    assert model.valid, model.errors
+
+
+def test_errors_by_field_keeps_the_path_of_nested_fields():
+    message = (
+        'invalid campaign file:\n  field `budgets.iterations`: too small\n'
+        '  field `dft.max_concurrent`: bad\n  field `elements`: unknown element(s) Q'
+    )
+    assert errors_by_field(message) == {
+        'iterations': 'too small',
+        'extra': 'dft.max_concurrent: bad',
+        'elements': 'unknown element(s) Q',
+    }
+
+
+@pytest.fixture
+def emt_codes(aiida_profile_clean, tmp_path):
+    """pacemaker and lmp codes on a computer `localhost` (stand-in executables: nothing runs)."""
+    from aiida_mlip_autopipe.setup import CODES, ensure_code, ensure_localhost
+
+    computer = ensure_localhost('localhost', workdir=str(tmp_path / 'scratch'))
+    for label in ('pacemaker', 'lmp'):
+        ensure_code(label, computer, CODES[label][0], '/bin/true')
+    return computer
+
+
+def test_resources_come_from_the_profile(emt_codes):
+    model = ResourcesModel()
+    model.refresh()
+    assert model.computers == ['localhost']
+    assert model.computer == 'localhost'
+    assert model.code_options['pacemaker'] == ['pacemaker@localhost']
+    assert model.code_options['pw'] == []
+    assert model.campaign_codes() == {'pacemaker': 'pacemaker@localhost', 'lmp': 'lmp@localhost'}
+
+
+def test_submit_step_shows_the_file_and_refuses_missing_codes(emt_codes, tmp_path):
+    campaign = CampaignModel(protocol='fast', name='cuau-app', labeller='qe')
+    resources = ResourcesModel()
+    resources.refresh()
+    submit = SubmitModel(campaign, resources, campaign_dir=str(tmp_path))
+    data = yaml.safe_load(submit.yaml_text)
+    assert data['name'] == 'cuau-app'
+    assert data['codes'] == {'pacemaker': 'pacemaker@localhost', 'lmp': 'lmp@localhost'}
+    # pw.x is not set up: the DFT labeller is refused, naming the field
+    assert 'field `codes.pw`: code `pw@localhost` is not set up' in submit.error
+    assert submit.submit() is None
+    campaign.labeller = 'emt'
+    assert submit.error == ''
+    campaign.elements = 'Cu, Si'  # EMT has no Si
+    assert submit.error.startswith('field `labeller`:'), submit.error
+    campaign.elements = 'Cu, Xx'
+    assert 'elements: unknown element(s) Xx' in submit.error
+    assert submit.yaml_text == ''
+
+
+def test_submit_without_daemon_says_so(emt_codes, tmp_path):
+    campaign = CampaignModel(protocol='fast', name='cuau-app', labeller='emt')
+    resources = ResourcesModel()
+    resources.refresh()
+    submit = SubmitModel(campaign, resources, campaign_dir=str(tmp_path))
+    assert submit.submit() is None
+    assert 'the daemon is not running' in submit.error
+    # the campaign file was written as shown
+    (written,) = tmp_path.glob('cuau-app-*.yaml')
+    assert written.read_text() == submit.yaml_text
+
+
+ROWS = [
+    {
+        'iteration': 0,
+        'labels_requested': 10,
+        'labels_added': 9,
+        'labels_failed': 1,
+        'training_set_size': 9,
+        'force_rmse_train': 40.0,
+        'force_rmse_test': 60.0,
+        'energy_rmse_test': 3.0,
+        'temperatures': [300.0, 600.0],
+        'high_gamma_fraction': 0.25,
+        'max_gamma': 7.5,
+        'selected': 4,
+        'state': 'refit',
+    },
+    {'iteration': 1, 'labels_requested': 4, 'labels_added': 4, 'labels_failed': 0, 'state': 'running'},
+]
+
+
+def test_gamma_statistics_and_dft_cost():
+    assert gamma_statistics(ROWS) == [
+        {'iteration': 0, 'temperatures': [300.0, 600.0], 'high_gamma_fraction': 0.25, 'max_gamma': 7.5, 'selected': 4}
+    ]
+    assert dft_cost(ROWS) == {'requested': 14, 'labelled': 13, 'failed': 1, 'cpu_seconds': None}
+    assert dft_cost([{**ROWS[0], 'dft_cpu_seconds': 12.5}, {**ROWS[1], 'dft_cpu_seconds': 2.0}])['cpu_seconds'] == 14.5
+
+
+def test_monitor_lists_campaigns_and_reads_live_rows_and_failures(aiida_profile_clean):
+    from aiida.common.links import LinkType
+
+    from aiida_mlip_autopipe.app.models import CAMPAIGN_PROCESS_TYPE
+
+    labelling = orm.WorkflowNode(process_type='aiida.workflows:mlip_autopipe.labelling.ase')
+    labelling.store()
+    failures = orm.Dict({'cu3au_rattle_2': {'stage': 'refused', 'exit_status': None, 'message': 'atoms 0.9 A apart'}})
+    failures.store()
+    failures.base.links.add_incoming(labelling, LinkType.RETURN, 'failures')
+    node = orm.WorkflowNode(process_type=CAMPAIGN_PROCESS_TYPE, label='cuau-live')
+    node.set_process_state('waiting')
+    node.store()
+    node.base.extras.set('campaign_iterations', [{**ROWS[0], 'labelling_pk': labelling.pk}, ROWS[1]])
+    other = orm.WorkflowNode(process_type='aiida.workflows:core.arithmetic.add_multiply').store()
+
+    monitor = MonitorModel()
+    monitor.refresh()
+    assert [c['pk'] for c in monitor.campaigns] == [node.pk]
+    assert other.pk not in [c['pk'] for c in monitor.campaigns]
+    assert monitor.selected == node.pk
+    assert monitor.state == 'waiting'
+    assert [row['iteration'] for row in monitor.rows] == [0, 1]
+    assert monitor.table.splitlines()[1].split()[:3] == ['0', '9', '1']
+    assert monitor.cost['requested'] == 14
+    assert monitor.failures == [
+        {
+            'iteration': 0,
+            'structure': 'cu3au_rattle_2',
+            'stage': 'refused',
+            'exit_status': None,
+            'reason': 'atoms 0.9 A apart',
+        }
+    ]
+    assert monitor.learning_curve.startswith(b'\x89PNG')
+    assert monitor.validation == ''
