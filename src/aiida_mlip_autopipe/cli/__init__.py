@@ -20,7 +20,16 @@ def cli(ctx, profile):
 
 
 @cli.command()
-@click.option('--computer', default='localhost', show_default=True, help='Label of the local computer.')
+@click.option(
+    '--computer', default=None, help='Label of the computer (default: `localhost`; `slurm` with `--scheduler slurm`).'
+)
+@click.option(
+    '--scheduler',
+    type=click.Choice(['direct', 'slurm']),
+    default='direct',
+    show_default=True,
+    help='`slurm`: a `core.slurm` computer on this machine (Slurm must answer; see docs/production.rst).',
+)
 @click.option('--mpiprocs', default=1, show_default=True, help='Default MPI processes per job.')
 @click.option(
     '--code',
@@ -36,8 +45,8 @@ def cli(ctx, profile):
 )
 @click.option('--family', 'family_label', default=None, help='Label of the pseudo family to install.')
 @click.pass_obj
-def setup(obj, computer, mpiprocs, executables, pseudo_folder, family_label):
-    """Register the localhost computer, the codes and the pseudo family (idempotent)."""
+def setup(obj, computer, scheduler, mpiprocs, executables, pseudo_folder, family_label):
+    """Register the local computer (direct or Slurm), the codes and the pseudo family (idempotent)."""
     from ..pseudos import DEBIAN_PSEUDO_DIR, DEFAULT_FAMILY_LABEL, install_pseudo_family
     from ..setup import CODES, default_executable, ensure_code, ensure_localhost
 
@@ -47,7 +56,15 @@ def setup(obj, computer, mpiprocs, executables, pseudo_folder, family_label):
         raise click.BadParameter(f'give LABEL=PATH with LABEL one of {", ".join(CODES)}', param_hint='--code')
 
     profile = _load_profile(obj['profile'])
-    node = ensure_localhost(computer, mpiprocs=mpiprocs)
+    if scheduler == 'slurm':
+        from ..production import DEFAULT_SLURM_COMPUTER, ensure_slurm_computer
+
+        try:
+            node = ensure_slurm_computer(computer or DEFAULT_SLURM_COMPUTER, mpiprocs=mpiprocs)
+        except (RuntimeError, ValueError) as exception:
+            raise click.ClickException(str(exception)) from exception
+    else:
+        node = ensure_localhost(computer or 'localhost', mpiprocs=mpiprocs)
     click.echo(f'profile   {profile.name}')
     click.echo(f'computer  {node.label}: mpirun `{" ".join(node.get_mpirun_command())}`')
     for label, (plugin, _) in CODES.items():

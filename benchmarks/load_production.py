@@ -1,0 +1,91 @@
+"""Load on the production stack: N ``core.arithmetic.add`` CalcJobs submitted at once to the daemon.
+
+Each process is a real CalcJob on the direct scheduler of this machine: AiiDA uploads a bash
+script, submits it, polls it, retrieves and parses ``x + y``. The script submits all N, waits until
+every one is terminated (or the deadline passes) and prints how many finished correctly, failed,
+excepted or were killed, how many never terminated (unreachable), and processes per minute.
+Goal: 500 submitted, all finished.
+
+Needs the production profile and its daemon (``make setup-production``).
+
+Usage: ``python benchmarks/load_production.py [-p mlip-autopipe-production] [--count 500] [--timeout 900]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+
+def ensure_add_code(computer_label: str):
+    """The ``add@<computer>`` code: ``/bin/bash`` running the ``core.arithmetic.add`` script."""
+    from aiida import orm
+    from aiida.common.exceptions import NotExistent
+
+    try:
+        return orm.load_code(f'add@{computer_label}')
+    except NotExistent:
+        return orm.InstalledCode(
+            label='add',
+            computer=orm.load_computer(computer_label),
+            filepath_executable='/bin/bash',
+            default_calc_job_plugin='core.arithmetic.add',
+        ).store()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('-p', '--profile', default='mlip-autopipe-production')
+    parser.add_argument('--computer', default='localhost')
+    parser.add_argument('--count', type=int, default=500)
+    parser.add_argument('--timeout', type=float, default=900, help='seconds to wait for all to terminate')
+    arguments = parser.parse_args()
+
+    from aiida import load_profile, orm
+    from aiida.engine import submit
+    from aiida.engine.daemon.client import get_daemon_client
+    from aiida.plugins import CalculationFactory
+
+    profile = load_profile(arguments.profile, allow_switch=True)
+    client = get_daemon_client()
+    if not client.is_daemon_running:
+        raise SystemExit(f'the daemon of {profile.name} is not running: make setup-production first')
+    workers = len(client.get_worker_info()['info'])
+    code = ensure_add_code(arguments.computer)
+    add = CalculationFactory('core.arithmetic.add')
+
+    start = time.monotonic()
+    nodes = []
+    for index in range(arguments.count):
+        builder = add.get_builder()
+        builder.code = code
+        builder.x = orm.Int(index)
+        builder.y = orm.Int(1000)
+        builder.metadata.options.resources = {'num_machines': 1}
+        nodes.append(submit(builder))
+    submitted = time.monotonic() - start
+    print(f'profile {profile.name} ({profile.storage_backend} + {profile.process_control_backend}), {workers} workers')
+    print(f'submitted {len(nodes)} core.arithmetic.add CalcJobs in {submitted:.1f} s')
+
+    deadline = start + arguments.timeout
+    pending = list(nodes)
+    while pending and time.monotonic() < deadline:
+        time.sleep(2)
+        pending = [node for node in pending if not node.is_terminated]
+        print(f'  {time.monotonic() - start:6.0f} s: {len(nodes) - len(pending)} terminated', flush=True)
+    elapsed = time.monotonic() - start
+
+    correct = sum(
+        1 for index, node in enumerate(nodes) if node.is_finished_ok and node.outputs.sum.value == index + 1000
+    )
+    failed = sum(1 for node in nodes if node.is_finished and not node.is_finished_ok)
+    excepted = sum(1 for node in nodes if node.is_excepted)
+    killed = sum(1 for node in nodes if node.is_killed)
+    unreachable = sum(1 for node in nodes if not node.is_terminated)
+    print(f'finished correctly {correct} / {len(nodes)}; failed {failed}; excepted {excepted}; killed {killed}')
+    print(f'unreachable (not terminated after {elapsed:.0f} s) {unreachable}')
+    print(f'throughput {correct / elapsed * 60:.0f} processes per minute ({elapsed:.0f} s from first submission)')
+
+
+if __name__ == '__main__':
+    main()
