@@ -93,3 +93,14 @@ def test_user_parent_structure():
                 parent_structure={'name': 'sc', 'cell': np.eye(3).tolist(), 'scaled_positions': [[0] * 3]},
             )
         )
+
+
+def test_docs_field_table_lists_every_field():
+    """docs/generation_fields.inc is written from the model; it must not drift from it."""
+    from pathlib import Path
+
+    table = (Path(__file__).parents[2] / 'docs' / 'generation_fields.inc').read_text()
+    for name, field in GenerationSpec.model_fields.items():
+        assert f'``{name}' in table, name  # nested models: ``composition_range.element`` and so on
+        if f'``{name}``' in table:
+            assert field.description in table, name

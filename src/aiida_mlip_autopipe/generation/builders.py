@@ -283,6 +283,7 @@ def surfaces(
                 continue
             slab_atoms = _to_ase(slab.get_orthogonal_c_slab())
             slab_atoms.pbc = True
+            slab_atoms.wrap()
             slabs.append(
                 _tag(
                     slab_atoms,

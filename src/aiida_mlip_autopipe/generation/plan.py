@@ -188,8 +188,13 @@ def distorted_structures(spec: GenerationSpec, bulk: dict[str, Atoms]) -> dict[s
     bases = _bases(bulk)
     strains = [value for value in np.linspace(*spec.strain_range, spec.strain_points + 1) if abs(value) > 1e-9]
     strains = strains[: spec.strain_points]
+    # whole series (an equation of state each) for the first bases: end members, then SQS, then ordered
+    series_bases = bases[: math.ceil(spec.counts.strain / max(len(strains), 1))] if strains else []
     structures.update(
-        _keyed('strain', _interleave(spec.counts.strain, bases, lambda atoms: builders.strain_series(atoms, strains)))
+        _keyed(
+            'strain',
+            _interleave(spec.counts.strain, series_bases, lambda atoms: builders.strain_series(atoms, strains)),
+        )
     )
     rng = method_rng(spec, 'random_strain')
     per_base = max(1, math.ceil(spec.counts.random_strain / max(len(bases), 1)))

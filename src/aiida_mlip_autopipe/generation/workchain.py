@@ -12,7 +12,6 @@ from .functions import (
     generate_distorted_structures,
     generate_sqs_structure,
     generate_surface_structures,
-    method_of,
     select_unique_structures,
 )
 from .plan import sqs_tasks
@@ -176,7 +175,6 @@ class StructureGenerationWorkChain(WorkChain):
                     'generation_group': label,
                 }
             )
-            assert method_of(key) == info['method']
         group.add_nodes(list(kept.values()))
         self.node.base.extras.set('group_label', label)
         self.out('structures', kept)
