@@ -209,11 +209,6 @@ def test_campaign_from_the_browser(app_server, page, tmp_path):
 
     # 1. campaign: a wrong element is named next to its field, then corrected
     fill(page, '.mlip-campaign-name', 'cuau-browser')
-    fill(page, '.mlip-campaign-elements', 'Cu, Xx')
-    expect(page.locator('.mlip-field-elements .mlip-error')).to_contain_text('unknown element(s) Xx')
-    expect(page.locator('.mlip-campaign-status')).to_contain_text('Fix the fields')
-    fill(page, '.mlip-campaign-elements', 'Cu, Au')
-    expect(page.locator('.mlip-field-elements .mlip-error')).to_have_text('')
     page.locator('.mlip-campaign-protocol button', has_text='fast').click()
     page.locator('.mlip-campaign-labeller button', has_text='EMT').click()
     fill(page, '.mlip-campaign-composition-points', '2')
@@ -221,19 +216,25 @@ def test_campaign_from_the_browser(app_server, page, tmp_path):
     fill(page, '.mlip-campaign-temperature-points', '1')
     fill(page, '.mlip-campaign-force-target', '0')
     expect(page.locator('.mlip-field-force_target .mlip-error')).to_contain_text('greater than 0')
+    fill(page, '.mlip-campaign-elements', 'Cu, Xx')
+    expect(page.locator('.mlip-field-elements .mlip-error')).to_contain_text('unknown element(s) Xx')
+    expect(page.locator('.mlip-campaign-status')).to_contain_text('Fix the fields')
+    shoot(page, tmp_path, 'app_step1_errors')
+    fill(page, '.mlip-campaign-elements', 'Cu, Au')
+    expect(page.locator('.mlip-field-elements .mlip-error')).to_have_text('')
     fill(page, '.mlip-campaign-force-target', '1000')
     fill(page, '.mlip-campaign-iterations', '1')
     fill(page, '.mlip-campaign-dft-calculations', '8')
     fill(page, '.mlip-campaign-extra', 'exploration: {steps: 200}')
     expect(page.locator('.mlip-campaign-status')).to_contain_text('The campaign is valid')
-    shoot(page, tmp_path, 'step1-campaign')
+    shoot(page, tmp_path, 'app_step1_campaign')
 
     # 2. resources: the codes `mlip-autopipe setup` registered in the profile
     page.locator('.lm-TabBar-tab', has_text='2. Resources').click()
     expect(page.locator('.mlip-computer select')).to_have_value('localhost')
     expect(page.locator('.mlip-code-pacemaker select')).to_have_value('pacemaker@localhost')
     expect(page.locator('.mlip-code-lmp select')).to_have_value('lmp@localhost')
-    shoot(page, tmp_path, 'step2-resources')
+    shoot(page, tmp_path, 'app_step2_resources')
 
     # 3. submit: the campaign file shown is the one submitted
     page.locator('.lm-TabBar-tab', has_text='3. Submit').click()
@@ -242,7 +243,7 @@ def test_campaign_from_the_browser(app_server, page, tmp_path):
     for line in shown:
         expect(preview).to_contain_text(line)
     expect(page.locator('.mlip-submit-error')).to_have_text('')
-    shoot(page, tmp_path, 'step3-submit')
+    shoot(page, tmp_path, 'app_step3_submit')
     page.locator('.mlip-submit-button button, button.mlip-submit-button').first.click()
     expect(page.locator('.mlip-submit-message')).to_contain_text('submitted ActiveLearningWorkChain<', timeout=60_000)
     message = page.locator('.mlip-submit-message').inner_text()
@@ -256,8 +257,8 @@ def test_campaign_from_the_browser(app_server, page, tmp_path):
     expect(state).to_have_text(re.compile(r'^(created|waiting|running|finished)'))
     # the daemon runs it: the monitor's own refresh shows the first iteration row (labelling started)
     expect(page.locator('.mlip-monitor-table')).to_contain_text('running', timeout=90_000)
-    shoot(page, tmp_path, 'step4-monitor')
-    assert (tmp_path / 'step4-monitor.png').stat().st_size > 10_000
+    shoot(page, tmp_path, 'app_step4_monitor')
+    assert (tmp_path / 'app_step4_monitor.png').stat().st_size > 10_000
 
     # the campaign in the database is the one the page showed
     script = tmp_path / 'query.py'

@@ -137,9 +137,14 @@ class CampaignModel(tl.HasTraits):
 
     def to_dict(self) -> dict:
         """Return the campaign-file fields the user set (without the preset's)."""
-        data = {
-            'name': self.name.strip(),
-            'elements': self.element_list(),
+        data = {'name': self.name.strip(), 'elements': self.element_list()}
+        if len(data['elements']) != 1:
+            data['composition'] = {
+                'min': self.composition_min,
+                'max': self.composition_max,
+                'points': self.composition_points,
+            }
+        data |= {
             'temperature': {
                 'min': self.temperature_min,
                 'max': self.temperature_max,
@@ -151,12 +156,6 @@ class CampaignModel(tl.HasTraits):
             'targets': {'force_rmse_mev_a': self.force_target, 'energy_rmse_mev_atom': self.energy_target},
             'budgets': {'iterations': self.iterations, 'dft_calculations': self.dft_calculations},
         }
-        if len(data['elements']) != 1:
-            data['composition'] = {
-                'min': self.composition_min,
-                'max': self.composition_max,
-                'points': self.composition_points,
-            }
         if self.extra.strip():
             extra = yaml.safe_load(self.extra)
             if not isinstance(extra, dict):

@@ -40,7 +40,7 @@ def _show_error(widget: ipw.HTML, message: str | None) -> None:
 
 
 def _pre(text: str) -> str:
-    return f'<pre style="font-size:12px;line-height:1.3">{html.escape(text)}</pre>'
+    return f'<pre style="font-family:monospace;font-size:12px;line-height:1.3">{html.escape(text)}</pre>'
 
 
 def _html_table(rows: list[dict], columns: list[tuple[str, str]], css: str) -> str:
@@ -324,9 +324,9 @@ class MonitorStep(ipw.VBox):
         """Refresh now and then every ``interval`` seconds on the kernel's event loop."""
         self.refresh()
         try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            loop = asyncio.get_event_loop()
+            loop = asyncio.get_running_loop()  # the kernel's loop, in Voila and Jupyter
+        except RuntimeError:  # plain Python: no loop to poll on, refresh with the button
+            return
         if self._task is None:
             self._task = loop.create_task(self._poll())
 
