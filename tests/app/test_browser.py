@@ -255,7 +255,10 @@ def test_campaign_from_the_browser(app_server, page, tmp_path):
     expect(page.locator('.mlip-monitor-state')).to_contain_text(f'Campaign {pk}')
     state = page.locator('.mlip-monitor-state-text')
     expect(state).to_have_text(re.compile(r'^(created|waiting|running|finished)'))
-    # the daemon runs it: the monitor's own refresh shows the first iteration row (labelling started)
+    # the monitor refreshes by itself (every 2 s here), and so shows the first iteration row once the
+    # daemon has generated the structures and started labelling them
+    updated = page.locator('.mlip-monitor-updated')
+    expect(updated).not_to_have_text(updated.inner_text(), timeout=15_000)
     expect(page.locator('.mlip-monitor-table')).to_contain_text('running', timeout=90_000)
     shoot(page, tmp_path, 'app_step4_monitor')
     assert (tmp_path / 'app_step4_monitor.png').stat().st_size > 10_000

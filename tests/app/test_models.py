@@ -197,3 +197,36 @@ def test_monitor_lists_campaigns_and_reads_live_rows_and_failures(aiida_profile_
     ]
     assert monitor.learning_curve.startswith(b'\x89PNG')
     assert monitor.validation == ''
+
+
+def test_monitor_shows_summary_validation_and_exit_status_of_a_finished_campaign(aiida_profile_clean):
+    from aiida.common.links import LinkType
+
+    from aiida_mlip_autopipe.app.models import CAMPAIGN_PROCESS_TYPE
+
+    node = orm.WorkflowNode(process_type=CAMPAIGN_PROCESS_TYPE, label='cuau-done')
+    node.set_process_state('finished')
+    node.set_exit_status(401)
+    node.set_exit_message('iteration budget spent (1 of 1)')
+    node.store()
+    summary = orm.Dict({'iterations': [ROWS[0]], 'best_iteration': 0, 'stop_reason': 'iteration budget spent'})
+    validation = orm.Dict(
+        {
+            'Cu': {
+                'potential': {'lattice_a': 3.60, 'bulk_modulus_gpa': 140.0},
+                'labeller': {'lattice_a': 3.52, 'bulk_modulus_gpa': 180.0},
+                'relative_error': {'lattice_a': 0.0227, 'bulk_modulus': -0.222},
+            }
+        }
+    )
+    for label, output in (('summary', summary), ('validation', validation)):
+        output.store()
+        output.base.links.add_incoming(node, LinkType.RETURN, label)
+
+    monitor = MonitorModel()
+    monitor.refresh()
+    assert monitor.campaigns[0]['exit_status'] == 401
+    assert monitor.state == 'finished [401] iteration budget spent (1 of 1)'
+    assert monitor.summary == 'stopped: iteration budget spent; best iteration 0'
+    assert 'Cu         3.600   3.520  +2.27%   140.0   180.0  -22.2%' in monitor.validation
+    assert monitor.gamma[0]['max_gamma'] == 7.5
