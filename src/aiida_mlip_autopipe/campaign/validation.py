@@ -1,125 +1,33 @@
-"""Equation-of-state check of a potential against its labeller on the same structures.
+"""Equation-of-state check of the campaign's potential against its labeller.
 
-Pure helpers (structures to compute, Birch-Murnaghan fits) and two calcfunctions: one makes the
-strained structures (so the labelling of each has provenance), one compares the labeller's
-energies with the potential's on exactly those structures.
+The helpers and calcfunctions live in the validation stage, :mod:`aiida_mlip_autopipe.validation.eos`;
+they are imported here for the campaign.
 """
 
 from __future__ import annotations
 
-import numpy as np
-from aiida import orm
-from aiida.engine import calcfunction
-from ase import Atoms
-from ase.build import bulk
-from ase.data import atomic_numbers, reference_states
-from ase.eos import EquationOfState
-from ase.units import GPa
+from ..validation.eos import (
+    CONVENTIONAL_ATOMS,
+    VOLUME_STRAINS,
+    compare_eos_frames,
+    compare_equations_of_state,
+    eos_key,
+    fit_eos,
+    generate_eos_structures,
+    lattice_parameter,
+    reference_cell,
+    strained_series,
+)
 
-#: Volume strains of the EOS points (fractions of the reference volume).
-VOLUME_STRAINS = (-0.06, -0.03, 0.0, 0.03, 0.06)
-#: Atoms in the conventional cubic cell, by lattice symmetry.
-CONVENTIONAL_ATOMS = {'fcc': 4, 'bcc': 2, 'diamond': 8}
-
-
-def reference_cell(elements: list[str]) -> dict[str, Atoms]:
-    """Return the cells to validate: each end member in its ASE reference structure, plus one
-    ordered alloy (A3B in the conventional cubic cell of the first element) for a binary of cubic
-    elements, with a Vegard's-law lattice parameter."""
-    cells = {symbol: bulk(symbol) for symbol in elements}
-    if len(elements) == 2:
-        first, second = elements
-        states = [reference_states[atomic_numbers[symbol]] for symbol in elements]
-        if all(state and state.get('symmetry') in ('fcc', 'bcc') for state in states):
-            a = 0.75 * states[0]['a'] + 0.25 * states[1]['a'] if states[0]['symmetry'] == 'fcc' else None
-            alloy = bulk(first, states[0]['symmetry'], a=a or states[0]['a'], cubic=True)
-            alloy.symbols[0] = second
-            cells[f'{first}{len(alloy) - 1}{second}'] = alloy
-    return cells
-
-
-def strained_series(atoms: Atoms, strains=VOLUME_STRAINS) -> list[Atoms]:
-    """Return copies of ``atoms`` isotropically scaled to the given volume strains."""
-    series = []
-    for strain in strains:
-        scaled = atoms.copy()
-        scaled.set_cell(atoms.cell * (1 + strain) ** (1 / 3), scale_atoms=True)
-        series.append(scaled)
-    return series
-
-
-def fit_eos(volumes, energies) -> dict[str, float]:
-    """Fit Birch-Murnaghan; return equilibrium volume per atom-free cell (A^3), energy (eV), bulk modulus (GPa)."""
-    eos = EquationOfState(np.asarray(volumes), np.asarray(energies), eos='birchmurnaghan')
-    v0, e0, b = eos.fit()
-    return {'volume': float(v0), 'energy': float(e0), 'bulk_modulus_gpa': float(b / GPa)}
-
-
-def lattice_parameter(name: str, atoms: Atoms, volume: float) -> float:
-    """Return the lattice parameter (A) of cell ``name`` (``atoms`` scaled to ``volume``).
-
-    Cubic lattices give the conventional cubic edge, from the volume per atom; others the length
-    of the first cell vector.
-    """
-    first = name if name in atomic_numbers else next(s for s in atoms.get_chemical_symbols() if name.startswith(s))
-    symmetry = (reference_states[atomic_numbers[first]] or {}).get('symmetry')
-    if symmetry in CONVENTIONAL_ATOMS:
-        return float((CONVENTIONAL_ATOMS[symmetry] * volume / len(atoms)) ** (1 / 3))
-    return float(np.linalg.norm(atoms.cell[0]) * (volume / atoms.get_volume()) ** (1 / 3))
-
-
-def eos_key(name: str, index: int) -> str:
-    """Return the structure key of EOS point ``index`` of cell ``name``."""
-    return f'eos_{name}_{index}'
-
-
-@calcfunction
-def generate_eos_structures(elements: orm.List) -> dict:
-    """Return the strained structures of every validation cell, keyed ``eos_<cell>_<i>``."""
-    structures = {}
-    for name, atoms in reference_cell(list(elements.get_list())).items():
-        for index, scaled in enumerate(strained_series(atoms)):
-            structures[eos_key(name, index)] = orm.StructureData(ase=scaled)
-    return structures
-
-
-def compare_eos_frames(frames, calculator) -> dict:
-    """Return per cell the labeller's and the potential's EOS fits and their relative errors.
-
-    ``frames`` are labelled ASE atoms whose ``config_type`` is ``eos_<cell>_<i>``; the lattice
-    parameter is taken as the cube root of the volume per atom times that of the reference cell.
-    """
-    cells: dict[str, list] = {}
-    for atoms in frames:
-        name = atoms.info['config_type'].removeprefix('eos_').rsplit('_', 1)[0]
-        cells.setdefault(name, []).append(atoms)
-    result = {}
-    for name, series in sorted(cells.items()):
-        volumes = [atoms.get_volume() for atoms in series]
-        reference = [atoms.get_potential_energy() for atoms in series]
-        predicted = []
-        for atoms in series:
-            copy = atoms.copy()
-            copy.calc = calculator
-            predicted.append(copy.get_potential_energy())
-        if len(series) < 5:
-            result[name] = {'error': f'only {len(series)} of 5 EOS points were labelled'}
-            continue
-        fits = {'labeller': fit_eos(volumes, reference), 'potential': fit_eos(volumes, predicted)}
-        middle = series[len(series) // 2]
-        for side in fits.values():
-            side['lattice_a'] = lattice_parameter(name, middle, side['volume'])
-        result[name] = {
-            **fits,
-            'relative_error': {
-                'lattice_a': fits['potential']['lattice_a'] / fits['labeller']['lattice_a'] - 1,
-                'bulk_modulus': fits['potential']['bulk_modulus_gpa'] / fits['labeller']['bulk_modulus_gpa'] - 1,
-            },
-        }
-    return result
-
-
-@calcfunction
-def compare_equations_of_state(potential, labels) -> orm.Dict:
-    """Compare the EOS of ``potential`` (AcePotential) with the labeller's ``labels`` (TrainingSet)."""
-    return orm.Dict(compare_eos_frames(labels.to_atoms(), potential.get_calculator(active_set=False)))
+__all__ = (
+    'CONVENTIONAL_ATOMS',
+    'VOLUME_STRAINS',
+    'compare_eos_frames',
+    'compare_equations_of_state',
+    'eos_key',
+    'fit_eos',
+    'generate_eos_structures',
+    'lattice_parameter',
+    'reference_cell',
+    'strained_series',
+)

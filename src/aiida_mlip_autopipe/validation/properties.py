@@ -1,0 +1,344 @@
+"""Material properties of a calculator: cubic elastic constants, vacancy formation energy, MD stability.
+
+Pure functions on ASE atoms and calculators, testable without a profile. The same functions give the
+potential's side (any ASE calculator) and, from single-point labels (energies and stresses of the
+structures they generate), the labeller's side.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+
+import numpy as np
+from ase import Atoms, units
+from ase.build import bulk
+from ase.constraints import FixCom
+from ase.data import atomic_numbers, reference_states
+from ase.md.langevin import Langevin
+from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary
+from ase.optimize import BFGS
+from ase.units import GPa
+
+from .eos import fit_eos, reference_cell, strained_series
+
+LOGGER = logging.getLogger(__name__)
+
+#: Strains (fractions) of the elastic-constant series: a linear fit of stress on strain over these.
+ELASTIC_STRAINS = (-0.01, -0.005, 0.005, 0.01)
+#: Deformation modes: ``uniaxial`` (e_xx) gives C11 and C12, ``shear`` (engineering gamma_yz) gives C44.
+ELASTIC_MODES = ('uniaxial', 'shear')
+#: Repeats of the conventional cell in each direction for the vacancy supercell (fcc: 32 sites).
+VACANCY_SUPERCELL = 2
+#: Force criterion (eV/A) and step limit of the vacancy relaxation with the potential.
+RELAX_FMAX = 0.01
+RELAX_STEPS = 200
+#: Properties a validation can compute.
+PROPERTIES = ('eos', 'elastic', 'vacancy', 'md')
+#: Default tolerances: relative for lattice parameter, bulk modulus and elastic constants; eV for the vacancy.
+DEFAULT_TOLERANCES = {'lattice_a': 0.005, 'bulk_modulus': 0.05, 'elastic': 0.10, 'vacancy_energy': 0.1}
+#: Relative-error tolerance key of each compared quantity (``vacancy_energy`` is absolute, eV).
+TOLERANCE_OF = {
+    'lattice_a': 'lattice_a',
+    'bulk_modulus': 'bulk_modulus',
+    'c11': 'elastic',
+    'c12': 'elastic',
+    'c44': 'elastic',
+    'vacancy_energy': 'vacancy_energy',
+}
+
+
+def check_tolerances(tolerances: dict) -> dict:
+    """Return the default tolerances updated with ``tolerances``; raise ``ValueError`` naming a bad key or value."""
+    unknown = sorted(set(tolerances) - set(DEFAULT_TOLERANCES))
+    if unknown:
+        raise ValueError(f'unknown tolerance {", ".join(unknown)}; allowed: {", ".join(DEFAULT_TOLERANCES)}')
+    merged = dict(DEFAULT_TOLERANCES)
+    for key, value in tolerances.items():
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or not value > 0:
+            raise ValueError(f'tolerance `{key}` must be a positive number, not {value!r}')
+        merged[key] = float(value)
+    return merged
+
+
+def element_of(name: str, atoms: Atoms) -> str:
+    """Return the element whose lattice names cell ``name`` (the element itself, or the alloy's first)."""
+    if name in atomic_numbers:
+        return name
+    return next(symbol for symbol in atoms.get_chemical_symbols() if name.startswith(symbol))
+
+
+def is_cubic(name: str, atoms: Atoms) -> bool:
+    """Return whether cell ``name`` is a cubic lattice (fcc, bcc, diamond or an ordered cubic alloy)."""
+    state = reference_states[atomic_numbers[element_of(name, atoms)]] or {}
+    return state.get('symmetry') in ('fcc', 'bcc', 'diamond')
+
+
+def scaled_to_volume(atoms: Atoms, volume_per_atom: float) -> Atoms:
+    """Return a copy of ``atoms`` isotropically scaled to ``volume_per_atom`` (A^3)."""
+    scaled = atoms.copy()
+    factor = (volume_per_atom * len(atoms) / atoms.get_volume()) ** (1 / 3)
+    scaled.set_cell(atoms.cell * factor, scale_atoms=True)
+    return scaled
+
+
+def conventional_cell(name: str, atoms: Atoms) -> Atoms:
+    """Return the conventional (cubic where possible) cell of validation cell ``name``, same volume per atom.
+
+    An element in a cubic reference state gets ASE's cubic cell; the ordered alloy of
+    :func:`reference_cell` already is one; other cells are returned as they are.
+    """
+    if name in atomic_numbers and is_cubic(name, atoms):
+        cubic = bulk(name, cubic=True)
+        return scaled_to_volume(cubic, atoms.get_volume() / len(atoms))
+    return atoms.copy()
+
+
+# -- elastic constants --------------------------------------------------------------------------------
+
+
+def strain_matrix(mode: str, strain: float) -> np.ndarray:
+    """Return the symmetric strain tensor of ``mode`` (``uniaxial``: e_xx; ``shear``: engineering gamma_yz)."""
+    epsilon = np.zeros((3, 3))
+    if mode == 'uniaxial':
+        epsilon[0, 0] = strain
+    elif mode == 'shear':
+        epsilon[1, 2] = epsilon[2, 1] = strain / 2
+    else:
+        raise ValueError(f'unknown strain mode `{mode}`; allowed: {", ".join(ELASTIC_MODES)}')
+    return epsilon
+
+
+def strained_cell(atoms: Atoms, mode: str, strain: float) -> Atoms:
+    """Return ``atoms`` deformed homogeneously by the strain of ``mode`` (ions follow; clamped-ion)."""
+    strained = atoms.copy()
+    strained.set_cell(atoms.cell @ (np.eye(3) + strain_matrix(mode, strain)).T, scale_atoms=True)
+    return strained
+
+
+def elastic_series(atoms: Atoms, strains=ELASTIC_STRAINS) -> dict[tuple[str, int], Atoms]:
+    """Return the strained cells keyed ``(mode, index)`` for every mode and strain."""
+    return {
+        (mode, index): strained_cell(atoms, mode, strain)
+        for mode in ELASTIC_MODES
+        for index, strain in enumerate(strains)
+    }
+
+
+def fit_cubic_elastic(stresses: dict[tuple[str, int], np.ndarray], strains=ELASTIC_STRAINS) -> dict[str, float]:
+    """Return C11, C12, C44 (GPa) from the slopes of stress (ASE sign, Voigt, eV/A^3) on strain.
+
+    C11 = d sigma_xx / d e_xx, C12 = mean of d sigma_yy and d sigma_zz over d e_xx, C44 =
+    d sigma_yz / d gamma_yz. A constant residual stress (a cell slightly off its equilibrium)
+    drops out of the slope.
+    """
+    strains = np.asarray(strains, dtype=float)
+
+    def slope(mode: str, component: int) -> float:
+        values = np.array([stresses[(mode, index)][component] for index in range(len(strains))])
+        return float(np.polyfit(strains, values, 1)[0] / GPa)
+
+    return {
+        'c11': slope('uniaxial', 0),
+        'c12': (slope('uniaxial', 1) + slope('uniaxial', 2)) / 2,
+        'c44': slope('shear', 3),
+    }
+
+
+# -- vacancy -------------------------------------------------------------------------------------------
+
+
+def vacancy_site(atoms: Atoms) -> int:
+    """Return the index of the atom to remove: the first atom of the most common species."""
+    symbols = atoms.get_chemical_symbols()
+    majority = max(sorted(set(symbols)), key=symbols.count)
+    return symbols.index(majority)
+
+
+def vacancy_cells(atoms: Atoms, size: int = VACANCY_SUPERCELL) -> tuple[Atoms, Atoms, str]:
+    """Return (perfect supercell, supercell with one vacancy, removed species) of a conventional cell."""
+    perfect = atoms.repeat(size)
+    defect = perfect.copy()
+    index = vacancy_site(defect)
+    species = defect[index].symbol
+    del defect[index]
+    return perfect, defect, species
+
+
+def relax_positions(atoms: Atoms, calculator, fmax: float = RELAX_FMAX, steps: int = RELAX_STEPS) -> tuple[Atoms, bool]:
+    """Return a copy of ``atoms`` with positions relaxed (cell fixed) by BFGS, and whether it converged."""
+    relaxed = atoms.copy()
+    relaxed.calc = calculator
+    optimizer = BFGS(relaxed, logfile=None)
+    converged = bool(optimizer.run(fmax=fmax, steps=steps))
+    relaxed.calc = None
+    return relaxed, converged
+
+
+def vacancy_formation_energy(defect_energy: float, perfect_energy: float, chemical_potential: float) -> float:
+    """Return E_f = E(defect) - E(perfect) + mu(removed species) (eV)."""
+    return float(defect_energy - perfect_energy + chemical_potential)
+
+
+# -- the potential's side ----------------------------------------------------------------------------
+
+
+def energy_of(atoms: Atoms, calculator) -> float:
+    """Return the potential energy of a copy of ``atoms`` with ``calculator``."""
+    copy = atoms.copy()
+    copy.calc = calculator
+    return float(copy.get_potential_energy())
+
+
+def stress_of(atoms: Atoms, calculator) -> np.ndarray:
+    """Return the stress (ASE sign, Voigt, eV/A^3) of a copy of ``atoms`` with ``calculator``."""
+    copy = atoms.copy()
+    copy.calc = calculator
+    return np.asarray(copy.get_stress(), dtype=float)
+
+
+def eos_of_series(name: str, series: list[Atoms], energies) -> dict:
+    """Return the Birch-Murnaghan fit of one EOS series with the lattice parameter and the curve.
+
+    ``extrapolated`` is true when the fitted minimum lies outside the sampled volumes (the fit,
+    and above all its bulk modulus, is then not to be trusted).
+    """
+    from .eos import lattice_parameter
+
+    volumes = [atoms.get_volume() for atoms in series]
+    fit = fit_eos(volumes, energies)
+    natoms = len(series[0])
+    fit['lattice_a'] = lattice_parameter(name, series[len(series) // 2], fit['volume'])
+    fit['volume_per_atom'] = fit['volume'] / natoms
+    fit['energy_per_atom'] = fit['energy'] / natoms
+    fit['extrapolated'] = not min(volumes) <= fit['volume'] <= max(volumes)
+    fit['curve'] = {
+        'volume_per_atom': [volume / natoms for volume in volumes],
+        'energy_per_atom': [float(energy) / natoms for energy in energies],
+    }
+    return fit
+
+
+def centred_series(atoms: Atoms, volume_per_atom: float) -> list[Atoms]:
+    """Return the EOS series of ``atoms`` centred on ``volume_per_atom`` (the potential's equilibrium)."""
+    return strained_series(scaled_to_volume(atoms, volume_per_atom))
+
+
+def calculator_properties(
+    elements: list[str],
+    calculator,
+    properties=PROPERTIES,
+    strains=ELASTIC_STRAINS,
+    supercell: int = VACANCY_SUPERCELL,
+) -> dict:
+    """Return every property of ``calculator`` for the validation cells of ``elements``, each at its own
+    equilibrium, by cell name.
+
+    EOS: a first fit on the strained series of :func:`~.eos.reference_cell` finds the equilibrium,
+    the reported fit is on the series centred there (:func:`centred_series`, the structures the
+    labeller is given). Elastic constants (cubic cells) and the vacancy (positions relaxed, cell
+    fixed) at the fitted equilibrium volume.
+    """
+    cells = reference_cell(elements)
+    result: dict[str, dict] = {}
+    for name, atoms in cells.items():
+        first = strained_series(atoms)
+        guess = eos_of_series(name, first, [energy_of(scaled, calculator) for scaled in first])
+        series = centred_series(atoms, guess['volume_per_atom'])
+        result[name] = {'eos': eos_of_series(name, series, [energy_of(scaled, calculator) for scaled in series])}
+        result[name]['eos']['centre_volume_per_atom'] = guess['volume_per_atom']
+    for name, atoms in cells.items():
+        row = result[name]
+        equilibrium = scaled_to_volume(atoms, row['eos']['volume_per_atom'])
+        if 'elastic' in properties and is_cubic(name, atoms):
+            stresses = {key: stress_of(cell, calculator) for key, cell in elastic_series(equilibrium, strains).items()}
+            row['elastic'] = fit_cubic_elastic(stresses, strains)
+        if 'vacancy' in properties:
+            perfect, defect, species = vacancy_cells(conventional_cell(name, equilibrium), supercell)
+            relaxed, converged = relax_positions(defect, calculator)
+            perfect_energy = energy_of(perfect, calculator)
+            mu = chemical_potential(species, name, perfect, perfect_energy, result)
+            row['vacancy'] = {
+                'vacancy_energy': vacancy_formation_energy(energy_of(relaxed, calculator), perfect_energy, mu),
+                'species': species,
+                'sites': len(perfect),
+                'relaxed': converged,
+            }
+    return result
+
+
+def chemical_potential(species: str, name: str, perfect: Atoms, perfect_energy: float, rows: dict) -> float:
+    """Return the energy per atom of the removed species: the perfect supercell's own for an element, the
+    element's fitted EOS minimum for an alloy."""
+    if name == species:
+        return perfect_energy / len(perfect)
+    return rows[species]['eos']['energy_per_atom']
+
+
+# -- MD stability ------------------------------------------------------------------------------------
+
+
+def md_stability(
+    atoms: Atoms,
+    calculator,
+    temperature: float,
+    steps: int,
+    timestep_fs: float = 2.0,
+    gamma_halt: float = 10.0,
+    seed: int = 0,
+    friction: float = 0.01,
+) -> dict:
+    """Run Langevin NVT MD with ``calculator`` (pyace with an active set gives per-atom gamma) and report
+    stability: the largest extrapolation grade seen, and whether (and why) the run halted early.
+
+    The run halts when the largest per-atom gamma exceeds ``gamma_halt`` or an energy or force is not
+    finite. ``friction`` in 1/fs. Velocities and the thermostat noise come from ``seed``.
+    """
+    rng = np.random.default_rng(seed)
+    system = atoms.copy()
+    system.calc = calculator
+    system.set_constraint(FixCom())
+    MaxwellBoltzmannDistribution(system, temperature_K=temperature, rng=rng)
+    Stationary(system)
+    dynamics = Langevin(
+        system,
+        timestep_fs * units.fs,
+        temperature_K=temperature,
+        friction=friction / units.fs,
+        fixcm=False,
+        rng=rng,
+        logfile=None,
+    )
+    state = {'max_gamma': 0.0, 'reason': None, 'step': 0}
+
+    def observe():
+        results = system.calc.results
+        gamma = results.get('gamma')
+        if gamma is not None and len(gamma):
+            state['max_gamma'] = max(state['max_gamma'], float(np.max(gamma)))
+        energy = results.get('energy', float('nan'))
+        forces = results.get('forces')
+        if not math.isfinite(energy) or (forces is not None and not np.all(np.isfinite(forces))):
+            state['reason'] = 'energy or forces not finite'
+        elif state['max_gamma'] > gamma_halt:
+            state['reason'] = f'gamma {state["max_gamma"]:.2f} > {gamma_halt:g}'
+
+    system.get_potential_energy()
+    observe()
+    while state['reason'] is None and state['step'] < steps:
+        dynamics.run(1)
+        state['step'] += 1
+        observe()
+    temperatures = system.get_temperature()
+    return {
+        'temperature': float(temperature),
+        'steps': int(steps),
+        'steps_run': int(state['step']),
+        'time_ps': state['step'] * timestep_fs / 1000,
+        'timestep_fs': float(timestep_fs),
+        'atoms': len(system),
+        'max_gamma': state['max_gamma'],
+        'halted': state['reason'] is not None,
+        'reason': state['reason'] or '',
+        'final_temperature': float(temperatures),
+    }

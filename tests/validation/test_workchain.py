@@ -1,0 +1,111 @@
+"""``ValidationWorkChain`` with the real labellers: EMT for everything, pw.x for one EOS."""
+
+from __future__ import annotations
+
+import pytest
+from aiida import orm
+from aiida.engine import run_get_node
+
+from aiida_mlip_autopipe.data import AcePotential
+from aiida_mlip_autopipe.validation.plot import plot_eos_comparison
+from aiida_mlip_autopipe.validation.report import format_validation_table
+from aiida_mlip_autopipe.validation.workchain import ValidationWorkChain
+
+from .test_properties import FIXTURE, emt_cubic_constants_from_energy
+
+
+@pytest.fixture
+def potential(aiida_profile):
+    return AcePotential.from_files(
+        FIXTURE / 'potential.yaml', FIXTURE / 'potential.yace', FIXTURE / 'potential.asi'
+    ).store()
+
+
+def test_emt_validation_reports_every_property(potential, tmp_path):
+    builder = ValidationWorkChain.get_builder()
+    builder.potential = potential
+    builder.elements = orm.List(['Cu', 'Au'])
+    builder.labeller = orm.Str('emt')
+    builder.temperature_max = orm.Float(600.0)
+    builder.md_steps = orm.Int(60)
+    builder.seed = orm.Int(5)
+    results, node = run_get_node(builder)
+    report = results['report'].get_dict()
+    cells = report['cells']
+    assert sorted(cells) == ['Au', 'Cu', 'Cu3Au']
+    # the labeller's side is EMT's own: C11, C12, C44 of Cu from energy curvature, computed here
+    cu = cells['Cu']
+    expected = emt_cubic_constants_from_energy(cu['labeller']['lattice_a'])
+    for key in ('c11', 'c12', 'c44'):
+        assert cu['labeller'][key] == pytest.approx(expected[key], rel=0.02), key
+    assert cu['labeller']['lattice_a'] == pytest.approx(3.590, abs=0.005)
+    # the fixture reproduces EMT's lattice parameter within 0.5 % but not its bulk modulus
+    for name in cells:
+        assert cells[name]['passed']['lattice_a'], (name, cells[name]['error'])
+    assert not cu['passed']['bulk_modulus'] and cu['error']['bulk_modulus'] > 0.2
+    assert 0.5 < cu['labeller']['vacancy_energy'] < 1.5 and cu['labeller']['vacancy_sites'] == 32
+    assert [run['temperature'] for run in report['md']['runs']] == [600.0, 720.0]
+    assert all(run['max_gamma'] > 0 and run['cell'] == 'Cu3Au' for run in report['md']['runs'])
+    # a failing property gives exit 410 naming it; the report is output anyway
+    assert node.exit_status == ValidationWorkChain.exit_codes.ERROR_VALIDATION_FAILED.status
+    assert 'Cu bulk_modulus' in node.exit_message
+    assert not report['passed'] and report['tolerances']['lattice_a'] == 0.005
+    assert results['property_labels'].count == 3 * (8 + 2)
+    assert 'Cu3Au' in format_validation_table(report)
+    assert plot_eos_comparison(report, tmp_path / 'eos.png').stat().st_size > 1000
+
+
+def test_loose_tolerances_pass(potential):
+    builder = ValidationWorkChain.get_builder()
+    builder.potential = potential
+    builder.elements = orm.List(['Cu'])
+    builder.labeller = orm.Str('emt')
+    builder.properties = orm.List(['eos'])
+    builder.tolerances = orm.Dict({'bulk_modulus': 0.5})
+    results, node = run_get_node(builder)
+    assert node.is_finished_ok, node.exit_message
+    assert results['report']['passed'] and list(results['report']['cells']) == ['Cu']
+
+
+@pytest.mark.parametrize(
+    ('changes', 'message'),
+    [
+        ({'labeller': (orm.Str, 'vasp')}, '`labeller`: unknown labeller `vasp`; allowed: emt, qe'),
+        ({'labeller': (orm.Str, 'qe')}, '`pw_code`: the `qe` labeller needs'),
+        ({'elements': (orm.List, ['Cu', 'Ni'])}, '`elements`: Ni; the potential knows Au, Cu'),
+        ({'properties': (orm.List, ['eos', 'md'])}, '`temperature_max`: needed'),
+        ({'tolerances': (orm.Dict, {'lattice': 0.01})}, '`tolerances`: unknown tolerance lattice'),
+    ],
+)
+def test_bad_inputs_are_refused_before_running(potential, changes, message):
+    inputs = {'potential': potential, 'labeller': orm.Str('emt'), 'properties': orm.List(['eos'])}
+    inputs.update({key: kind(value) for key, (kind, value) in changes.items()})
+    with pytest.raises(ValueError, match=message):
+        run_get_node(ValidationWorkChain, **inputs)
+
+
+def test_qe_equation_of_state_of_copper(potential, pw_code, pseudo_family):
+    """pw.x (LDA, fast protocol, coarse k-mesh) labels the Cu EOS; LDA Cu is smaller than EMT's."""
+    builder = ValidationWorkChain.get_builder()
+    builder.potential = potential
+    builder.elements = orm.List(['Cu'])
+    builder.labeller = orm.Str('qe')
+    builder.pw_code = pw_code
+    builder.pseudo_family = orm.Str(pseudo_family.label)
+    builder.protocol = orm.Str('fast')
+    builder.overrides = orm.Dict({'kpoints_distance': 0.4})
+    builder.max_concurrent = orm.Int(5)
+    builder.properties = orm.List(['eos'])
+    results, node = run_get_node(builder)
+    report = results['report'].get_dict()
+    cu = report['cells']['Cu']
+    assert results['eos_labels'].count == 5
+    # both sides on the same five structures, centred on the potential's minimum
+    curves = report['eos_curves']['Cu']
+    assert curves['labeller']['volume_per_atom'] == pytest.approx(curves['potential']['volume_per_atom'], rel=1e-9)
+    # LDA binds Cu tighter than EMT (to which the fixture was fitted): a about 3.55 against 3.585 A
+    assert 3.50 < cu['labeller']['lattice_a'] < 3.575
+    assert cu['potential']['lattice_a'] == pytest.approx(3.585, abs=0.005)
+    assert 130 < cu['labeller']['bulk_modulus'] < 230
+    assert 'lattice_a' not in cu['missing']
+    assert node.exit_status == 410 and 'Cu lattice_a (+' in node.exit_message
