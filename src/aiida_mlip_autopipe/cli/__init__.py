@@ -88,3 +88,7 @@ def _add_campaign_commands():
 
 
 _add_campaign_commands()
+
+from .validate import validate  # noqa: E402
+
+cli.add_command(validate)

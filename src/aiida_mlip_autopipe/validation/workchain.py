@@ -250,3 +250,54 @@ class ValidationWorkChain(WorkChain):
         if failed:
             return self.exit_codes.ERROR_VALIDATION_FAILED.format(properties='; '.join(failed))
         return None
+
+
+def get_validation_builder(
+    potential,
+    labeller: str = 'qe',
+    elements=None,
+    pw_code=None,
+    pseudo_family: str | None = None,
+    protocol: str | None = None,
+    overrides: dict | None = None,
+    options: dict | None = None,
+    max_concurrent: int | None = None,
+    properties=None,
+    temperature_max: float | None = None,
+    md_steps: int | None = None,
+    gamma_halt: float | None = None,
+    vacancy_supercell: int | None = None,
+    tolerances: dict | None = None,
+    seed: int | None = None,
+):
+    """Return a ``ValidationWorkChain`` builder from plain values; ``None`` keeps the port's default.
+
+    ``properties`` defaults to all of :data:`PROPERTIES` when ``temperature_max`` is given, else to all
+    but ``md``.
+    """
+    builder = ValidationWorkChain.get_builder()
+    builder.potential = potential
+    builder.labeller = orm.Str(labeller)
+    if properties is None:
+        properties = [name for name in PROPERTIES if name != 'md' or temperature_max is not None]
+    builder.properties = orm.List(list(properties))
+    plain = {
+        'elements': (orm.List, list(elements) if elements else None),
+        'pseudo_family': (orm.Str, pseudo_family),
+        'protocol': (orm.Str, protocol),
+        'overrides': (orm.Dict, overrides),
+        'options': (orm.Dict, options),
+        'max_concurrent': (orm.Int, max_concurrent),
+        'temperature_max': (orm.Float, temperature_max),
+        'md_steps': (orm.Int, md_steps),
+        'gamma_halt': (orm.Float, gamma_halt),
+        'vacancy_supercell': (orm.Int, vacancy_supercell),
+        'tolerances': (orm.Dict, tolerances),
+        'seed': (orm.Int, seed),
+    }
+    for name, (kind, value) in plain.items():
+        if value is not None:
+            builder[name] = kind(value)
+    if pw_code is not None:
+        builder.pw_code = pw_code
+    return builder

@@ -1,0 +1,125 @@
+"""``mlip-autopipe validate``: validate any ACE potential against a labeller, outside a campaign."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+PROPERTY_CHOICES = ('eos', 'elastic', 'vacancy', 'md')
+
+
+def _tolerances(values) -> dict:
+    tolerances = {}
+    for item in values:
+        key, _, value = item.partition('=')
+        try:
+            tolerances[key] = float(value)
+        except ValueError:
+            raise click.BadParameter(f'give KEY=NUMBER, not `{item}`', param_hint='--tolerance') from None
+    return tolerances
+
+
+@click.command()
+@click.argument('potential_pk', type=int)
+@click.option(
+    '--labeller', type=click.Choice(['emt', 'qe']), default='qe', show_default=True, help='Reference: EMT or pw.x.'
+)
+@click.option('--elements', default=None, help="Comma-separated elements (default: the potential's).")
+@click.option('--code', 'code_label', default='pw', show_default=True, help='pw.x code (labeller `qe`).')
+@click.option('--pseudo-family', default=None, help='Pseudo family (labeller `qe`; default: the installed one).')
+@click.option('--protocol', default=None, help='DFT protocol: fast, balanced or stringent (labeller `qe`).')
+@click.option(
+    '--properties',
+    default=None,
+    help=f'Comma-separated subset of {",".join(PROPERTY_CHOICES)} (default: all; `md` needs --temperature-max).',
+)
+@click.option('--temperature-max', type=float, default=None, help='Highest temperature (K) of the MD stability runs.')
+@click.option('--md-steps', type=int, default=None, help='MD steps per temperature (default 2000 of 2 fs).')
+@click.option(
+    '--tolerance',
+    'tolerance_items',
+    multiple=True,
+    metavar='KEY=VALUE',
+    help='Override a tolerance: lattice_a, bulk_modulus, elastic (relative) or vacancy_energy (eV). Repeatable.',
+)
+@click.option('--seed', type=int, default=None, help='Seed of the MD runs.')
+@click.option('--submit', 'to_daemon', is_flag=True, help='Submit to the daemon instead of running here.')
+@click.option(
+    '--plot',
+    'plot_path',
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help='Where to write the EOS comparison PNG (default: validation_<pk>_eos.png).',
+)
+@click.pass_obj
+def validate(
+    obj,
+    potential_pk,
+    labeller,
+    elements,
+    code_label,
+    pseudo_family,
+    protocol,
+    properties,
+    temperature_max,
+    md_steps,
+    tolerance_items,
+    seed,
+    to_daemon,
+    plot_path,
+):
+    """Validate the ACE potential POTENTIAL_PK against a labeller: EOS, elastic constants, vacancy, MD."""
+    from aiida import load_profile, orm
+    from aiida.common.exceptions import MultipleObjectsError, NotExistent
+    from aiida.engine import run_get_node, submit
+
+    from ..data import AcePotential
+    from ..validation.plot import plot_eos_comparison
+    from ..validation.report import format_validation_table
+    from ..validation.workchain import get_validation_builder
+
+    load_profile(obj['profile'], allow_switch=True)
+    potential = orm.load_node(potential_pk)
+    if not isinstance(potential, AcePotential):
+        raise click.BadParameter(f'node {potential_pk} is a {type(potential).__name__}, not an AcePotential')
+    chosen = [name.strip() for name in properties.split(',')] if properties else None
+    unknown = sorted(set(chosen or []) - set(PROPERTY_CHOICES))
+    if unknown:
+        raise click.BadParameter(
+            f'{", ".join(unknown)}; allowed: {", ".join(PROPERTY_CHOICES)}', param_hint='--properties'
+        )
+    try:
+        code = orm.load_code(code_label) if labeller == 'qe' else None
+    except (NotExistent, MultipleObjectsError) as exception:
+        raise click.ClickException(f'code `{code_label}`: {exception}; run `mlip-autopipe setup`') from exception
+    builder = get_validation_builder(
+        potential,
+        labeller=labeller,
+        elements=[name.strip() for name in elements.split(',')] if elements else None,
+        pw_code=code,
+        pseudo_family=pseudo_family,
+        protocol=protocol,
+        properties=chosen,
+        temperature_max=temperature_max,
+        md_steps=md_steps,
+        tolerances=_tolerances(tolerance_items),
+        seed=seed,
+    )
+    try:
+        if to_daemon:
+            node = submit(builder)
+            click.echo(f'submitted ValidationWorkChain<{node.pk}>')
+            return
+        _, node = run_get_node(builder)
+    except ValueError as exception:
+        raise click.ClickException(str(exception)) from exception
+    if 'report' not in node.outputs:
+        raise click.ClickException(f'ValidationWorkChain<{node.pk}> gave no report: {node.exit_message}')
+    report = node.outputs.report.get_dict()
+    click.echo(f'ValidationWorkChain<{node.pk}> against `{labeller}`')
+    click.echo(format_validation_table(report))
+    png = plot_eos_comparison(report, plot_path or Path(f'validation_{node.pk}_eos.png'))
+    click.echo(f'EOS curves: {png}')
+    if not node.is_finished_ok:
+        raise click.exceptions.Exit(1)

@@ -1,0 +1,37 @@
+"""``mlip-autopipe validate`` on the fixture potential with the EMT labeller."""
+
+from __future__ import annotations
+
+from aiida import orm
+from click.testing import CliRunner
+
+from aiida_mlip_autopipe.cli import cli
+from aiida_mlip_autopipe.data import AcePotential
+
+from .test_properties import FIXTURE
+
+
+def test_validate_prints_the_table_writes_the_plot_and_fails_on_a_tolerance(aiida_profile, tmp_path):
+    potential = AcePotential.from_files(FIXTURE / 'potential.yaml', asi=FIXTURE / 'potential.asi').store()
+    png = tmp_path / 'eos.png'
+    arguments = ['-p', aiida_profile.name, 'validate', str(potential.pk), '--labeller', 'emt', '--elements', 'Cu']
+    arguments += ['--properties', 'eos', '--plot', str(png)]
+    strict = CliRunner().invoke(cli, arguments)
+    assert strict.exit_code == 1, strict.output
+    assert 'Cu       lattice_a (A)' in strict.output and 'FAILED: Cu bulk_modulus (+' in strict.output
+    assert png.read_bytes()[:4] == b'\x89PNG'
+    loose = CliRunner().invoke(cli, [*arguments, '--tolerance', 'bulk_modulus=0.5'])
+    assert loose.exit_code == 0, loose.output
+    assert loose.output.rstrip().endswith(f'EOS curves: {png}')
+
+
+def test_validate_refuses_bad_arguments(aiida_profile):
+    node = orm.Int(3).store()
+    result = CliRunner().invoke(cli, ['-p', aiida_profile.name, 'validate', str(node.pk), '--labeller', 'emt'])
+    assert result.exit_code == 2 and 'is a Int, not an AcePotential' in result.output
+    potential = AcePotential.from_files(FIXTURE / 'potential.yaml').store()
+    base = ['-p', aiida_profile.name, 'validate', str(potential.pk), '--labeller', 'emt']
+    result = CliRunner().invoke(cli, [*base, '--properties', 'eos,phonons'])
+    assert result.exit_code == 2 and 'phonons; allowed: eos, elastic, vacancy, md' in result.output
+    result = CliRunner().invoke(cli, [*base, '--tolerance', 'lattice=0.1'])
+    assert result.exit_code == 1 and '`tolerances`: unknown tolerance lattice' in result.output
