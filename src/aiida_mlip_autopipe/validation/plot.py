@@ -6,7 +6,7 @@ from pathlib import Path
 
 
 def plot_eos_comparison(report: dict, path) -> Path:
-    """Write a PNG with one panel per validation cell: energy per atom (relative to each side's minimum,
+    """Write a PNG with one panel per validation cell: energy per atom (relative to each side's lowest point,
     meV/atom) against volume per atom, labeller as points, potential as a line. Return the path.
 
     ``report`` is the ``ValidationWorkChain`` output Dict as a dict (its ``eos_curves``).

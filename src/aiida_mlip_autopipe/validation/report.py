@@ -231,7 +231,7 @@ def compare_properties(
 def format_validation_table(report: dict) -> str:
     """Return the validation report as a text table (cell, quantity, potential, labeller, error, verdict)."""
     units = {'lattice_a': 'A', 'bulk_modulus': 'GPa', 'c11': 'GPa', 'c12': 'GPa', 'c44': 'GPa', 'vacancy_energy': 'eV'}
-    lines = [f'{"cell":<8} {"property":<15} {"potential":>10} {"labeller":>10} {"error":>9}  verdict']
+    lines = [f'{"cell":<8} {"property":<20} {"potential":>10} {"labeller":>10} {"error":>9}  verdict']
     for name, entry in sorted(report.get('cells', {}).items()):
         for quantity, passed in entry['passed'].items():
             ours, theirs = entry['potential'].get(quantity), entry['labeller'].get(quantity)
@@ -245,7 +245,7 @@ def format_validation_table(report: dict) -> str:
             ours = '-' if ours is None else format(ours, '.3f')
             theirs = '-' if theirs is None else format(theirs, '.3f')
             lines.append(
-                f'{name:<8} {quantity + " (" + units[quantity] + ")":<15} {ours:>10} {theirs:>10} '
+                f'{name:<8} {quantity + " (" + units[quantity] + ")":<20} {ours:>10} {theirs:>10} '
                 f'{shown:>9}  {"pass" if passed else "FAIL"}'
             )
     for run in (report.get('md') or {}).get('runs', []):
