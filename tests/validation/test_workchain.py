@@ -109,3 +109,16 @@ def test_qe_equation_of_state_of_copper(potential, pw_code, pseudo_family):
     assert 130 < cu['labeller']['bulk_modulus'] < 230
     assert 'lattice_a' not in cu['missing']
     assert node.exit_status == 410 and 'Cu lattice_a (+' in node.exit_message
+
+
+def test_labeller_refusing_its_inputs_is_an_exit_code(potential, pw_code):
+    builder = ValidationWorkChain.get_builder()
+    builder.potential = potential
+    builder.elements = orm.List(['Cu'])
+    builder.labeller = orm.Str('qe')
+    builder.pw_code = pw_code
+    builder.pseudo_family = orm.Str('no-such-family')
+    builder.properties = orm.List(['eos'])
+    _, node = run_get_node(builder)
+    assert node.exit_status == ValidationWorkChain.exit_codes.ERROR_LABELLER_INPUTS.status
+    assert 'pseudo family `no-such-family` is not installed' in node.exit_message
