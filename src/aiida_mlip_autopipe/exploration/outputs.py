@@ -34,6 +34,7 @@ class LogSummary:
     errors: list[str] = field(default_factory=list)
     lost_atoms_warning: bool = False
     wall_time_s: float | None = None
+    last_line: str = ''
 
     @property
     def halt_reason(self) -> str | None:
@@ -48,6 +49,8 @@ def parse_log(text: str) -> LogSummary:
     summary = LogSummary()
     for line in text.splitlines():
         stripped = line.strip()
+        if stripped:
+            summary.last_line = stripped
         if stripped.startswith('ERROR'):
             summary.errors.append(stripped)
             continue

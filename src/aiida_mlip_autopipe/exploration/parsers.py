@@ -48,7 +48,7 @@ class LammpsMdParser(Parser):
             return self.exit_codes.ERROR_NO_LOG.format(detail=stderr.strip()[-300:] or 'no stderr either')
         log = parse_log(self._read(LOG_NAME, names))
         if SERIES_NAME not in names:
-            detail = log.errors[0] if log.errors else 'LAMMPS stopped before the first step'
+            detail = log.errors[0] if log.errors else f'LAMMPS stopped before the first step after `{log.last_line}`'
             return self.exit_codes.ERROR_NO_SERIES.format(detail=detail)
         series = parse_series(self._read(SERIES_NAME, names))
 
@@ -96,13 +96,13 @@ class LammpsMdParser(Parser):
 
         if log.errors:
             return self.exit_codes.ERROR_LAMMPS.format(detail=log.errors[0])
+        if not log.completed and not report['halted'] and report['samples'] and not report['exploded']:
+            return self.exit_codes.ERROR_INCOMPLETE.format(
+                detail=f'{report["steps_done"]} of {parameters.steps} steps; the log ends with `{log.last_line}`'
+            )
         if report['exploded']:
             return self.exit_codes.ERROR_NON_FINITE.format(
                 detail=f'max temperature {report["max_temperature"]} K, non-finite values: {report["non_finite"]}'
-            )
-        if not log.completed and not report['halted']:
-            return self.exit_codes.ERROR_INCOMPLETE.format(
-                detail=f'{report["steps_done"]} of {parameters.steps} steps; no end marker in {LOG_NAME}'
             )
         return None
 

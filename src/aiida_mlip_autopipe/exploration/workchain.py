@@ -266,7 +266,8 @@ class ExplorationWorkChain(WorkChain):
             **{label: node.outputs.report for label, node in ok.items()},
             metadata={'call_link_label': 'generate_exploration_report'},
         )
-        self.out('structures', outputs)
+        if outputs:
+            self.out('structures', outputs)
         self.out('report', report)
         self.report(
             f'selected {len(outputs)} of {selection_report["counts"]["frames"]} candidate frames; '

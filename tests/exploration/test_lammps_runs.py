@@ -1,0 +1,113 @@
+"""Real ``lmp`` with ML-PACE and the Cu-Au fixture potential: in-domain MD, a run driven out of domain,
+the exploration work chain end to end, and the style check."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+from aiida import orm
+from aiida.common.links import LinkType
+from aiida.engine import run_get_node
+
+from aiida_mlip_autopipe.exploration.calculations import LammpsMdCalculation
+from aiida_mlip_autopipe.exploration.functions import select_structures
+from aiida_mlip_autopipe.exploration.lammps import check_lammps
+from aiida_mlip_autopipe.exploration.workchain import ExplorationWorkChain
+
+from .conftest import cuau_cell
+
+GAMMA = {'gamma_lower': 1.5, 'gamma_upper': 5.0}
+
+
+def _run_md(code, potential, atoms, **parameters):
+    builder = LammpsMdCalculation.get_builder()
+    builder.code = code
+    builder.potential = potential
+    builder.structure = orm.StructureData(ase=atoms)
+    builder.parameters = orm.Dict({**GAMMA, 'seed': 11, **parameters})
+    return run_get_node(builder)
+
+
+def test_check_lammps(lmp_executable, tmp_path):
+    check_lammps(lmp_executable)
+    fake = tmp_path / 'lmp'
+    fake.write_text('#!/bin/sh\nprintf "* Pair styles:\\n\\nlj/cut  pace\\n\\n* Fix styles\\n\\nnvt\\n"\n')
+    fake.chmod(0o755)
+    with pytest.raises(RuntimeError, match='pair_style pace/extrapolation'):
+        check_lammps(str(fake))
+
+
+def test_moderate_temperature_stays_in_domain(lmp_code, cuau_potential):
+    """300 K NPT of a Cu-Au cell like the training cells: completes, gamma stays low, few candidates."""
+    results, node = _run_md(
+        lmp_code, cuau_potential, cuau_cell(0.25), ensemble='npt', temperature=300, steps=1000, timestep_fs=2
+    )
+    assert node.is_finished_ok, node.exit_message
+    report = results['report'].get_dict()
+    assert report['completed'] and not report['halted'] and report['halt_reason'] is None
+    assert report['steps_done'] == 1000 and report['samples'] == 101
+    assert report['max_gamma'] < GAMMA['gamma_upper']
+    assert report['fraction_above_lower'] <= 0.25
+    assert report['fraction_above_upper'] == 0
+    assert report['frames_dumped'] <= 5  # of 21 dump steps
+    assert 150 < report['mean_temperature'] < 450
+    assert not report['exploded'] and not report['lost_atoms']
+    series = results['series']
+    assert np.array_equal(series.get_array('step'), np.arange(0, 1001, 10))
+    assert np.all(series.get_array('max_gamma') > 0)
+
+
+def test_far_outside_the_domain_halts_cleanly_with_frames(lmp_code, cuau_potential):
+    """900 K is far beyond the cold, slightly rattled cells the fixture was fitted on: gamma passes the
+    upper threshold, the run halts cleanly (exit 0) and the halting frame is kept."""
+    atoms = cuau_cell(0.25)
+    results, node = _run_md(lmp_code, cuau_potential, atoms, temperature=900, steps=2000, timestep_fs=2, dump_every=10)
+    assert node.is_finished_ok, node.exit_message
+    report = results['report'].get_dict()
+    assert report['halted'] and report['halt_reason'] == 'gamma_upper'
+    assert report['steps_done'] == report['halt_step'] < 2000
+    assert report['halt_value'] > GAMMA['gamma_upper']
+    candidates = results['candidates']
+    gamma = candidates.get_array('gamma')
+    assert gamma.shape == (len(candidates.get_stepids()), len(atoms))
+    assert gamma.max(axis=1).min() >= GAMMA['gamma_lower']
+    assert candidates.get_stepids()[-1] == report['halt_step']
+    assert gamma[-1].max() == pytest.approx(report['halt_value'], rel=1e-6)
+    assert 'final_structure' in results
+
+
+def test_exploration_work_chain_selects_structures_to_label(lmp_code, cuau_potential):
+    builder = ExplorationWorkChain.get_builder()
+    builder.code = lmp_code
+    builder.potential = cuau_potential
+    builder.structures = {
+        'cu3au': orm.StructureData(ase=cuau_cell(0.25)),
+        'cuau': orm.StructureData(ase=cuau_cell(0.5)),
+    }
+    builder.schedule = orm.Dict({'ensemble': 'npt', 'temperatures': [300, 2500], 'steps': 1000, 'timestep_fs': 2.0})
+    builder.gamma_lower = orm.Float(1.5)
+    builder.gamma_upper = orm.Float(5.0)
+    builder.max_selected = orm.Int(3)
+    builder.seed = orm.Int(5)
+    results, node = run_get_node(builder)
+    assert node.is_finished_ok, node.exit_message
+    report = results['report'].get_dict()
+    assert report['runs_total'] == 4 and report['runs_failed'] == 0
+    assert set(report['runs']) == {'run_000', 'run_001', 'run_002', 'run_003'}
+    cold = [run for run in report['runs'].values() if run['temperature'] == 300]
+    assert all(not run['halted'] and run['max_gamma'] < 5.0 for run in cold)
+    structures = results['structures']
+    assert 1 <= len(structures) <= 3
+    assert report['selected'] == len(structures)
+    for key, structure in structures.items():
+        assert re.fullmatch(r'run_\d{3}_step\d{8}', key)
+        assert report['selection']['selected'][key]['max_gamma'] >= 1.5
+        assert len(structure.sites) == 32
+    assert 0 < report['high_gamma_fraction'] < 1
+    # the selection is a calcfunction: again with the same inputs, the same frames
+    selection = node.base.links.get_outgoing(link_label_filter='select_structures').one().node
+    inputs = selection.base.links.get_incoming(link_type=LinkType.INPUT_CALC).all()
+    again = select_structures(**{link.link_label: link.node for link in inputs})
+    assert sorted(key for key in again if key != 'selection_report') == sorted(structures)
