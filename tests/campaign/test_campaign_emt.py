@@ -1,0 +1,77 @@
+"""The whole campaign at minimal size on the real codes (pacemaker, lmp) with the EMT labeller.
+
+Run alone with ``bash scripts/run_tests.sh -m campaign``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from aiida import orm
+from aiida.engine import run_get_node
+
+from aiida_mlip_autopipe.campaign.config import campaign_from_dict
+from aiida_mlip_autopipe.campaign.workchain import ActiveLearningWorkChain
+from aiida_mlip_autopipe.data.ace_potential import AcePotential
+from aiida_mlip_autopipe.setup import CODES, default_executable, ensure_code
+
+pytestmark = pytest.mark.campaign
+
+
+@pytest.fixture(scope='module')
+def stage_codes(localhost):
+    """pacemaker and lmp from the cache, as `mlip-autopipe setup` registers them."""
+    return {
+        label: ensure_code(label, localhost, CODES[label][0], default_executable(label))
+        for label in ('pacemaker', 'lmp')
+    }
+
+
+def emt_campaign(**overrides) -> dict:
+    campaign = {
+        'name': 'cuau-emt-test',
+        'elements': ['Cu', 'Au'],
+        'composition': {'min': 0.0, 'max': 1.0, 'points': 3},
+        'temperature': {'min': 300, 'max': 1200, 'points': 2},
+        'protocol': 'fast',
+        'labeller': 'emt',
+        'seed': 3,
+        'targets': {'force_rmse_mev_a': 1.0, 'high_gamma_fraction': 0.0},  # unreachable: the budget ends it
+        'budgets': {'iterations': 2, 'dft_calculations': 200, 'wall_time_hours': 1.0},
+        'exploration': {'steps': 1000, 'max_selected': 6},
+        'codes': {'pacemaker': 'pacemaker@localhost-test', 'lmp': 'lmp@localhost-test'},
+    }
+    campaign.update(overrides)
+    return campaign_from_dict(campaign).model_dump(mode='json')
+
+
+def test_emt_campaign_runs_every_stage_and_stops_on_its_budget(stage_codes):
+    results, node = run_get_node(ActiveLearningWorkChain, campaign=orm.Dict(emt_campaign()))
+    assert node.exit_status == ActiveLearningWorkChain.exit_codes.ERROR_BUDGET_EXHAUSTED.status, node.exit_message
+    assert 'iteration budget spent (2 of 2)' in node.exit_message
+
+    summary = results['summary'].get_dict()
+    rows = summary['iterations']
+    assert [row['iteration'] for row in rows] == [0, 1, 2]
+    assert summary['converged'] is False
+    # every fit reports finite test errors; every exploration a gamma statistic
+    for row in rows:
+        assert math.isfinite(row['force_rmse_test']) and row['force_rmse_test'] > 0
+    for row in rows[:2]:
+        assert 0.0 <= row['high_gamma_fraction'] <= 1.0 and row['max_gamma'] > 0
+    # selected frames were labelled and added: the training set grows
+    sizes = [row['training_set_size'] for row in rows]
+    assert sizes[0] > 0 and sizes[1] > sizes[0] and sizes[2] > sizes[1]
+    assert all(0 < row['labels_added'] <= 6 for row in rows[1:])
+
+    assert isinstance(results['potential'], AcePotential)
+    best = summary['best_iteration']
+    assert results['potential'].uuid == results['iterations'][f'iteration_{best:02d}']['potential'].uuid
+    assert set(results['iterations']['iteration_00']) >= {'potential', 'training_set', 'exploration_report'}
+
+    # the potential, fitted on EMT labels, reproduces EMT's lattice parameters
+    validation = results['validation'].get_dict()
+    assert set(validation) == {'Cu', 'Au', 'Cu3Au'}
+    for name, row in validation.items():
+        assert abs(row['relative_error']['lattice_a']) < 0.03, (name, row)
