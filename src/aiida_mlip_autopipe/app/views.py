@@ -267,7 +267,7 @@ class MonitorStep(ipw.VBox):
         self.model = model
         self.interval = interval
         self.campaigns = _classed(
-            ipw.Select(description='Campaigns', rows=6, style=_STYLE, layout={'width': '48em'}), 'mlip-monitor-list'
+            ipw.Select(description='Campaigns', rows=6, style=_STYLE, layout={'width': '56em'}), 'mlip-monitor-list'
         )
         self.campaigns.observe(self._campaign_chosen, 'value')
         self.auto = _classed(ipw.Checkbox(value=True, description=f'Refresh every {interval:g} s'), 'mlip-monitor-auto')
