@@ -4,12 +4,17 @@ VENV ?= .venv
 PROFILE ?= mlip-autopipe
 export PROFILE VENV
 
-.PHONY: setup demo test docs lint clean-venv setup-production stop-production
+.PHONY: setup demo demo-labelling test docs lint clean-venv setup-production stop-production
 
 setup:
 	bash scripts/setup.sh
 
+# The main job: a small real Cu-Au campaign (pw.x, pacemaker, lmp) in the foreground
 demo: setup
+	$(VENV)/bin/verdi -p $(PROFILE) run examples/submit_campaign.py examples/campaign_cuau.yaml --foreground
+
+# The first labelling tutorial: five structures with pw.x
+demo-labelling: setup
 	$(VENV)/bin/verdi -p $(PROFILE) run examples/label_structures.py
 
 test: setup
