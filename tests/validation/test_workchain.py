@@ -122,3 +122,25 @@ def test_labeller_refusing_its_inputs_is_an_exit_code(potential, pw_code):
     _, node = run_get_node(builder)
     assert node.exit_status == ValidationWorkChain.exit_codes.ERROR_LABELLER_INPUTS.status
     assert 'pseudo family `no-such-family` is not installed' in node.exit_message
+
+
+def test_md_stability_in_lammps(potential, lmp_code):
+    builder = ValidationWorkChain.get_builder()
+    builder.potential = potential
+    builder.elements = orm.List(['Cu', 'Au'])
+    builder.labeller = orm.Str('emt')
+    builder.properties = orm.List(['eos', 'md'])
+    builder.lmp_code = lmp_code
+    builder.temperature_max = orm.Float(300.0)
+    builder.md_steps = orm.Int(200)
+    builder.tolerances = orm.Dict({'bulk_modulus': 0.5})
+    results, node = run_get_node(builder)
+    runs = results['report']['md']['runs']
+    assert [(run['engine'], run['temperature'], run['atoms'], run['cell']) for run in runs] == [
+        ('lammps', 300.0, 32, 'Cu3Au'),
+        ('lammps', 360.0, 32, 'Cu3Au'),
+    ]
+    for run in runs:
+        assert 0 < run['max_gamma'] and run['steps'] == 200
+        assert run['halted'] == (run['steps_run'] < 200) == (run['max_gamma'] > 10)
+    assert node.is_finished_ok == (not any(run['halted'] for run in runs))

@@ -58,13 +58,73 @@ def generate_property_structures(potential, eos_labels, parameters: orm.Dict) ->
     return {key: orm.StructureData(ase=atoms) for key, atoms in structures.items()}
 
 
+def md_cell_name(elements: list[str]) -> str:
+    """Return the name of the MD stability cell: the ordered alloy, else the first element."""
+    return next((name for name in reference_cell(elements) if name not in elements), elements[0])
+
+
 def md_cell(elements: list[str], rows: dict, supercell: int):
     """Return the MD cell: the ordered alloy (else the first element) at the potential's equilibrium,
     conventional cell repeated ``supercell`` times."""
-    cells = reference_cell(elements)
-    name = next((name for name in cells if name not in elements), elements[0])
-    atoms = scaled_to_volume(cells[name], rows[name]['eos']['volume_per_atom'])
+    name = md_cell_name(elements)
+    atoms = scaled_to_volume(reference_cell(elements)[name], rows[name]['eos']['volume_per_atom'])
     return name, conventional_cell(name, atoms).repeat(supercell)
+
+
+@calcfunction
+def generate_md_structure(potential_properties: orm.Dict, parameters: orm.Dict) -> orm.StructureData:
+    """Return the cell of the MD stability runs (see :func:`md_cell`) for the LAMMPS route."""
+    settings = _settings(parameters)
+    _, atoms = md_cell(settings['elements'], potential_properties.get_dict(), settings['supercell'])
+    return orm.StructureData(ase=atoms)
+
+
+def lammps_md_parameters(settings: dict, temperature: float, index: int) -> dict:
+    """Return the ``mlip_autopipe.lammps.md`` parameters of one stability run (NVT, halting above ``gamma_halt``).
+
+    The steps are rounded up to a multiple of the gamma interval (10 steps).
+    """
+    every = 10
+    return {
+        'ensemble': 'nvt',
+        'temperature': float(temperature),
+        'steps': -(-int(settings['md_steps']) // every) * every,
+        'timestep_fs': float(settings['md_timestep_fs']),
+        'gamma_lower': 0.9 * float(settings['gamma_halt']),
+        'gamma_upper': float(settings['gamma_halt']),
+        'gamma_every': every,
+        'dump_every': 10 * every,
+        'seed': int(settings['seed']) + index + 1,
+    }
+
+
+@calcfunction
+def collect_lammps_md_runs(parameters: orm.Dict, structure: orm.StructureData, **reports) -> orm.Dict:
+    """Return ``{'runs': [...]}`` from the LAMMPS MD reports keyed ``run_<i>`` (one per temperature).
+
+    A report with ``failed`` (the calculation ended with an error) counts as a halted run.
+    """
+    settings = _settings(parameters)
+    runs = []
+    for index, temperature in enumerate(settings['temperatures']):
+        report = reports[f'run_{index}'].get_dict()
+        steps_done = int(report.get('steps_done') or 0)
+        runs.append(
+            {
+                'temperature': float(temperature),
+                'steps': lammps_md_parameters(settings, temperature, index)['steps'],
+                'steps_run': steps_done,
+                'time_ps': steps_done * settings['md_timestep_fs'] / 1000,
+                'timestep_fs': float(settings['md_timestep_fs']),
+                'max_gamma': report.get('max_gamma'),
+                'halted': bool(report.get('halted') or report.get('failed')),
+                'reason': str(report.get('failed') or report.get('halt_reason') or ''),
+                'atoms': len(structure.sites),
+                'cell': md_cell_name(settings['elements']),
+                'engine': 'lammps',
+            }
+        )
+    return orm.Dict({'runs': runs})
 
 
 @calcfunction
@@ -85,6 +145,7 @@ def run_md_stability(potential, potential_properties: orm.Dict, parameters: orm.
             seed=settings['seed'] + index,
         )
         run['cell'] = name
+        run['engine'] = 'ase'
         if not potential.has_file('asi'):
             run['max_gamma'] = None
         runs.append(run)

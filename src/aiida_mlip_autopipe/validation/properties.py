@@ -287,12 +287,14 @@ def md_stability(
     gamma_halt: float = 10.0,
     seed: int = 0,
     friction: float = 0.01,
+    max_temperature_factor: float = 3.0,
 ) -> dict:
     """Run Langevin NVT MD with ``calculator`` (pyace with an active set gives per-atom gamma) and report
     stability: the largest extrapolation grade seen, and whether (and why) the run halted early.
 
-    The run halts when the largest per-atom gamma exceeds ``gamma_halt`` or an energy or force is not
-    finite. ``friction`` in 1/fs. Velocities and the thermostat noise come from ``seed``.
+    The run halts when the largest per-atom gamma exceeds ``gamma_halt``, an energy or force is not
+    finite, or the temperature exceeds ``max_temperature_factor`` times the target (as LAMMPS's
+    guard in the exploration does). ``friction`` in 1/fs. Velocities and the thermostat noise come from ``seed``.
     """
     rng = np.random.default_rng(seed)
     system = atoms.copy()
@@ -322,6 +324,8 @@ def md_stability(
             state['reason'] = 'energy or forces not finite'
         elif state['max_gamma'] > gamma_halt:
             state['reason'] = f'gamma {state["max_gamma"]:.2f} > {gamma_halt:g}'
+        elif system.get_temperature() > max_temperature_factor * temperature:
+            state['reason'] = f'temperature {system.get_temperature():.0f} K > {max_temperature_factor:g} x target'
 
     system.get_potential_energy()
     observe()

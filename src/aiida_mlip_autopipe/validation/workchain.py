@@ -8,15 +8,18 @@ prototypes: first the EOS series, then the strained and vacancy cells at its own
 from __future__ import annotations
 
 from aiida import orm
-from aiida.engine import ToContext, WorkChain, if_
-from aiida.plugins import WorkflowFactory
+from aiida.engine import ToContext, WorkChain, append_, if_
+from aiida.plugins import CalculationFactory, WorkflowFactory
 
 from ..data import AcePotential, TrainingSet
 from .functions import (
+    collect_lammps_md_runs,
     compute_potential_properties,
     generate_centred_eos_structures,
+    generate_md_structure,
     generate_property_structures,
     generate_validation_report,
+    lammps_md_parameters,
     run_md_stability,
 )
 from .properties import ELASTIC_STRAINS, PROPERTIES, VACANCY_SUPERCELL, check_tolerances
@@ -79,6 +82,12 @@ class ValidationWorkChain(WorkChain):
             default=lambda: orm.List(list(PROPERTIES)),
             help=f'What to compute: `eos` plus any of {", ".join(PROPERTIES)}.',
         )
+        spec.input(
+            'lmp_code',
+            valid_type=orm.AbstractCode,
+            required=False,
+            help='ML-PACE `lmp` (`mlip_autopipe.lammps.md`) for the MD runs; without it they run in ASE (pyace).',
+        )
         spec.input('temperature_max', valid_type=orm.Float, required=False, help='Highest campaign temperature (K).')
         spec.input('md_steps', valid_type=orm.Int, default=lambda: orm.Int(2000), help='MD steps per temperature.')
         spec.input('md_timestep', valid_type=orm.Float, default=lambda: orm.Float(2.0), help='MD time step (fs).')
@@ -100,7 +109,7 @@ class ValidationWorkChain(WorkChain):
             cls.run_eos_labelling,
             cls.inspect_eos_labelling,
             if_(cls.needs_property_labels)(cls.run_property_labelling, cls.inspect_property_labelling),
-            if_(cls.should_run_md)(cls.run_md),
+            if_(cls.should_run_md)(cls.run_md, cls.inspect_md),
             cls.results,
         )
         spec.output('report', valid_type=orm.Dict, help='Both sides, errors, pass/fail per property, MD runs.')
@@ -219,18 +228,50 @@ class ValidationWorkChain(WorkChain):
         return 'md' in self.ctx.properties
 
     def run_md(self):
-        """Run the MD stability runs of the potential."""
-        self.ctx.md = run_md_stability(
-            self.inputs.potential,
-            self.ctx.potential_properties,
-            self.ctx.parameters,
-            metadata={'call_link_label': 'md_stability'},
+        """Run the MD stability runs of the potential: LAMMPS jobs with ``lmp_code``, else pyace in ASE."""
+        if 'lmp_code' not in self.inputs:
+            self.ctx.md = run_md_stability(
+                self.inputs.potential,
+                self.ctx.potential_properties,
+                self.ctx.parameters,
+                metadata={'call_link_label': 'md_stability'},
+            )
+            return None
+        self.ctx.md_structure = generate_md_structure(
+            self.ctx.potential_properties, self.ctx.parameters, metadata={'call_link_label': 'md_structure'}
         )
+        calculation = CalculationFactory('mlip_autopipe.lammps.md')
+        settings = self.ctx.parameters.get_dict()
+        for index, temperature in enumerate(settings['temperatures']):
+            builder = calculation.get_builder()
+            builder.code = self.inputs.lmp_code
+            builder.potential = self.inputs.potential
+            builder.structure = self.ctx.md_structure
+            builder.parameters = orm.Dict(lammps_md_parameters(settings, temperature, index))
+            builder.metadata.call_link_label = f'md_{index}'
+            node = self.submit(builder)
+            self.report(f'md {temperature:g} K with {node.process_label}<{node.pk}>')
+            self.to_context(md_runs=append_(node))
+        return None
+
+    def inspect_md(self):
+        """Collect the LAMMPS runs (a failed job counts as halted) and report each run."""
+        if 'md_runs' in self.ctx:
+            reports = {}
+            for index, node in enumerate(self.ctx.md_runs):
+                if node.is_finished_ok and 'report' in node.outputs:
+                    reports[f'run_{index}'] = node.outputs.report
+                else:
+                    message = f'{node.process_label} exit {node.exit_status}: {node.exit_message or node.process_state}'
+                    reports[f'run_{index}'] = orm.Dict({'failed': message})
+            self.ctx.md = collect_lammps_md_runs(
+                self.ctx.parameters, self.ctx.md_structure, **reports, metadata={'call_link_label': 'md_runs'}
+            )
         for run in self.ctx.md['runs']:
             gamma = run['max_gamma']
             self.report(
-                f'md {run["temperature"]:g} K on {run["atoms"]} atoms of {run["cell"]}: {run["time_ps"]:g} ps, '
-                f'max gamma {"-" if gamma is None else format(gamma, ".2f")}, '
+                f'md {run["temperature"]:g} K on {run["atoms"]} atoms of {run["cell"]} ({run["engine"]}): '
+                f'{run["time_ps"]:g} ps, max gamma {"-" if gamma is None else format(gamma, ".2f")}, '
                 f'{"halted: " + run["reason"] if run["halted"] else "stable"}'
             )
 
@@ -262,6 +303,7 @@ def get_validation_builder(
     overrides: dict | None = None,
     options: dict | None = None,
     max_concurrent: int | None = None,
+    lmp_code=None,
     properties=None,
     temperature_max: float | None = None,
     md_steps: int | None = None,
@@ -300,4 +342,6 @@ def get_validation_builder(
             builder[name] = kind(value)
     if pw_code is not None:
         builder.pw_code = pw_code
+    if lmp_code is not None:
+        builder.lmp_code = lmp_code
     return builder
