@@ -33,5 +33,7 @@ def test_validate_refuses_bad_arguments(aiida_profile):
     base = ['-p', aiida_profile.name, 'validate', str(potential.pk), '--labeller', 'emt']
     result = CliRunner().invoke(cli, [*base, '--properties', 'eos,phonons'])
     assert result.exit_code == 2 and 'phonons; allowed: eos, elastic, vacancy, md' in result.output
+    result = CliRunner().invoke(cli, [*base, '--lmp-code', 'no-such-lmp'])
+    assert result.exit_code == 1 and 'code `no-such-lmp`' in result.output
     result = CliRunner().invoke(cli, [*base, '--tolerance', 'lattice=0.1'])
     assert result.exit_code == 1 and '`tolerances`: unknown tolerance lattice' in result.output

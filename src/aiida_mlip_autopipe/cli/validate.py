@@ -36,6 +36,8 @@ def _tolerances(values) -> dict:
 )
 @click.option('--temperature-max', type=float, default=None, help='Highest temperature (K) of the MD stability runs.')
 @click.option('--md-steps', type=int, default=None, help='MD steps per temperature (default 2000 of 2 fs).')
+@click.option('--lmp-code', 'lmp_label', default=None, help='ML-PACE `lmp` code for the MD (default: pyace in ASE).')
+@click.option('--gamma-halt', type=float, default=None, help='MD halts above this extrapolation grade (default 10).')
 @click.option(
     '--tolerance',
     'tolerance_items',
@@ -64,6 +66,8 @@ def validate(
     properties,
     temperature_max,
     md_steps,
+    lmp_label,
+    gamma_halt,
     tolerance_items,
     seed,
     to_daemon,
@@ -89,15 +93,19 @@ def validate(
         raise click.BadParameter(
             f'{", ".join(unknown)}; allowed: {", ".join(PROPERTY_CHOICES)}', param_hint='--properties'
         )
-    try:
-        code = orm.load_code(code_label) if labeller == 'qe' else None
-    except (NotExistent, MultipleObjectsError) as exception:
-        raise click.ClickException(f'code `{code_label}`: {exception}; run `mlip-autopipe setup`') from exception
+    codes = {}
+    for name, label in (('pw_code', code_label if labeller == 'qe' else None), ('lmp_code', lmp_label)):
+        try:
+            codes[name] = orm.load_code(label) if label else None
+        except (NotExistent, MultipleObjectsError) as exception:
+            raise click.ClickException(f'code `{label}`: {exception}; run `mlip-autopipe setup`') from exception
     builder = get_validation_builder(
         potential,
         labeller=labeller,
         elements=[name.strip() for name in elements.split(',')] if elements else None,
-        pw_code=code,
+        pw_code=codes['pw_code'],
+        lmp_code=codes['lmp_code'],
+        gamma_halt=gamma_halt,
         pseudo_family=pseudo_family,
         protocol=protocol,
         properties=chosen,
