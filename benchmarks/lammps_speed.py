@@ -94,7 +94,9 @@ def ase_rate(potential_dir: Path, atoms, steps: int, active_set: bool):
         calculator.set_active_set(str(potential_dir / 'potential.asi'))
     atoms.calc = calculator
     MaxwellBoltzmannDistribution(atoms, temperature_K=300, rng=np.random.default_rng(0))
-    dynamics = Langevin(atoms, 1.0 * units.fs, temperature_K=300, friction=0.01, rng=np.random.default_rng(1))
+    dynamics = Langevin(
+        atoms, 1.0 * units.fs, temperature_K=300, friction=0.01, fixcm=False, rng=np.random.default_rng(1)
+    )
     dynamics.run(5)
     start = time.perf_counter()
     dynamics.run(steps)
@@ -108,6 +110,7 @@ def main(argv=None):
     parser.add_argument('--steps', type=int, default=2000, help='LAMMPS MD steps')
     parser.add_argument('--ase-steps', type=int, default=100, help='pyace-in-ASE MD steps')
     parser.add_argument('--lmp', default=None, help='lmp executable (default: the one `make setup` builds)')
+    parser.add_argument('--repeats', type=int, default=3, help='runs of each variant; the fastest counts')
     parser.add_argument('--json', type=Path, default=None, help='also write the figures here')
     args = parser.parse_args(argv)
     os.environ['OMP_NUM_THREADS'] = '1'
@@ -120,32 +123,39 @@ def main(argv=None):
         'pair_style pace/extrapolation',
         f'pair_coeff * * {args.potential / "potential.yaml"} {args.potential / "potential.asi"} {" ".join(elements)}',
     ]
+    product = ['pair_style pace product', plain[1]]
     rates = {}
+    best = lambda run: max(run() for _ in range(args.repeats))  # noqa: E731  (the least disturbed run)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         (folder / 'structure.data').write_text(write_data_file(atoms, pair_species(plain)))
-        rates['lammps pace'] = lammps_rate(lmp, folder, plain, None, args.steps, len(atoms))
-        rates['lammps pace/extrapolation, gamma every 10'] = lammps_rate(
-            lmp, folder, extrapolation, 10, args.steps, len(atoms)
+        n, steps = len(atoms), args.steps
+        rates['lammps pace (recursive)'] = best(lambda: lammps_rate(lmp, folder, plain, None, steps, n))
+        rates['lammps pace product'] = best(lambda: lammps_rate(lmp, folder, product, None, steps, n))
+        rates['lammps pace/extrapolation, gamma every 10'] = best(
+            lambda: lammps_rate(lmp, folder, extrapolation, 10, steps, n)
         )
-        rates['lammps pace/extrapolation, gamma every step'] = lammps_rate(
-            lmp, folder, extrapolation, 1, args.steps // 4, len(atoms)
+        rates['lammps pace/extrapolation, gamma every step'] = best(
+            lambda: lammps_rate(lmp, folder, extrapolation, 1, steps // 4, n)
         )
-    rates['pyace ASE calculator'] = ase_rate(args.potential, atoms, args.ase_steps, active_set=False)
-    rates['pyace ASE calculator, gamma every step'] = ase_rate(args.potential, atoms, args.ase_steps, active_set=True)
+    rates['pyace ASE calculator'] = best(lambda: ase_rate(args.potential, atoms, args.ase_steps, active_set=False))
+    rates['pyace ASE calculator, gamma every step'] = best(
+        lambda: ase_rate(args.potential, atoms, args.ase_steps, active_set=True)
+    )
 
-    print(f'{len(atoms)} atoms, {args.potential.name}, one thread; atom-steps per second:')
+    print(f'{len(atoms)} atoms, {args.potential.name}, one thread, best of {args.repeats}; atom-steps per second:')
     for name, rate in rates.items():
-        print(f'  {name:48s} {rate:12.0f}')
+        print(f'  {name:50s} {rate:12.0f}')
     gamma10 = rates['lammps pace/extrapolation, gamma every 10']
+    fastest_plain = max(rates['lammps pace (recursive)'], rates['lammps pace product'])
     ratios = {
         'extrapolation (gamma/10) vs pyace ASE': gamma10 / rates['pyace ASE calculator'],
-        'gamma/10 cost over plain pace (%)': 100 * (rates['lammps pace'] / gamma10 - 1),
-        'gamma every step cost over plain pace (%)': 100
-        * (rates['lammps pace'] / rates['lammps pace/extrapolation, gamma every step'] - 1),
+        'gamma/10 cost over fastest plain pace (%)': 100 * (fastest_plain / gamma10 - 1),
+        'gamma every step cost over fastest plain pace (%)': 100
+        * (fastest_plain / rates['lammps pace/extrapolation, gamma every step'] - 1),
     }
     for name, value in ratios.items():
-        print(f'  {name:48s} {value:12.2f}')
+        print(f'  {name:50s} {value:12.2f}')
     if args.json:
         args.json.write_text(json.dumps({'atoms': len(atoms), 'rates': rates, 'ratios': ratios}, indent=1))
 
