@@ -23,6 +23,7 @@ from .functions import (
     run_md_stability,
 )
 from .properties import ELASTIC_STRAINS, PROPERTIES, VACANCY_SUPERCELL, check_tolerances
+from .report import labeller_eos
 
 #: Labeller name -> labelling work chain entry point.
 LABELLERS = {'emt': 'mlip_autopipe.labelling.ase', 'qe': 'mlip_autopipe.labelling.dft'}
@@ -205,15 +206,18 @@ class ValidationWorkChain(WorkChain):
 
     def run_property_labelling(self):
         """Label the strained and vacancy cells at the labeller's equilibrium."""
+        rows, missing = labeller_eos(self.ctx.parameters['elements'], self.ctx.eos_labels.to_atoms())
+        for name, reasons in missing.items():
+            self.report(f'labeller EOS of {name}: {reasons["eos"]}')
+        if not rows:
+            self.report('no labeller EOS could be fitted: no elastic or vacancy structures')
+            return None
         structures = generate_property_structures(
             self.inputs.potential,
             self.ctx.eos_labels,
             self.ctx.parameters,
             metadata={'call_link_label': 'property_structures'},
         )
-        if not structures:
-            self.report('no labeller EOS could be fitted: no elastic or vacancy structures')
-            return None
         return self._submit_labelling(structures, 'property')
 
     def inspect_property_labelling(self):
