@@ -260,6 +260,7 @@ def test_campaign_from_the_browser(app_server, page, tmp_path):
     updated = page.locator('.mlip-monitor-updated')
     expect(updated).not_to_have_text(updated.inner_text(), timeout=15_000)
     expect(page.locator('.mlip-monitor-table')).to_contain_text('running', timeout=90_000)
+    expect(page.locator('.mlip-monitor-report')).to_contain_text('campaign `cuau-browser`: Cu, Au, labeller emt')
     shoot(page, tmp_path, 'app_step4_monitor')
     assert (tmp_path / 'app_step4_monitor.png').stat().st_size > 10_000
 

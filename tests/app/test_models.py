@@ -197,6 +197,7 @@ def test_monitor_lists_campaigns_and_reads_live_rows_and_failures(aiida_profile_
     ]
     assert monitor.learning_curve.startswith(b'\x89PNG')
     assert monitor.validation == ''
+    assert monitor.report == ''  # nothing reported yet
 
 
 def test_monitor_shows_summary_validation_and_exit_status_of_a_finished_campaign(aiida_profile_clean):
@@ -223,8 +224,13 @@ def test_monitor_shows_summary_validation_and_exit_status_of_a_finished_campaign
         output.store()
         output.base.links.add_incoming(node, LinkType.RETURN, label)
 
+    for index in range(15):
+        node.logger.report(f'step {index}')
+
     monitor = MonitorModel()
     monitor.refresh()
+    assert monitor.report.splitlines()[-1].endswith('step 14')
+    assert len(monitor.report.splitlines()) == 12
     assert monitor.campaigns[0]['exit_status'] == 401
     assert monitor.state == 'finished [401] iteration budget spent (1 of 1)'
     assert monitor.summary == 'stopped: iteration budget spent; best iteration 0'

@@ -351,6 +351,16 @@ def labelling_failures(rows: list[dict]) -> list[dict]:
     return found
 
 
+def campaign_report(node, lines: int = 12) -> str:
+    """Return the last ``lines`` lines of the report of the campaign and its sub-processes."""
+    from aiida.cmdline.utils.common import get_workchain_report
+
+    text = get_workchain_report(node, 'REPORT')
+    if text.startswith('No log messages'):
+        return ''
+    return '\n'.join(text.splitlines()[-lines:])
+
+
 class MonitorModel(tl.HasTraits):
     """Step 4: the campaigns of the profile and the details of the selected one."""
 
@@ -365,6 +375,8 @@ class MonitorModel(tl.HasTraits):
     summary = tl.Unicode('')
     validation = tl.Unicode('')
     learning_curve = tl.Bytes(b'', help='PNG of the learning curve, empty before the first fit.')
+    report = tl.Unicode('', help="The last lines of the campaign's report (`verdi process report`).")
+    report_lines = tl.Int(12)
     limit = tl.Int(50)
 
     def __init__(self, **kwargs):
@@ -419,6 +431,7 @@ class MonitorModel(tl.HasTraits):
             summary = node.outputs.summary.get_dict()
             self.summary = f'stopped: {summary["stop_reason"]}; best iteration {summary["best_iteration"]}'
         self.validation = format_validation(node.outputs.validation.get_dict()) if 'validation' in node.outputs else ''
+        self.report = campaign_report(node, self.report_lines)
         if any(row.get('force_rmse_test') is not None for row in rows):
             import tempfile
 

@@ -281,10 +281,11 @@ class MonitorStep(ipw.VBox):
         self.failures = _classed(ipw.HTML(), 'mlip-monitor-failures')
         self.validation = _classed(ipw.HTML(), 'mlip-monitor-validation')
         self.updated = _classed(ipw.HTML(), 'mlip-monitor-updated')
+        self.report = _classed(ipw.HTML(), 'mlip-monitor-report')
         model.observe(self._update_list, 'campaigns')
         model.observe(
             self._update_details,
-            ['state', 'rows', 'gamma', 'cost', 'failures', 'summary', 'validation', 'learning_curve'],
+            ['state', 'rows', 'gamma', 'cost', 'failures', 'summary', 'validation', 'learning_curve', 'report'],
         )
         super().__init__(
             [
@@ -302,6 +303,8 @@ class MonitorStep(ipw.VBox):
                 self.failures,
                 ipw.HTML('<b>Validation (equation of state, potential vs labeller)</b>'),
                 self.validation,
+                ipw.HTML('<b>Latest report lines</b>'),
+                self.report,
             ],
             **kwargs,
         )
@@ -390,6 +393,7 @@ class MonitorStep(ipw.VBox):
             'mlip-failures-table',
         )
         self.validation.value = _pre(model.validation) if model.validation else '<i>not yet</i>'
+        self.report.value = _pre(model.report) if model.report else '<i>none yet</i>'
 
 
 class CampaignWizard(ipw.VBox):
