@@ -1,0 +1,1 @@
+"""Pure helpers of the selection benchmark (``benchmarks/al_efficiency.py``)."""

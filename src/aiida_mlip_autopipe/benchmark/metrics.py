@@ -1,0 +1,81 @@
+"""Pure measures of the selection benchmark: errors on the held-out set, labels to a target, selection."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from ase import Atoms
+
+from ..exploration.selection import select_frames
+
+
+def prediction_errors(frames: list[Atoms], predict) -> dict[str, float]:
+    """Return energy and force errors of ``predict`` on labelled ``frames``.
+
+    ``predict(atoms)`` returns ``(total energy eV, forces eV/A)`` on the labeller's energy scale.
+    Returns energy RMSE (meV/atom), force-component RMSE (meV/A), and the 95th percentile and the
+    maximum of the per-atom force-error norm (meV/A).
+    """
+    energy_errors, force_errors = [], []
+    for atoms in frames:
+        energy, forces = predict(atoms)
+        energy_errors.append((energy - atoms.get_potential_energy()) / len(atoms))
+        force_errors.append(np.asarray(forces) - atoms.get_forces())
+    delta = np.concatenate(force_errors)
+    norms = np.linalg.norm(delta, axis=1)
+    return {
+        'energy_rmse': 1000 * float(np.sqrt(np.mean(np.square(energy_errors)))),
+        'force_rmse': 1000 * float(np.sqrt(np.mean(delta**2))),
+        'force_p95': 1000 * float(np.percentile(norms, 95)),
+        'force_max': 1000 * float(norms.max()),
+    }
+
+
+def random_selection(count: int, eligible: np.ndarray, seed: int) -> list[int]:
+    """Return ``count`` indices of eligible frames drawn uniformly without replacement (seeded)."""
+    pool = np.flatnonzero(np.asarray(eligible, dtype=bool))
+    rng = np.random.default_rng(seed)
+    return sorted(int(i) for i in rng.choice(pool, size=min(count, len(pool)), replace=False))
+
+
+def gamma_selection(
+    descriptors: np.ndarray, max_gamma: np.ndarray, count: int, gamma_lower: float, eligible: np.ndarray, seed: int
+) -> tuple[list[int], int]:
+    """Return ``count`` frames chosen as the campaign does (gamma above ``gamma_lower``, then diversity).
+
+    When fewer than ``count`` frames reach ``gamma_lower``, the rest are chosen by the same
+    gamma-then-diversity rule among the frames below it, so every strategy labels the same number
+    per iteration. Returns the indices and how many came from above the threshold.
+    """
+    chosen, _ = select_frames(descriptors, max_gamma, count, gamma_lower, seed=seed, eligible=eligible)
+    above = len(chosen)
+    if len(chosen) < count:
+        rest = np.asarray(eligible, dtype=bool).copy()
+        rest[chosen] = False
+        if rest.any():
+            extra, _ = select_frames(descriptors, max_gamma, count - len(chosen), -np.inf, seed=seed, eligible=rest)
+            chosen += extra
+    return chosen, above
+
+
+def labels_to_target(labels: list[int], force_rmse: list[float], target: float) -> int | None:
+    """Return the first label count whose force RMSE is at or below ``target``, or ``None``."""
+    for count, value in zip(labels, force_rmse):
+        if value <= target:
+            return count
+    return None
+
+
+def ratio_summary(ratios: list[float | None]) -> dict:
+    """Return median, min and max of the reached ratios, and how many seeds reached the target."""
+    reached = [r for r in ratios if r is not None and math.isfinite(r)]
+    if not reached:
+        return {'median': None, 'min': None, 'max': None, 'reached': 0, 'seeds': len(ratios)}
+    return {
+        'median': float(np.median(reached)),
+        'min': float(min(reached)),
+        'max': float(max(reached)),
+        'reached': len(reached),
+        'seeds': len(ratios),
+    }
