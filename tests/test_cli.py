@@ -37,3 +37,14 @@ def test_setup_refuses_an_unknown_code_label(aiida_profile):
     result = CliRunner().invoke(cli, ['-p', aiida_profile.name, 'setup', '--code', 'vasp=/bin/true'])
     assert result.exit_code == 2
     assert 'give LABEL=PATH with LABEL one of pw' in result.output
+
+
+def test_setup_refuses_a_lammps_without_ml_pace(aiida_profile, tmp_path):
+    fake = tmp_path / 'lmp'
+    fake.write_text('#!/bin/sh\necho "Installed packages:\\n\\nMANYBODY\\n\\n* Pair styles:\\n\\neam lj/cut"\n')
+    fake.chmod(0o755)
+    result = CliRunner().invoke(
+        cli, ['-p', aiida_profile.name, 'setup', '--computer', 'cli-host3', '--code', f'lmp={fake}']
+    )
+    assert result.exit_code == 1
+    assert 'pace/extrapolation' in result.output

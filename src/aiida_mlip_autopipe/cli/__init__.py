@@ -68,9 +68,14 @@ def setup(obj, computer, scheduler, mpiprocs, executables, pseudo_folder, family
     click.echo(f'profile   {profile.name}')
     click.echo(f'computer  {node.label}: mpirun `{" ".join(node.get_mpirun_command())}`')
     for label, (plugin, _) in CODES.items():
+        executable = chosen.get(label, default_executable(label))
         try:
-            code = ensure_code(label, node, plugin, chosen.get(label, default_executable(label)))
-        except (FileNotFoundError, ValueError) as exception:
+            if label == 'lmp':
+                from ..exploration.lammps import check_lammps
+
+                check_lammps(executable)  # pair_style pace/extrapolation must be compiled in
+            code = ensure_code(label, node, plugin, executable)
+        except (FileNotFoundError, ValueError, RuntimeError) as exception:
             raise click.ClickException(str(exception)) from exception
         click.echo(f'code      {code.full_label} -> {code.filepath_executable}')
     try:
