@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from click.testing import CliRunner
 
-from aiida_mlip_autopipe.campaign.status import format_table, format_validation, plot_learning_curve
+from aiida_mlip_autopipe.campaign.status import format_table, plot_learning_curve
 from aiida_mlip_autopipe.cli import cli
 
 ROWS = [
@@ -60,17 +60,6 @@ def test_learning_curve_png(tmp_path):
     path = tmp_path / 'curve.png'
     plot_learning_curve(ROWS, path)
     assert path.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
-
-
-def test_validation_table():
-    row = {
-        'potential': {'lattice_a': 3.60, 'bulk_modulus_gpa': 140.0},
-        'labeller': {'lattice_a': 3.52, 'bulk_modulus_gpa': 180.0},
-        'relative_error': {'lattice_a': 0.0227, 'bulk_modulus': -0.222},
-    }
-    text = format_validation({'Cu': row, 'Au': {'error': 'only 3 of 5 EOS points were labelled'}})
-    assert 'Cu         3.600   3.520  +2.27%   140.0   180.0  -22.2%' in text
-    assert 'Au       only 3 of 5 EOS points were labelled' in text
 
 
 def test_submit_names_the_wrong_field(aiida_profile, tmp_path):

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from ase.calculators.emt import EMT
 
-from aiida_mlip_autopipe.campaign.validation import compare_eos_frames, reference_cell, strained_series
 from aiida_mlip_autopipe.labelling.ase_labeller import label_atoms
+from aiida_mlip_autopipe.validation.eos import compare_eos_frames, reference_cell, strained_series
 
 
 def eos_frames(elements):

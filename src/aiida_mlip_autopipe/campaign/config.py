@@ -117,6 +117,29 @@ class ScreeningSettings(_Section):
     select: int = Field(ge=1, description='Candidates kept for the first DFT batch.')
 
 
+class ValidationSettings(_Section):
+    """The final validation of the best potential against the labeller (``ValidationWorkChain``)."""
+
+    properties: list[Literal['eos', 'elastic', 'vacancy', 'md']] = Field(
+        description='Properties to compare: eos, elastic (C11, C12, C44), vacancy, md (stability run).'
+    )
+    tolerances: dict[str, float] = Field(
+        default_factory=dict,
+        description='Overrides of the tolerances: lattice_a, bulk_modulus, elastic (relative), vacancy_energy (eV).',
+    )
+    md_steps: int = Field(2000, ge=10, description='Steps of each MD stability run.')
+    vacancy_supercell: int = Field(2, ge=1, le=4, description='Repetitions of the conventional cell for the vacancy.')
+
+    @field_validator('tolerances')
+    @classmethod
+    def _known_tolerances(cls, tolerances):
+        allowed = ('lattice_a', 'bulk_modulus', 'elastic', 'vacancy_energy')
+        unknown = sorted(set(tolerances) - set(allowed))
+        if unknown:
+            raise ValueError(f'unknown tolerance(s) {", ".join(unknown)}; allowed: {", ".join(allowed)}')
+        return tolerances
+
+
 class Budgets(_Section):
     """When to stop even if the targets are not met."""
 
@@ -151,6 +174,7 @@ class CampaignConfig(_Section):
     exploration: ExplorationSettings
     screening: ScreeningSettings
     budgets: Budgets
+    validation: ValidationSettings
     generation: dict[str, Any] = Field(default_factory=dict, description='Structure generation spec overrides.')
     codes: Codes = Field(default_factory=Codes)
     description: str = Field('', description='Free text.')

@@ -197,3 +197,33 @@ def exploration_result(node) -> tuple[orm.Dict, dict]:
     """Return the exploration report and the structures selected for labelling (keys made unique)."""
     report = node.outputs.report
     return report, dict(node.outputs.structures)
+
+
+# -- validation ------------------------------------------------------------------------------------
+
+
+def validation_builder(config: CampaignConfig, potential):
+    """Return the ``ValidationWorkChain`` builder comparing ``potential`` with the campaign's labeller."""
+    from ..validation.workchain import get_validation_builder
+
+    qe = config.labeller == 'qe'
+    settings = config.validation
+    return get_validation_builder(
+        potential,
+        labeller=config.labeller,
+        elements=config.elements,
+        pw_code=_code(config.codes.pw, 'pw') if qe else None,
+        pseudo_family=config.dft.pseudo_family if qe else None,
+        protocol=config.dft.protocol if qe else None,
+        overrides=(config.dft.overrides or None) if qe else None,
+        options=(config.dft.options or None) if qe else None,
+        max_concurrent=config.dft.max_concurrent if qe else None,
+        lmp_code=_code(config.codes.lmp, 'lmp'),
+        properties=settings.properties,
+        temperature_max=config.temperature.max,
+        md_steps=settings.md_steps,
+        gamma_halt=config.exploration.gamma_upper,
+        vacancy_supercell=settings.vacancy_supercell,
+        tolerances=settings.tolerances or None,
+        seed=config.seed,
+    )

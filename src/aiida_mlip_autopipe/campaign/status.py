@@ -91,21 +91,6 @@ def plot_learning_curve(rows: list[dict], path) -> None:
     plt.close(figure)
 
 
-def format_validation(validation: dict) -> str:
-    """Return the EOS validation as a table."""
-    lines = [f'{"cell":8s} {"a pot":>7s} {"a ref":>7s} {"err":>7s} {"B pot":>7s} {"B ref":>7s} {"err":>7s}']
-    for name, row in sorted(validation.items()):
-        if 'error' in row:
-            lines.append(f'{name:8s} {row["error"]}')
-            continue
-        pot, ref, err = row['potential'], row['labeller'], row['relative_error']
-        lines.append(
-            f'{name:8s} {pot["lattice_a"]:7.3f} {ref["lattice_a"]:7.3f} {err["lattice_a"]:+7.2%} '
-            f'{pot["bulk_modulus_gpa"]:7.1f} {ref["bulk_modulus_gpa"]:7.1f} {err["bulk_modulus"]:+7.1%}'
-        )
-    return '\n'.join(lines)
-
-
 def describe_campaign(node: orm.WorkflowNode, plot_path) -> str:
     """Return the status text of a campaign (state, iteration table, stop reason, validation) and
     write its learning curve to ``plot_path`` when any iteration has been fitted."""
@@ -123,8 +108,14 @@ def describe_campaign(node: orm.WorkflowNode, plot_path) -> str:
             f'meV/atom); {summary["dft_calculations"]} labelling calculations'
         )
     if 'validation' in node.outputs:
-        lines.append('validation (equation of state, potential vs labeller):')
-        lines.append(format_validation(node.outputs.validation.get_dict()))
+        from ..validation.plot import plot_eos_comparison
+        from ..validation.report import format_validation_table
+
+        report = node.outputs.validation.get_dict()
+        lines.append('validation (potential vs labeller):')
+        lines.append(format_validation_table(report))
+        eos_path = Path(plot_path).with_name(Path(plot_path).stem.replace('learning_curve', 'eos') + '.png')
+        lines.append(f'equation-of-state plot: {plot_eos_comparison(report, eos_path).resolve()}')
     if any(row.get('force_rmse_test') is not None for row in rows):
         plot_learning_curve(rows, plot_path)
         lines.append(f'learning curve: {Path(plot_path).resolve()}')

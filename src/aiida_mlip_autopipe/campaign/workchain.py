@@ -16,7 +16,6 @@ from . import stages
 from .config import CampaignError, campaign_from_dict
 from .functions import merge_training_sets, summarise_campaign
 from .rules import best_iteration, budget_verdict, convergence_verdict, labels_allowed, temperature_schedule
-from .validation import compare_equations_of_state, generate_eos_structures
 
 
 def validate_campaign(value, _):
@@ -68,7 +67,9 @@ class ActiveLearningWorkChain(WorkChain):
         spec.output('potential', valid_type=orm.Data, help='The best potential (lowest test force RMSE).')
         spec.output('training_set', valid_type=TrainingSet, help='The training set of the best potential.')
         spec.output('summary', valid_type=orm.Dict, help='Per-iteration table and why the campaign stopped.')
-        spec.output('validation', valid_type=orm.Dict, required=False, help='EOS of the potential vs the labeller.')
+        spec.output(
+            'validation', valid_type=orm.Dict, required=False, help='Properties of the potential vs the labeller.'
+        )
         spec.output_namespace('iterations', dynamic=True, help='Potential, training set, exploration per iteration.')
         spec.exit_code(310, 'ERROR_GENERATION_FAILED', message='structure generation failed: {message}')
         spec.exit_code(311, 'ERROR_SCREENING_FAILED', message='surrogate screening failed: {message}')
@@ -76,6 +77,7 @@ class ActiveLearningWorkChain(WorkChain):
         spec.exit_code(313, 'ERROR_TRAINING_FAILED', message='training failed: {message}')
         spec.exit_code(314, 'ERROR_EXPLORATION_FAILED', message='exploration failed: {message}')
         spec.exit_code(401, 'ERROR_BUDGET_EXHAUSTED', message='{reason}; the best potential is still output')
+        spec.exit_code(402, 'ERROR_VALIDATION_FAILED', message='converged, but validation failed: {failed}')
 
     # -- setup and bookkeeping -------------------------------------------------------------------
 
@@ -291,33 +293,25 @@ class ActiveLearningWorkChain(WorkChain):
         return row['iteration'], orm.load_node(row['potential_pk']), orm.load_node(row['training_set_pk'])
 
     def run_validation(self):
-        """Label the EOS structures with the labeller, to compare with the potential."""
-        structures = generate_eos_structures(
-            orm.List(self.config.elements), metadata={'call_link_label': 'eos_structures'}
-        )
-        node = self.submit(stages.labelling_builder(self.config, structures))
-        self.report(f'validation: labelling {len(structures)} EOS structures with {node.process_label}<{node.pk}>')
-        return ToContext(validation_labels=node)
+        """Compare the best potential with the labeller (``ValidationWorkChain``)."""
+        _, potential, _ = self._best()
+        node = self.submit(stages.validation_builder(self.config, potential))
+        self.report(f'validating {potential.__class__.__name__}<{potential.pk}>: {node.process_label}<{node.pk}>')
+        return ToContext(validation=node)
 
     def inspect_validation(self):
-        """Compare the potential's EOS with the labeller's."""
-        node = self.ctx.validation_labels
-        if 'training_set' not in node.outputs:
-            self.report('validation: labelling failed, no EOS comparison')
+        """Keep the validation report; remember which properties failed."""
+        node = self.ctx.validation
+        self.ctx.validation_failed = None
+        if 'report' not in node.outputs:
+            self.ctx.validation_failed = node.exit_message or f'validation did not finish ({node.process_state})'
+            self.report(f'validation: {self.ctx.validation_failed}')
             return
-        _, potential, _ = self._best()
-        result = compare_equations_of_state(
-            potential, node.outputs.training_set, metadata={'call_link_label': 'compare_eos'}
-        )
-        self.out('validation', result)
-        for name, row in result.get_dict().items():
-            if 'relative_error' in row:
-                errors = row['relative_error']
-                self.report(
-                    f'validation {name}: a {row["potential"]["lattice_a"]:.3f} vs {row["labeller"]["lattice_a"]:.3f} A '
-                    f'({errors["lattice_a"]:+.2%}), B {row["potential"]["bulk_modulus_gpa"]:.0f} vs '
-                    f'{row["labeller"]["bulk_modulus_gpa"]:.0f} GPa ({errors["bulk_modulus"]:+.1%})'
-                )
+        self.out('validation', node.outputs.report)
+        failed = node.outputs.report.get('failed', [])
+        if failed:
+            self.ctx.validation_failed = node.exit_message or ', '.join(map(str, failed))
+        self.report(f'validation: {"failed: " + self.ctx.validation_failed if failed else "every property passed"}')
 
     def results(self):
         """Output the best potential and the summary; a budget stop has its own exit status."""
@@ -335,4 +329,6 @@ class ActiveLearningWorkChain(WorkChain):
         self.report(f'best potential from iteration {iteration}: {potential.__class__.__name__}<{potential.pk}>')
         if not self.ctx.converged:
             return self.exit_codes.ERROR_BUDGET_EXHAUSTED.format(reason=self.ctx.stop_reason)
+        if self.ctx.validation_failed:
+            return self.exit_codes.ERROR_VALIDATION_FAILED.format(failed=self.ctx.validation_failed)
         return None
