@@ -14,9 +14,8 @@ import subprocess
 from pathlib import Path
 
 from aiida import orm
-from aiida.common.exceptions import NotExistent
 
-from .setup import mpirun_command
+from .setup import load_or_create_local_computer, mpirun_command
 
 LOGGER = logging.getLogger(__name__)
 
@@ -137,24 +136,14 @@ def ensure_slurm_computer(
     """
     if check:
         LOGGER.info('slurm nodes: %s', check_slurm())
-    try:
-        computer = orm.load_computer(label)
-    except NotExistent:
-        if workdir is None:
-            from aiida.manage import get_config, get_manager
-
-            workdir = str(Path(get_config().dirpath) / 'scratch' / get_manager().get_profile().name)
-        computer = orm.Computer(
-            label=label,
-            hostname='localhost',
-            description='This machine through Slurm (created by mlip-autopipe setup --scheduler slurm)',
-            transport_type='core.local',
-            scheduler_type='core.slurm',
-            workdir=workdir,
-        ).store()
-        computer.set_prepend_text(prepend_text)
-        computer.set_minimum_job_poll_interval(poll_interval)
-        LOGGER.info('created computer %s', label)
+    computer = load_or_create_local_computer(
+        label,
+        'core.slurm',
+        'This machine through Slurm (created by mlip-autopipe setup --scheduler slurm)',
+        workdir,
+        prepend_text=prepend_text,
+        poll_interval=poll_interval,
+    )
     if (computer.scheduler_type, computer.transport_type) != ('core.slurm', 'core.local'):
         raise ValueError(
             f'computer `{label}` exists with {computer.scheduler_type} over {computer.transport_type}; '

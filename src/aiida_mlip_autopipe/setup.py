@@ -49,30 +49,49 @@ def mpirun_command() -> list[str]:
     return [*command, '-np', '{tot_num_mpiprocs}']
 
 
+def load_or_create_local_computer(
+    label: str,
+    scheduler_type: str,
+    description: str,
+    workdir: str | None = None,
+    prepend_text: str = 'export OMP_NUM_THREADS=1',
+    poll_interval: float = 1.0,
+) -> orm.Computer:
+    """Return computer ``label``, or create it on this machine (``core.local`` transport).
+
+    A new computer works in ``<AiiDA config>/scratch/<profile>`` unless ``workdir`` is given.
+    """
+    try:
+        return orm.load_computer(label)
+    except NotExistent:
+        pass
+    if workdir is None:
+        from aiida.manage import get_config, get_manager
+
+        workdir = str(Path(get_config().dirpath) / 'scratch' / get_manager().get_profile().name)
+    computer = orm.Computer(
+        label=label,
+        hostname='localhost',
+        description=description,
+        transport_type='core.local',
+        scheduler_type=scheduler_type,
+        workdir=workdir,
+    ).store()
+    computer.set_prepend_text(prepend_text)
+    computer.set_minimum_job_poll_interval(poll_interval)
+    LOGGER.info('created computer %s', label)
+    return computer
+
+
 def ensure_localhost(label: str = DEFAULT_COMPUTER, mpiprocs: int = 1, workdir: str | None = None) -> orm.Computer:
     """Return the local computer ``label``, creating and configuring it if needed.
 
     An existing computer keeps its settings, except that its mpirun command is corrected when
     running as root without ``--allow-run-as-root``.
     """
-    try:
-        computer = orm.load_computer(label)
-    except NotExistent:
-        if workdir is None:
-            from aiida.manage import get_config, get_manager
-
-            workdir = str(Path(get_config().dirpath) / 'scratch' / get_manager().get_profile().name)
-        computer = orm.Computer(
-            label=label,
-            hostname='localhost',
-            description='This machine, direct scheduler (created by mlip-autopipe setup)',
-            transport_type='core.local',
-            scheduler_type='core.direct',
-            workdir=workdir,
-        ).store()
-        computer.set_prepend_text('export OMP_NUM_THREADS=1')
-        computer.set_minimum_job_poll_interval(1)
-        LOGGER.info('created computer %s', label)
+    computer = load_or_create_local_computer(
+        label, 'core.direct', 'This machine, direct scheduler (created by mlip-autopipe setup)', workdir
+    )
     if computer.get_mpirun_command() != mpirun_command():
         computer.set_mpirun_command(mpirun_command())
     computer.set_default_mpiprocs_per_machine(mpiprocs)
