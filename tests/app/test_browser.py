@@ -28,6 +28,8 @@ import pytest
 
 from aiida_mlip_autopipe.setup import cache_dir
 
+from ..daemon_processes import kill_daemon
+
 BIN = Path(sys.executable).parent
 ROOT = Path(__file__).resolve().parents[2]
 PROFILE = 'app-browser-test'
@@ -55,20 +57,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(('127.0.0.1', 0))
         return sock.getsockname()[1]
-
-
-def profile_processes(aiida_path: Path) -> list[psutil.Process]:
-    """Return the daemon's processes (circus, workers, broker) of the temporary AIIDA_PATH."""
-    found = []
-    for process in psutil.process_iter(['pid', 'environ', 'cmdline']):
-        try:
-            environ = process.info['environ'] or {}
-            cmdline = ' '.join(process.info['cmdline'] or [])
-        except (psutil.AccessDenied, psutil.NoSuchProcess):
-            continue
-        if environ.get('AIIDA_PATH') == str(aiida_path) and ('verdi' in cmdline or 'circus' in cmdline):
-            found.append(process)
-    return [process for process in found if process.pid != os.getpid()]
 
 
 def stop_process_tree(process: subprocess.Popen) -> None:
@@ -156,13 +144,7 @@ def app_server(tmp_path_factory):
             stop_process_tree(voila)
         log.close()
         subprocess.run([*map(str, verdi), 'daemon', 'stop'], env=env, capture_output=True, timeout=60)
-        leftovers = profile_processes(folder / 'aiida')
-        for process in leftovers:
-            try:
-                process.kill()
-            except psutil.NoSuchProcess:
-                pass
-        psutil.wait_procs(leftovers, timeout=10)
+        kill_daemon(folder / 'aiida')  # whatever `daemon stop` left
 
 
 @pytest.fixture
