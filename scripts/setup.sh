@@ -4,6 +4,7 @@
 # A second run checks each step and skips it: it takes seconds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/lib/debian.sh
 
 PROFILE=${PROFILE:-mlip-autopipe}
 VENV=${VENV:-.venv}
@@ -13,17 +14,8 @@ DEBIAN_PACKAGES=(quantum-espresso quantum-espresso-data openmpi-bin)
 log() { printf '[setup] %s\n' "$*"; }
 
 # 1. Debian packages
-missing=()
-for package in "${DEBIAN_PACKAGES[@]}"; do
-    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed' || missing+=("$package")
-done
-if ((${#missing[@]})); then
-    log "installing Debian packages: ${missing[*]}"
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
-else
-    log "Debian packages present"
-fi
+ensure_debian_packages "${DEBIAN_PACKAGES[@]}"
+log "Debian packages ready: ${DEBIAN_PACKAGES[*]}"
 
 # 2. Virtual environment with the plugin (re-installed when pyproject.toml changes)
 if [[ ! -x $VENV/bin/python ]]; then

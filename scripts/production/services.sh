@@ -11,6 +11,7 @@
 # session killed hard does not keep the services up forever. This lets a test session run while the
 # production stack is up, or two test sessions at once, without one stopping the other's services.
 set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/debian.sh"
 
 PG_VERSION=${PG_VERSION:-15}
 PG_CLUSTER=${PG_CLUSTER:-main}
@@ -41,16 +42,8 @@ rabbit_running() { timeout 30 rabbitmqctl -q status >/dev/null 2>&1 9>&-; }
 epmd_running() { epmd -names >/dev/null 2>&1 9>&-; }
 
 install_missing() {
-    local missing=() package
-    for package in "${PACKAGES[@]}"; do
-        dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed' || missing+=("$package")
-    done
-    if ((${#missing[@]})); then
-        log "installing Debian packages: ${missing[*]}"
-        apt-get update -qq
-        # no systemd here: the packages' own start attempts are refused, which is what we want
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null 9>&-
-    fi
+    # no systemd here: the packages' own start attempts are refused, which is what we want
+    ensure_debian_packages "${PACKAGES[@]}"
 }
 
 ensure_locale() {

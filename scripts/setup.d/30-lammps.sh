@@ -12,6 +12,7 @@
 # Packages: ML-PACE, MANYBODY, EXTRA-FIX, EXTRA-COMPUTE, OpenMP; MPI off (serial lmp).
 # About 10-25 min of `make -j$(nproc)` on 2 cores the first time; seconds afterwards.
 set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/debian.sh"
 cd "$(dirname "$0")/../.."
 REPO=$(pwd)
 
@@ -47,15 +48,7 @@ if [[ -x $PREFIX/bin/lmp ]] && has_pace_extrapolation "$PREFIX/bin/lmp"; then
 fi
 
 # 1. Build tools
-missing=()
-for package in "${DEBIAN_PACKAGES[@]}"; do
-    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed' || missing+=("$package")
-done
-if ((${#missing[@]})); then
-    log "installing Debian packages: ${missing[*]}"
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
-fi
+ensure_debian_packages "${DEBIAN_PACKAGES[@]}"
 
 mkdir -p "$DOWNLOADS" "$WORK"
 start=$(date +%s)

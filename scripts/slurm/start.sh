@@ -8,6 +8,7 @@
 # Environment: MLIP_AUTOPIPE_SLURM_DIR (default $MLIP_AUTOPIPE_CACHE/slurm), SLURMCTLD_PORT (6817),
 # SLURMD_PORT (6818). Stop with scripts/slurm/stop.sh and the same MLIP_AUTOPIPE_SLURM_DIR.
 set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/debian.sh"
 
 CACHE=${MLIP_AUTOPIPE_CACHE:-$HOME/.cache/mlip-autopipe}
 DIR=${MLIP_AUTOPIPE_SLURM_DIR:-$CACHE/slurm}
@@ -24,15 +25,7 @@ if ((EUID != 0)); then
 fi
 
 # 1. Debian packages, only when missing
-missing=()
-for package in "${PACKAGES[@]}"; do
-    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed' || missing+=("$package")
-done
-if ((${#missing[@]})); then
-    log "installing Debian packages: ${missing[*]}"
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+ensure_debian_packages "${PACKAGES[@]}"
 
 # 2. Private directory: munged refuses a socket directory writable by others (755 is what works)
 mkdir -p "$DIR"/{munge,state,spool,log,run}
