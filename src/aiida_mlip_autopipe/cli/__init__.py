@@ -97,3 +97,23 @@ _add_campaign_commands()
 from .validate import validate  # noqa: E402
 
 cli.add_command(validate)
+
+
+@cli.command()
+@click.option('--workers', default=1, show_default=True, help='Daemon workers to start.')
+@click.pass_obj
+def recover(obj, workers):
+    """Start the daemon again after it died (SIGKILL, reboot): clears what the dead one left, then starts.
+
+    Running processes continue where they were; finished calculations are not run again.
+    """
+    from .. import recovery
+
+    profile = _load_profile(obj['profile'])
+    try:
+        removed = recovery.restart_daemon_after_crash(profile, number_workers=workers)
+    except RuntimeError as exception:
+        raise click.ClickException(str(exception)) from exception
+    for path in removed:
+        click.echo(f'removed stale broker file {path}')
+    click.echo(f'daemon of profile `{profile.name}` started with {workers} worker(s)')
