@@ -73,7 +73,7 @@ def parse_args(argv=None):
     )
     parser.add_argument('--tmin', type=float, default=300.0, help='Lowest campaign temperature (K).')
     parser.add_argument('--tmax', type=float, default=1500.0, help='Highest campaign temperature (K).')
-    parser.add_argument('--target', type=float, default=120.0, help='Held-out force RMSE target (meV/A).')
+    parser.add_argument('--target', type=float, default=60.0, help='Held-out force RMSE target (meV/A).')
     parser.add_argument('--all-frames', action='store_true', help='Also label every explored frame (strategy `all`).')
     parser.add_argument('--out', default='al_efficiency_out', help='Folder for results.json and al_efficiency.png.')
     parser.add_argument(
