@@ -213,11 +213,16 @@ def test_monitor_shows_summary_validation_and_exit_status_of_a_finished_campaign
     summary = orm.Dict({'iterations': [ROWS[0]], 'best_iteration': 0, 'stop_reason': 'iteration budget spent'})
     validation = orm.Dict(
         {
-            'Cu': {
-                'potential': {'lattice_a': 3.60, 'bulk_modulus_gpa': 140.0},
-                'labeller': {'lattice_a': 3.52, 'bulk_modulus_gpa': 180.0},
-                'relative_error': {'lattice_a': 0.0227, 'bulk_modulus': -0.222},
-            }
+            'cells': {
+                'Cu': {
+                    'potential': {'lattice_a': 3.60, 'bulk_modulus': 140.0},
+                    'labeller': {'lattice_a': 3.52, 'bulk_modulus': 180.0},
+                    'error': {'lattice_a': 0.0227, 'bulk_modulus': -0.222},
+                    'passed': {'lattice_a': False, 'bulk_modulus': False},
+                }
+            },
+            'failed': ['Cu lattice_a (+2.3%)', 'Cu bulk_modulus (-22.2%)'],
+            'passed': False,
         }
     )
     for label, output in (('summary', summary), ('validation', validation)):
@@ -234,5 +239,6 @@ def test_monitor_shows_summary_validation_and_exit_status_of_a_finished_campaign
     assert monitor.campaigns[0]['exit_status'] == 401
     assert monitor.state == 'finished [401] iteration budget spent (1 of 1)'
     assert monitor.summary == 'stopped: iteration budget spent; best iteration 0'
-    assert 'Cu         3.600   3.520  +2.27%   140.0   180.0  -22.2%' in monitor.validation
+    assert 'Cu       lattice_a (A)             3.600      3.520     +2.3%  FAIL' in monitor.validation
+    assert monitor.validation.splitlines()[-1] == 'FAILED: Cu lattice_a (+2.3%); Cu bulk_modulus (-22.2%)'
     assert monitor.gamma[0]['max_gamma'] == 7.5

@@ -410,7 +410,8 @@ class MonitorModel(tl.HasTraits):
         """Re-read the table, gamma statistics, cost, failures, validation and learning curve."""
         from aiida import orm
 
-        from ..campaign.status import campaign_rows, format_table, format_validation, plot_learning_curve
+        from ..campaign.status import campaign_rows, format_table, plot_learning_curve
+        from ..validation.report import format_validation_table
 
         if self.selected is None:
             return
@@ -430,7 +431,9 @@ class MonitorModel(tl.HasTraits):
         if 'summary' in node.outputs:
             summary = node.outputs.summary.get_dict()
             self.summary = f'stopped: {summary["stop_reason"]}; best iteration {summary["best_iteration"]}'
-        self.validation = format_validation(node.outputs.validation.get_dict()) if 'validation' in node.outputs else ''
+        self.validation = (
+            format_validation_table(node.outputs.validation.get_dict()) if 'validation' in node.outputs else ''
+        )
         self.report = campaign_report(node, self.report_lines)
         if any(row.get('force_rmse_test') is not None for row in rows):
             import tempfile
