@@ -384,6 +384,9 @@ def plot(results: dict, summary: dict, path: Path, title: str) -> None:
                 axis.plot(labels, values, '-', color=colours.get(strategy, 'k'), linewidth=3)
         if measure == 'force_rmse':
             axis.axhline(summary['target'], color='grey', linestyle=':', label='target')
+        values = [r[measure] for rows in results.values() for table in rows.values() for r in table]
+        if min(values) > 0 and max(values) / min(values) > 20:
+            axis.set_yscale('log')  # one seed's blow-up must not flatten the others
         axis.set_xlabel('labels (EMT calculations)')
         axis.set_ylabel(name)
         axis.grid(alpha=0.3)
@@ -420,6 +423,14 @@ def main(argv=None) -> dict:
         results = {int(seed): rows for seed, rows in payload['results'].items()}
         payload['summary'] = summarise(results, args.target)
         print_tables(results, payload['summary'])
+        if args.out != 'al_efficiency_out':
+            k = payload['settings']
+            title = (
+                f'{"-".join(k["elements"])} EMT, {len(results)} seed(s), {k["iterations"]} rounds x '
+                f'{k["per_iteration"]} labels, {k["functions"]} functions/element, {k["maxiter"]} fit iterations, '
+                f'{k["steps"]} MD steps {args.label}'
+            )
+            plot(results, payload['summary'], Path(args.out) / 'al_efficiency.png', title)
         return payload
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
