@@ -48,3 +48,13 @@ def test_setup_refuses_a_lammps_without_ml_pace(aiida_profile, tmp_path):
     )
     assert result.exit_code == 1
     assert 'pace/extrapolation' in result.output
+
+
+def test_jobs_start_without_the_daemons_pythonpath(aiida_profile):
+    """The daemon exports its sys.path as PYTHONPATH; the codes' own environments must not see it."""
+    from aiida_mlip_autopipe.setup import ensure_localhost
+
+    computer = ensure_localhost('cli-host4')
+    assert computer.get_prepend_text().splitlines() == ['export OMP_NUM_THREADS=1', 'unset PYTHONPATH']
+    computer.set_prepend_text('module load qe')
+    assert ensure_localhost('cli-host4').get_prepend_text().splitlines() == ['module load qe', 'unset PYTHONPATH']

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from aiida import orm
 
-from .setup import load_or_create_local_computer, mpirun_command
+from .setup import JOB_PREPEND_TEXT, load_or_create_local_computer, mpirun_command
 
 LOGGER = logging.getLogger(__name__)
 
@@ -125,7 +125,7 @@ def ensure_slurm_computer(
     mpiprocs: int = 1,
     workdir: str | None = None,
     poll_interval: float = 1.0,
-    prepend_text: str = 'export OMP_NUM_THREADS=1',
+    prepend_text: str = JOB_PREPEND_TEXT,
     check: bool = True,
 ) -> orm.Computer:
     """Return the ``core.slurm`` computer ``label`` on this machine (``core.local`` transport), creating it if needed.

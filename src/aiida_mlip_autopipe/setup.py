@@ -13,6 +13,10 @@ from aiida.common.exceptions import NotExistent
 LOGGER = logging.getLogger(__name__)
 
 DEFAULT_COMPUTER = 'localhost'
+#: Every job starts with this: one OpenMP thread, and no PYTHONPATH. The daemon exports its own
+#: ``sys.path`` as PYTHONPATH, which would make the codes' own environments (pacemaker, the
+#: surrogate) import the plugin environment's packages instead of theirs.
+JOB_PREPEND_TEXT = 'export OMP_NUM_THREADS=1\nunset PYTHONPATH'
 
 
 def cache_dir() -> Path:
@@ -54,7 +58,7 @@ def load_or_create_local_computer(
     scheduler_type: str,
     description: str,
     workdir: str | None = None,
-    prepend_text: str = 'export OMP_NUM_THREADS=1',
+    prepend_text: str = JOB_PREPEND_TEXT,
     poll_interval: float = 1.0,
 ) -> orm.Computer:
     """Return computer ``label``, or create it on this machine (``core.local`` transport).
@@ -87,11 +91,14 @@ def ensure_localhost(label: str = DEFAULT_COMPUTER, mpiprocs: int = 1, workdir: 
     """Return the local computer ``label``, creating and configuring it if needed.
 
     An existing computer keeps its settings, except that its mpirun command is corrected when
-    running as root without ``--allow-run-as-root``.
+    running as root without ``--allow-run-as-root``, and ``unset PYTHONPATH`` is added to its
+    prepend text (see :data:`JOB_PREPEND_TEXT`).
     """
     computer = load_or_create_local_computer(
         label, 'core.direct', 'This machine, direct scheduler (created by mlip-autopipe setup)', workdir
     )
+    if 'unset PYTHONPATH' not in computer.get_prepend_text():
+        computer.set_prepend_text('\n'.join(filter(None, [computer.get_prepend_text(), 'unset PYTHONPATH'])))
     if computer.get_mpirun_command() != mpirun_command():
         computer.set_mpirun_command(mpirun_command())
     computer.set_default_mpiprocs_per_machine(mpiprocs)
