@@ -8,13 +8,33 @@ Goal: 500 submitted, all finished.
 
 Needs the production profile and its daemon (``make setup-production``).
 
+The jobs run on the computer ``load-direct`` (created here if missing: this machine, direct scheduler,
+``core.local`` transport without a login shell, so that the user's shell start-up files do not run
+for each of the thousands of commands; see ``configure_without_login_shell``).
+
 Usage: ``python benchmarks/load_production.py [-p mlip-autopipe-production] [--count 500] [--timeout 900]``
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime
+import os
 import time
+
+LOAD_COMPUTER = 'load-direct'
+
+
+def ensure_load_computer(label: str = LOAD_COMPUTER):
+    """The computer the load runs on: this machine, direct scheduler, no login shell."""
+    from aiida_mlip_autopipe.production import configure_without_login_shell
+    from aiida_mlip_autopipe.setup import load_or_create_local_computer
+
+    computer = load_or_create_local_computer(
+        label, 'core.direct', 'This machine, direct scheduler, for benchmarks/load_production.py', prepend_text=''
+    )
+    configure_without_login_shell(computer)
+    return computer
 
 
 def ensure_add_code(computer_label: str):
@@ -33,10 +53,21 @@ def ensure_add_code(computer_label: str):
         ).store()
 
 
+def count_terminated(pks: list[int]) -> int:
+    """How many of the processes ``pks`` are finished, excepted or killed (one query)."""
+    from aiida import orm
+
+    query = orm.QueryBuilder().append(
+        orm.ProcessNode,
+        filters={'id': {'in': pks}, 'attributes.process_state': {'in': ['finished', 'excepted', 'killed']}},
+    )
+    return query.count()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('-p', '--profile', default='mlip-autopipe-production')
-    parser.add_argument('--computer', default='localhost')
+    parser.add_argument('--computer', default=LOAD_COMPUTER, help=f'default: {LOAD_COMPUTER}, created if missing')
     parser.add_argument('--count', type=int, default=500)
     parser.add_argument('--timeout', type=float, default=900, help='seconds to wait for all to terminate')
     arguments = parser.parse_args()
@@ -51,6 +82,8 @@ def main() -> None:
     if not client.is_daemon_running:
         raise SystemExit(f'the daemon of {profile.name} is not running: make setup-production first')
     workers = len(client.get_worker_info()['info'])
+    if arguments.computer == LOAD_COMPUTER:
+        ensure_load_computer()
     code = ensure_add_code(arguments.computer)
     add = CalculationFactory('core.arithmetic.add')
 
@@ -64,15 +97,20 @@ def main() -> None:
         builder.metadata.options.resources = {'num_machines': 1}
         nodes.append(submit(builder))
     submitted = time.monotonic() - start
+    now = datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')
+    print(f'{now}, {os.cpu_count()} CPUs, load average before {os.getloadavg()[0]:.1f}')
     print(f'profile {profile.name} ({profile.storage_backend} + {profile.process_control_backend}), {workers} workers')
     print(f'submitted {len(nodes)} core.arithmetic.add CalcJobs in {submitted:.1f} s')
 
     deadline = start + arguments.timeout
-    pending = list(nodes)
-    while pending and time.monotonic() < deadline:
-        time.sleep(2)
-        pending = [node for node in pending if not node.is_terminated]
-        print(f'  {time.monotonic() - start:6.0f} s: {len(nodes) - len(pending)} terminated', flush=True)
+    pks = [node.pk for node in nodes]
+    terminated, last_print = 0, 0.0
+    while terminated < len(nodes) and time.monotonic() < deadline:
+        time.sleep(3)
+        terminated = count_terminated(pks)
+        if time.monotonic() - last_print > 30 or terminated == len(nodes):
+            last_print = time.monotonic()
+            print(f'  {last_print - start:6.0f} s: {terminated} terminated', flush=True)
     elapsed = time.monotonic() - start
 
     correct = sum(
@@ -85,6 +123,7 @@ def main() -> None:
     print(f'finished correctly {correct} / {len(nodes)}; failed {failed}; excepted {excepted}; killed {killed}')
     print(f'unreachable (not terminated after {elapsed:.0f} s) {unreachable}')
     print(f'throughput {correct / elapsed * 60:.0f} processes per minute ({elapsed:.0f} s from first submission)')
+    print(f'N = {len(nodes)}, load average (1, 5, 15 min) at the end {" ".join(f"{x:.1f}" for x in os.getloadavg())}')
 
 
 if __name__ == '__main__':
