@@ -94,7 +94,7 @@ def main() -> None:
         builder.code = code
         builder.x = orm.Int(index)
         builder.y = orm.Int(1000)
-        builder.metadata.options.resources = {'num_machines': 1}
+        builder.metadata.options.resources = {'num_machines': 1, 'num_mpiprocs_per_machine': 1}
         nodes.append(submit(builder))
     submitted = time.monotonic() - start
     now = datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')
