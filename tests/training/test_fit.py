@@ -72,4 +72,5 @@ def test_refit_from_previous_potential(pacemaker_code, emt_cuau_frames, cuau_pot
     # the fit starts where the previous potential is (about 50 meV/A), not from a fresh basis (about 860)
     assert metrics['initial_train_force_rmse_mev_per_angstrom'] < 120.0
     assert metrics['train_force_rmse_mev_per_angstrom'] <= metrics['initial_train_force_rmse_mev_per_angstrom']
+    assert np.isfinite(metrics['test_force_rmse_mev_per_angstrom'])
     assert potential.sha256 != cuau_potential.sha256

@@ -45,6 +45,21 @@ def test_input_new_basis_and_continuation(data_regression):
         io.pacemaker_input(parameters, ['Au', 'Cu'], reference_energies={'Au': -1.0})
 
 
+@pytest.mark.parametrize(
+    ('structures', 'fraction', 'held_out'), [(8, 0.1, 1), (60, 0.15, 9), (2, 0.45, 1), (20, 0.0, 0), (5, 0.49, 2)]
+)
+def test_held_out_count(structures, fraction, held_out):
+    assert io.held_out_count(structures, fraction) == held_out
+    parameters = io.PacemakerParameters(test_size=fraction)
+    content = io.pacemaker_input(parameters, ['Cu'], structure_count=structures)
+    assert content['data'].get('test_size', 0) == held_out
+
+
+def test_held_out_count_needs_two_structures():
+    with pytest.raises(ValueError, match='`test_size`: 1 structure'):
+        io.held_out_count(1, 0.1)
+
+
 def test_write_input_is_yaml(tmp_path):
     io.write_pacemaker_input(tmp_path / 'input.yaml', io.FIXTURE_PARAMETERS, ['Au', 'Cu'])
     assert yaml.safe_load((tmp_path / 'input.yaml').read_text()) == yaml.safe_load(

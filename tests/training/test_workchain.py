@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from aiida import orm
 from aiida.common.links import LinkType
@@ -70,6 +72,24 @@ def test_bad_parameters_fail_before_submission(pacemaker_code, training_set):
             training_set=training_set,
             parameters=orm.Dict({'optimizer': 'Adam'}),
         )
+
+
+def test_too_few_atoms_for_the_basis_fail_before_submission(pacemaker_code, emt_cuau_frames):
+    """pace_activeset needs one environment per basis function and element: refused at launch, naming the fix."""
+    from aiida.engine import run_get_node
+
+    from aiida_mlip_autopipe.campaign.stages import training_refusal
+
+    training_set = TrainingSet(frames=emt_cuau_frames(2, 5)).store()
+    builder = PacemakerWorkChain.get_builder_from_protocol(pacemaker_code, training_set, protocol='balanced')
+    expected = (
+        r'`training_set`: only .*Au.* atoms; the active set needs at least `number_of_functions_per_element` \(100\)'
+    )
+    assert re.match(expected, training_refusal(builder))
+    with pytest.raises(ValueError, match=expected):
+        run_get_node(builder)
+    builder.pacemaker.parameters = orm.Dict({'number_of_functions_per_element': 1})
+    assert training_refusal(builder) is None
 
 
 def test_handle_time_limit(workchain, localhost, cuau_potential):

@@ -142,6 +142,13 @@ def training_builder(config: CampaignConfig, training_set, previous_potential=No
     )
 
 
+def training_refusal(builder) -> str | None:
+    """Return why the fit of ``builder`` would be refused at submission (too little data), or None."""
+    from ..training.workchain import validate_inputs
+
+    return validate_inputs(builder, None)
+
+
 def _finite(value):
     return value if isinstance(value, (int, float)) and math.isfinite(value) else None
 

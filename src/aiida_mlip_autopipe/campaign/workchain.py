@@ -191,6 +191,10 @@ class ActiveLearningWorkChain(WorkChain):
     def run_training(self):
         """Fit the potential, from the previous one when there is one."""
         builder = stages.training_builder(self.config, self.ctx.training_set, self.ctx.potential)
+        refusal = stages.training_refusal(builder)
+        if refusal:
+            self.report(f'cannot fit: {refusal}')
+            return self.exit_codes.ERROR_TRAINING_FAILED.format(message=refusal)
         node = self.submit(builder)
         self.report(f'fitting on {self.ctx.training_set.count} structures: {node.process_label}<{node.pk}>')
         return ToContext(training=node)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from io import BytesIO
 
+import numpy as np
 from aiida import orm
 from aiida.common.datastructures import CalcInfo, CodeInfo
 from aiida.engine import CalcJob
+from ase.data import atomic_numbers
 from pydantic import ValidationError
 
 from ..data import AcePotential, TrainingSet
@@ -34,19 +37,55 @@ def previous_potential_error(elements, previous) -> str | None:
     return f'`previous_potential`: has no basis for {missing} (it covers {", ".join(previous.elements)})'
 
 
-def validate_inputs(inputs, _):
-    """Refuse inputs pacemaker cannot use, before anything is submitted."""
-    if 'parameters' in inputs:
-        error = parameters_error(inputs['parameters'].get_dict())
-        if error:
-            return error
-    training_set = inputs.get('training_set')
-    if training_set is not None and training_set.count < 2:
+def environment_shortfall(training_set, functions_per_element: int) -> str | None:
+    """Return why ``training_set`` has too few atoms of an element for the active set, or None.
+
+    ``pace_activeset`` needs at least as many atomic environments of each element as the basis has
+    functions per element.
+    """
+    numbers = training_set.get_arrays()['numbers']
+    counts = {symbol: int(np.count_nonzero(numbers == atomic_numbers[symbol])) for symbol in training_set.elements}
+    short = {symbol: count for symbol, count in counts.items() if count < functions_per_element}
+    if not short:
+        return None
+    atoms = ', '.join(f'{count} {symbol}' for symbol, count in sorted(short.items()))
+    return (
+        f'`training_set`: only {atoms} atoms; the active set needs at least `number_of_functions_per_element` '
+        f'({functions_per_element}) atoms of each element: add structures or lower '
+        '`parameters.number_of_functions_per_element`'
+    )
+
+
+def training_set_error(training_set, parameters: dict, previous_potential=None) -> str | None:
+    """Return why pacemaker cannot fit ``training_set`` with ``parameters`` (refitting ``previous_potential``)."""
+    if training_set.count < 2:
         return f'`training_set`: {training_set.count} configuration(s); pacemaker needs at least 2'
-    elements = set(training_set.elements) if training_set is not None else set()
-    error = previous_potential_error(elements, inputs.get('previous_potential'))
+    error = previous_potential_error(training_set.elements, previous_potential)
     if error:
         return error
+    if previous_potential is not None:  # a refit keeps the basis it continues
+        functions = math.ceil(previous_potential.number_of_functions / len(previous_potential.elements))
+    else:
+        error = parameters_error(parameters)
+        if error:
+            return error
+        functions = io.PacemakerParameters(**parameters).number_of_functions_per_element
+    return environment_shortfall(training_set, functions)
+
+
+def validate_inputs(inputs, _):
+    """Refuse inputs pacemaker cannot use, before anything is submitted."""
+    parameters = inputs['parameters'].get_dict() if 'parameters' in inputs else {}
+    error = parameters_error(parameters)
+    if error:
+        return error
+    training_set = inputs.get('training_set')
+    if training_set is None:
+        return None
+    error = training_set_error(training_set, parameters, inputs.get('previous_potential'))
+    if error:
+        return error
+    elements = set(training_set.elements)
     if 'reference_energies' in inputs:
         reference = inputs['reference_energies'].get_dict()
         missing = elements - set(reference)
@@ -162,6 +201,7 @@ class PacemakerCalculation(CalcJob):
             io.DATA_FILENAME,
             potential_filename,
             reference,
+            structure_count=training_set.count,
         )
         with folder.open(io.DRIVER_FILENAME, 'w') as handle:
             handle.write(io.DRIVER_SCRIPT)

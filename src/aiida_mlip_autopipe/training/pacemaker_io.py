@@ -26,6 +26,7 @@ __all__ = (
     'FIXTURE_PARAMETERS',
     'PacemakerParameters',
     'diagnose',
+    'held_out_count',
     'pacemaker_input',
     'read_metrics_table',
     'summarise_metrics',
@@ -109,12 +110,26 @@ FIXTURE_PARAMETERS = PacemakerParameters(
 )
 
 
+def held_out_count(structure_count: int, test_size: float) -> int:
+    """Return how many of ``structure_count`` structures to hold out for ``test_size`` (a fraction).
+
+    At least one when ``test_size > 0`` (pacemaker rounds down and fails on an empty test set) and at
+    most ``structure_count - 1``, so that small training sets still get a test error.
+    """
+    if test_size <= 0:
+        return 0
+    if structure_count < 2:
+        raise ValueError(f'`test_size`: {structure_count} structure(s) cannot be split into train and test sets')
+    return min(max(1, int(structure_count * test_size)), structure_count - 1)
+
+
 def pacemaker_input(
     parameters: PacemakerParameters,
     elements: Iterable[str],
     data_filename: str = DATA_FILENAME,
     potential_filename: str | None = None,
     reference_energies: dict[str, float] | str = 'auto',
+    structure_count: int | None = None,
 ) -> dict:
     """Return pacemaker's ``input.yaml`` content as a dictionary.
 
@@ -133,6 +148,9 @@ def pacemaker_input(
         ``auto`` (pacemaker's least-squares per-element energies plus a shift, recorded in the
         potential's metadata) or per-element energies in eV (e.g. isolated atoms; key ``shift``
         allowed). The potential fits ``energy - sum(reference) (+ shift per atom)``.
+    structure_count
+        Size of the training set: the test set is then given as a number of structures
+        (:func:`held_out_count`); if None, as pacemaker's fraction.
     """
     elements = sorted(set(elements))
     if not elements:
@@ -175,7 +193,10 @@ def pacemaker_input(
         }
     data = {'filename': data_filename, 'reference_energy': reference}
     if parameters.test_size > 0:
-        data['test_size'] = parameters.test_size
+        if structure_count is None:
+            data['test_size'] = parameters.test_size
+        else:
+            data['test_size'] = held_out_count(structure_count, parameters.test_size)
     fit = {
         'loss': {
             'kappa': parameters.force_weight,
@@ -277,10 +298,18 @@ remaining = None if LIMIT is None else max(LIMIT - (time.monotonic() - START), 1
 fit = ['pacemaker', 'input.yaml', '--no-predict']
 convert = ['pace_yaml2yace', 'output_potential.yaml', '-o', 'output_potential.yace']
 batch = ['-b', ACTIVESET_BATCH] if ACTIVESET_BATCH else []
-activeset = ['pace_activeset', '-d', 'fitting_data_info.pckl.gzip', *batch, 'output_potential.yaml']
 if step('pacemaker', fit, 'pacemaker.out', 'pacemaker.err', remaining) == 0:
     if step('pace_yaml2yace', convert, 'yaml2yace.log') == 0:
-        step('pace_activeset', activeset, 'activeset.log')
+        # the active set is built from every labelled environment: the train and the test structures
+        datasets = [arg for name in ('fitting_data_info.pckl.gzip', 'test_data_info.pckl.gzip')
+                    if Path(name).exists() for arg in ('-d', name)]
+        activeset = ['pace_activeset', *datasets, *batch, 'output_potential.yaml']
+        if step('pace_activeset', activeset, 'activeset.log') != 0:
+            if 'Insufficient atomic environments' in Path('activeset.log').read_text():
+                # pace_activeset first drops atoms with outlying force errors; small sets need them all
+                Path('activeset.log').rename('activeset_filtered.log')
+                status['activeset_all_atoms'] = True
+                step('pace_activeset', [*activeset[:-1], '--all-atoms', activeset[-1]], 'activeset.log')
 sys.exit(0)
 '''
 

@@ -10,7 +10,7 @@ from aiida.engine import BaseRestartWorkChain, ProcessHandlerReport, process_han
 from aiida_quantumespresso.workflows.protocols.utils import ProtocolMixin
 
 from ..data import AcePotential, TrainingSet
-from .calculation import PacemakerCalculation, previous_potential_error
+from .calculation import PacemakerCalculation, training_set_error
 
 #: optimizer tried next after a NaN loss; the last one has no successor
 NEXT_OPTIMIZER = {'BFGS': 'L-BFGS-B', 'L-BFGS-B': 'CG'}
@@ -19,13 +19,13 @@ NAN_L2_FACTOR = 10.0
 
 
 def validate_inputs(inputs, _):
-    """Refuse a previous potential without a basis for every element of the training set."""
+    """Refuse a training set pacemaker cannot fit (see ``training_set_error``), before submission."""
     training_set = inputs.get('training_set')
     if training_set is None:
         return None
-    if training_set.count < 2:
-        return f'`training_set`: {training_set.count} configuration(s); pacemaker needs at least 2'
-    return previous_potential_error(training_set.elements, inputs.get('previous_potential'))
+    pacemaker = inputs.get('pacemaker', {})
+    parameters = pacemaker['parameters'].get_dict() if 'parameters' in pacemaker else {}
+    return training_set_error(training_set, parameters, inputs.get('previous_potential'))
 
 
 class PacemakerWorkChain(ProtocolMixin, BaseRestartWorkChain):
