@@ -9,6 +9,8 @@ persisted tasks are fine: only the stale files have to go before the daemon star
 from __future__ import annotations
 
 import logging
+import os
+import sys
 from pathlib import Path
 
 import psutil
@@ -36,14 +38,23 @@ def stale_broker_files(profile) -> list[Path]:
     return [path for path in (layout.pid_file, layout.status_file, layout.sockets_file) if path.exists()]
 
 
+def _find_verdi(daemon_client) -> None:
+    """Let the daemon find ``verdi`` beside this interpreter when the virtual environment is not activated."""
+    bin_dir = Path(sys.executable).parent
+    if daemon_client.VERDI_BIN is None and (bin_dir / 'verdi').exists():
+        daemon_client.VERDI_BIN = str(bin_dir / 'verdi')
+        os.environ['PATH'] = os.pathsep.join([str(bin_dir), os.environ.get('PATH', '')])
+
+
 def restart_daemon_after_crash(profile, number_workers: int = 1) -> list[Path]:
     """Start the daemon of ``profile`` again after a crash; return the stale files that were removed.
 
     Refuses (``RuntimeError``) while a daemon is running: stop it first.
     """
-    from aiida.engine.daemon.client import get_daemon_client
+    from aiida.engine.daemon import client as daemon_client
 
-    client = get_daemon_client(profile.name)
+    _find_verdi(daemon_client)
+    client = daemon_client.get_daemon_client(profile.name)
     pid = client.get_daemon_pid()  # a pid file a killed daemon left behind does not count
     if pid is not None and psutil.pid_exists(pid):
         raise RuntimeError(f'the daemon of profile `{profile.name}` is running; stop it with `verdi daemon stop` first')
