@@ -102,6 +102,9 @@ class ExplorationSettings(_Section):
     gamma_lower: float = Field(gt=0, description='Frames above this extrapolation grade are candidates.')
     gamma_upper: float = Field(gt=0, description='A run halts when the grade exceeds this.')
     max_selected: int = Field(ge=1, description='Structures selected for labelling per iteration.')
+    min_atoms: int = Field(
+        32, ge=1, description='MD cells are repeated to at least this many atoms; selected frames have this size.'
+    )
 
     @model_validator(mode='after')
     def _thresholds(self):

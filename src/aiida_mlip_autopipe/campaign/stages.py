@@ -169,13 +169,18 @@ def trained_potential(node) -> tuple:
 def exploration_builder(config: CampaignConfig, potential, training_set, temperatures, iteration: int):
     """Return the ``ExplorationWorkChain`` builder for one iteration's MD schedule.
 
-    MD starts from one cell per composition of the training set (at least 32 atoms), at every
-    temperature of the schedule; NPT runs at the campaign's pressure.
+    MD starts from one cell per composition of the training set (at least
+    ``exploration.min_atoms`` atoms), at every temperature of the schedule; NPT runs at the
+    campaign's pressure.
     """
     from ..exploration.workchain import ExplorationWorkChain
     from .functions import generate_starting_structures
 
-    settings = {'max_structures': max(1, len(config.compositions())), 'min_atoms': 32, 'seed': config.seed + iteration}
+    settings = {
+        'max_structures': max(1, len(config.compositions())),
+        'min_atoms': config.exploration.min_atoms,
+        'seed': config.seed + iteration,
+    }
     structures = generate_starting_structures(
         training_set, orm.Dict(settings), metadata={'call_link_label': f'starting_structures_{iteration}'}
     )

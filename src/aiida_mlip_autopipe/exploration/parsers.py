@@ -25,6 +25,7 @@ def frames_to_trajectory(frames) -> orm.TrajectoryData | None:
         positions=np.array([atoms.positions for atoms in frames]),
         stepids=np.array([atoms.info['step'] for atoms in frames], dtype=int),
         cells=np.array([atoms.cell.array for atoms in frames]),
+        pbc=tuple(bool(flag) for flag in frames[0].pbc),
     )
     trajectory.set_array('gamma', np.array([atoms.arrays['gamma'] for atoms in frames]))
     return trajectory
