@@ -51,7 +51,8 @@ def test_budgets():
     assert labels_allowed(8, 60, BUDGETS) == 0
 
 
-def test_best_iteration_ignores_nan():
-    assert best_iteration([120.0, math.nan, 90.0, 95.0]) == 2
+def test_best_iteration_is_the_last_finite_fit():
+    assert best_iteration([120.0, math.nan, 90.0, 95.0]) == 3
+    assert best_iteration([0.001, 745.0, 163.0, math.nan]) == 2  # a near-zero error of a tiny test set never wins
     with pytest.raises(ValueError):
         best_iteration([math.nan])

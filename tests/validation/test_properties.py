@@ -156,3 +156,22 @@ def test_md_stability_reports_gamma_and_halts(ace_calculator):
     assert 0 < stable['max_gamma'] < 10 and not stable['halted']
     strict = md_stability(cell, ace_calculator, 300, 40, gamma_halt=stable['max_gamma'] / 2, seed=3)
     assert strict['halted'] and strict['steps_run'] < 40 and strict['reason'].startswith('gamma')
+
+
+def test_a_potential_without_energy_minimum_is_refused_with_the_cell():
+    """Energies that fall with volume everywhere (a broken fit) give a clear error, not a bad number."""
+    from ase.calculators.calculator import Calculator, all_changes
+
+    class Expanding(Calculator):
+        implemented_properties = ('energy', 'forces', 'stress')
+
+        def calculate(self, atoms=None, properties=('energy',), system_changes=all_changes):
+            super().calculate(atoms, properties, system_changes)
+            self.results = {
+                'energy': -atoms.get_volume(),
+                'forces': np.zeros((len(atoms), 3)),
+                'stress': np.zeros(6),
+            }
+
+    with pytest.raises(ValueError, match='Cu: the equation-of-state fit found no energy minimum'):
+        calculator_properties(['Cu'], Expanding(), properties=('eos',))

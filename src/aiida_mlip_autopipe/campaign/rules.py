@@ -70,8 +70,13 @@ def labels_allowed(requested: int, dft_calculations: int, budgets) -> int:
 
 
 def best_iteration(force_rmses: list[float]) -> int:
-    """Return the index of the iteration with the lowest test force RMSE (NaN never wins)."""
-    finite = [(value, index) for index, value in enumerate(force_rmses) if not math.isnan(value)]
+    """Return the index of the potential to output: the last iteration with a finite test force RMSE.
+
+    Each refit continues the previous potential on every label so far. Test errors of different
+    iterations are not compared: they come from different, small held-out sets (one held-out
+    perfect crystal, with zero forces, gives a test force RMSE near 0 for a poor potential).
+    """
+    finite = [index for index, value in enumerate(force_rmses) if not math.isnan(value)]
     if not finite:
         raise ValueError('no iteration has a finite force RMSE')
-    return min(finite)[1]
+    return finite[-1]

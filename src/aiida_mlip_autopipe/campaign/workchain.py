@@ -64,7 +64,11 @@ class ActiveLearningWorkChain(WorkChain):
             cls.inspect_validation,
             cls.results,
         )
-        spec.output('potential', valid_type=orm.Data, help='The best potential (lowest test force RMSE).')
+        spec.output(
+            'potential',
+            valid_type=orm.Data,
+            help='The potential of the last fit (see `rules.best_iteration`).',
+        )
         spec.output('training_set', valid_type=TrainingSet, help='The training set of the best potential.')
         spec.output('summary', valid_type=orm.Dict, help='Per-iteration table and why the campaign stopped.')
         spec.output(
@@ -290,7 +294,7 @@ class ActiveLearningWorkChain(WorkChain):
     # -- validation and results ------------------------------------------------------------------
 
     def _best(self):
-        """Return (iteration, potential, training set) of the lowest test force RMSE."""
+        """Return (iteration, potential, training set) of the potential to output (``rules.best_iteration``)."""
         rows = [row for row in self.ctx.rows if row.get('potential_pk')]
         index = best_iteration([row.get('force_rmse_test') or float('nan') for row in rows])
         row = rows[index]

@@ -53,6 +53,8 @@ def fit_eos(volumes, energies) -> dict[str, float]:
     """Fit Birch-Murnaghan; return equilibrium volume per atom-free cell (A^3), energy (eV), bulk modulus (GPa)."""
     eos = EquationOfState(np.asarray(volumes), np.asarray(energies), eos='birchmurnaghan')
     v0, e0, b = eos.fit()
+    if not (np.isfinite([v0, e0, b]).all() and v0 > 0 and b > 0):
+        raise ValueError(f'the fit gives volume {v0:.4g} A^3 and bulk modulus {b / GPa:.4g} GPa')
     return {'volume': float(v0), 'energy': float(e0), 'bulk_modulus_gpa': float(b / GPa)}
 
 

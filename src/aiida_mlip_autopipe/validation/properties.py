@@ -206,7 +206,10 @@ def eos_of_series(name: str, series: list[Atoms], energies) -> dict:
     from .eos import lattice_parameter
 
     volumes = [atoms.get_volume() for atoms in series]
-    fit = fit_eos(volumes, energies)
+    try:
+        fit = fit_eos(volumes, energies)
+    except (RuntimeError, TypeError, ValueError) as exception:  # scipy gives up, or ASE's first guess is complex
+        raise ValueError(f'{name}: the equation-of-state fit found no energy minimum ({exception})') from None
     natoms = len(series[0])
     fit['lattice_a'] = lattice_parameter(name, series[len(series) // 2], fit['volume'])
     fit['volume_per_atom'] = fit['volume'] / natoms

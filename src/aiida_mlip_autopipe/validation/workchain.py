@@ -120,6 +120,9 @@ class ValidationWorkChain(WorkChain):
         )
         spec.exit_code(301, 'ERROR_LABELLER_INPUTS', message='the labeller refused its inputs: {message}')
         spec.exit_code(302, 'ERROR_LABELLING_FAILED', message='the labeller gave no {stage} labels: {message}')
+        spec.exit_code(
+            303, 'ERROR_POTENTIAL_PROPERTIES', message="the potential's properties could not be computed: {message}"
+        )
         spec.exit_code(410, 'ERROR_VALIDATION_FAILED', message='validation failed: {properties}')
 
     def setup(self):
@@ -149,10 +152,13 @@ class ValidationWorkChain(WorkChain):
         )
 
     def compute_potential(self):
-        """Compute the potential's properties in ASE."""
-        self.ctx.potential_properties = compute_potential_properties(
-            self.inputs.potential, self.ctx.parameters, metadata={'call_link_label': 'potential_properties'}
-        )
+        """Compute the potential's properties in ASE; a potential without them (no EOS minimum) fails here."""
+        try:
+            self.ctx.potential_properties = compute_potential_properties(
+                self.inputs.potential, self.ctx.parameters, metadata={'call_link_label': 'potential_properties'}
+            )
+        except (RuntimeError, ValueError) as exception:  # the calcfunction node keeps the traceback
+            return self.exit_codes.ERROR_POTENTIAL_PROPERTIES.format(message=str(exception))
         for name, row in self.ctx.potential_properties.get_dict().items():
             self.report(
                 f'potential {name}: a {row["eos"]["lattice_a"]:.4f} A, B {row["eos"]["bulk_modulus_gpa"]:.1f} GPa'
