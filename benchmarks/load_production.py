@@ -87,6 +87,8 @@ def main() -> None:
     code = ensure_add_code(arguments.computer)
     add = CalculationFactory('core.arithmetic.add')
 
+    now = datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')
+    print(f'{now}, {os.cpu_count()} CPUs, load average before the first submission {os.getloadavg()[0]:.1f}')
     start = time.monotonic()
     nodes = []
     for index in range(arguments.count):
@@ -97,8 +99,6 @@ def main() -> None:
         builder.metadata.options.resources = {'num_machines': 1, 'num_mpiprocs_per_machine': 1}
         nodes.append(submit(builder))
     submitted = time.monotonic() - start
-    now = datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')
-    print(f'{now}, {os.cpu_count()} CPUs, load average before {os.getloadavg()[0]:.1f}')
     print(f'profile {profile.name} ({profile.storage_backend} + {profile.process_control_backend}), {workers} workers')
     print(f'submitted {len(nodes)} core.arithmetic.add CalcJobs in {submitted:.1f} s')
 

@@ -59,10 +59,25 @@ ensure_locale() {
     return 0
 }
 
+# AiiDA's tasks can wait longer than RabbitMQ's default 30 min consumer timeout: undefined in
+# advanced.config (read at start, so it survives restarts by anyone) when the file does not exist;
+# an existing file is left alone. start() also sets it at runtime, for a RabbitMQ already running.
+RABBITMQ_ADVANCED_CONFIG=${RABBITMQ_ADVANCED_CONFIG:-/etc/rabbitmq/advanced.config}
+ensure_consumer_timeout_config() {
+    if [[ ! -e $RABBITMQ_ADVANCED_CONFIG ]]; then
+        log "writing $RABBITMQ_ADVANCED_CONFIG (consumer_timeout undefined)"
+        mkdir -p "$(dirname "$RABBITMQ_ADVANCED_CONFIG")"
+        echo '[{rabbit, [{consumer_timeout, undefined}]}].' >"$RABBITMQ_ADVANCED_CONFIG"
+    elif ! grep -q consumer_timeout "$RABBITMQ_ADVANCED_CONFIG"; then
+        log "$RABBITMQ_ADVANCED_CONFIG exists without consumer_timeout: set at runtime only"
+    fi
+}
+
 start() {
     printf '%s %s\n' "${MLIP_AUTOPIPE_SERVICES_PID:-0}" "$2" >"$REGISTRY/users/$user_key"
     touch "$started"
     install_missing
+    ensure_consumer_timeout_config
     local locale_new=0
     ensure_locale && locale_new=1
     if pg_running; then
@@ -96,7 +111,7 @@ start() {
         done
         log "RabbitMQ is ready"
     fi
-    # AiiDA's tasks can wait longer than RabbitMQ's default 30 min consumer timeout
+    # for a RabbitMQ started before advanced.config was written (or with its own advanced.config)
     rabbitmqctl -q eval 'application:set_env(rabbit, consumer_timeout, undefined).' >/dev/null 9>&-
 }
 
