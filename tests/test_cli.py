@@ -58,3 +58,16 @@ def test_jobs_start_without_the_daemons_pythonpath(aiida_profile):
     assert computer.get_prepend_text().splitlines() == ['export OMP_NUM_THREADS=1', 'unset PYTHONPATH']
     computer.set_prepend_text('module load qe')
     assert ensure_localhost('cli-host4').get_prepend_text().splitlines() == ['module load qe', 'unset PYTHONPATH']
+
+
+def test_localhost_runs_without_a_login_shell(aiida_profile):
+    """A daemon killed mid-command must not leave every later `bash -l` waiting on a start-up file lock."""
+    from aiida import orm
+
+    from aiida_mlip_autopipe.setup import ensure_localhost
+
+    user = orm.User.collection.get_default()
+    computer = ensure_localhost('cli-host5')
+    assert computer.get_authinfo(user).get_auth_params()['use_login_shell'] is False
+    computer.configure(use_login_shell=True)  # a computer set up by an earlier version
+    assert ensure_localhost('cli-host5').get_authinfo(user).get_auth_params()['use_login_shell'] is False

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from aiida import orm
 
-from .setup import JOB_PREPEND_TEXT, load_or_create_local_computer, mpirun_command
+from .setup import JOB_PREPEND_TEXT, configure_without_login_shell, load_or_create_local_computer, mpirun_command
 
 LOGGER = logging.getLogger(__name__)
 
@@ -155,25 +155,6 @@ def ensure_slurm_computer(
     computer.set_use_double_quotes(False)
     configure_without_login_shell(computer)
     return computer
-
-
-def configure_without_login_shell(computer: orm.Computer) -> None:
-    """Configure ``computer`` for the default user with ``use_login_shell=False`` (and ``safe_interval=0`` when new).
-
-    With a login shell (AiiDA's default) every ``sbatch``/``squeue`` and file command of the daemon
-    runs ``bash -l``, which reads the user's shell start-up files. On this machine ``~/.bashrc``
-    runs ``pyenv init``, whose ``pyenv rehash`` takes a lock file: a daemon killed with SIGKILL
-    while such a shell was starting leaves the lock behind, and from then on every login shell
-    waits 60 s for it, so each scheduler poll took a minute and the calculation looked stuck at
-    "Monitoring scheduler: job state UNKNOWN". The jobs need nothing from the login environment
-    (the computer's prepend text sets what they need), so they run without it.
-    """
-    if not computer.is_configured:
-        computer.configure(safe_interval=0.0, use_login_shell=False)
-        return
-    authinfo = computer.get_authinfo(orm.User.collection.get_default())
-    if authinfo.get_auth_params().get('use_login_shell', True):
-        computer.configure(use_login_shell=False)
 
 
 def main(argv: list[str] | None = None) -> None:

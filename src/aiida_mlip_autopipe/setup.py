@@ -87,12 +87,32 @@ def load_or_create_local_computer(
     return computer
 
 
+def configure_without_login_shell(computer: orm.Computer) -> None:
+    """Configure ``computer`` for the default user with ``use_login_shell=False`` (and ``safe_interval=0`` when new).
+
+    With a login shell (AiiDA's default) every ``sbatch``/``squeue`` and file command of the daemon
+    runs ``bash -l``, which reads the user's shell start-up files. On this machine ``~/.bashrc``
+    runs ``pyenv init``, whose ``pyenv rehash`` takes a lock file: a daemon killed with SIGKILL
+    while such a shell was starting leaves the lock behind, and from then on every login shell
+    waits 60 s for it, so each scheduler poll took a minute and the calculation looked stuck at
+    "Monitoring scheduler: job state UNKNOWN". The jobs need nothing from the login environment
+    (the computer's prepend text sets what they need), so they run without it.
+    """
+    if not computer.is_configured:
+        computer.configure(safe_interval=0.0, use_login_shell=False)
+        return
+    authinfo = computer.get_authinfo(orm.User.collection.get_default())
+    if authinfo.get_auth_params().get('use_login_shell', True):
+        computer.configure(use_login_shell=False)
+
+
 def ensure_localhost(label: str = DEFAULT_COMPUTER, mpiprocs: int = 1, workdir: str | None = None) -> orm.Computer:
     """Return the local computer ``label``, creating and configuring it if needed.
 
     An existing computer keeps its settings, except that its mpirun command is corrected when
-    running as root without ``--allow-run-as-root``, and ``unset PYTHONPATH`` is added to its
-    prepend text (see :data:`JOB_PREPEND_TEXT`).
+    running as root without ``--allow-run-as-root``, ``unset PYTHONPATH`` is added to its
+    prepend text (see :data:`JOB_PREPEND_TEXT`) and it runs without a login shell
+    (:func:`configure_without_login_shell`).
     """
     computer = load_or_create_local_computer(
         label, 'core.direct', 'This machine, direct scheduler (created by mlip-autopipe setup)', workdir
@@ -103,8 +123,7 @@ def ensure_localhost(label: str = DEFAULT_COMPUTER, mpiprocs: int = 1, workdir: 
         computer.set_mpirun_command(mpirun_command())
     computer.set_default_mpiprocs_per_machine(mpiprocs)
     computer.set_use_double_quotes(False)
-    if not computer.is_configured:
-        computer.configure(safe_interval=0.0)
+    configure_without_login_shell(computer)
     return computer
 
 
