@@ -18,13 +18,15 @@ from aiida_mlip_autopipe.setup import CODES, default_executable, ensure_code
 
 pytestmark = pytest.mark.campaign
 
+SELECT = 12  # candidates the surrogate screening keeps for the first labelling batch (of about 15)
+
 
 @pytest.fixture(scope='module')
 def stage_codes(localhost):
-    """pacemaker and lmp from the cache, as `mlip-autopipe setup` registers them."""
+    """pacemaker, lmp and the surrogate from the cache, as `mlip-autopipe setup` registers them."""
     return {
         label: ensure_code(label, localhost, CODES[label][0], default_executable(label))
-        for label in ('pacemaker', 'lmp')
+        for label in ('pacemaker', 'lmp', 'surrogate')
     }
 
 
@@ -40,16 +42,38 @@ def emt_campaign(**overrides) -> dict:
         'targets': {'force_rmse_mev_a': 1.0, 'high_gamma_fraction': 0.0},  # unreachable: the budget ends it
         'budgets': {'iterations': 2, 'dft_calculations': 200, 'wall_time_hours': 1.0},
         'exploration': {'steps': 1000, 'max_selected': 6},
-        'codes': {'pacemaker': 'pacemaker@localhost-test', 'lmp': 'lmp@localhost-test'},
+        'screening': {'enabled': True, 'select': SELECT},
+        'codes': {
+            'pacemaker': 'pacemaker@localhost-test',
+            'lmp': 'lmp@localhost-test',
+            'surrogate': 'surrogate@localhost-test',
+        },
     }
     campaign.update(overrides)
     return campaign_from_dict(campaign).model_dump(mode='json')
+
+
+def called(node, process_label: str) -> list:
+    """Return the processes of ``process_label`` that ``node`` called, oldest first."""
+    return sorted((child for child in node.called if child.process_label == process_label), key=lambda n: n.ctime)
 
 
 def test_emt_campaign_runs_every_stage_and_stops_on_its_budget(stage_codes):
     results, node = run_get_node(ActiveLearningWorkChain, campaign=orm.Dict(emt_campaign()))
     assert node.exit_status == ActiveLearningWorkChain.exit_codes.ERROR_BUDGET_EXHAUSTED.status, node.exit_message
     assert 'iteration budget spent (2 of 2)' in node.exit_message
+
+    # the surrogate screened the generated candidates and the first labelling batch is exactly its selection
+    (generation,) = called(node, 'StructureGenerationWorkChain')
+    (screening,) = called(node, 'SurrogateScreeningWorkChain')
+    assert screening.is_finished_ok, screening.exit_message
+    generated = {structure.uuid for structure in generation.outputs.structures.values()}
+    screened = {structure.uuid for structure in screening.inputs.structures.values()}
+    selected = {structure.uuid for structure in screening.outputs.selected.values()}
+    assert screened == generated and len(generated) > SELECT
+    assert len(selected) == SELECT and selected <= generated
+    first_labelling = called(node, 'AseLabellingWorkChain')[0]
+    assert {structure.uuid for structure in first_labelling.inputs.structures.values()} == selected
 
     summary = results['summary'].get_dict()
     rows = summary['iterations']
@@ -63,6 +87,7 @@ def test_emt_campaign_runs_every_stage_and_stops_on_its_budget(stage_codes):
     # selected frames were labelled and added: the training set grows
     sizes = [row['training_set_size'] for row in rows]
     assert sizes[0] > 0 and sizes[1] > sizes[0] and sizes[2] > sizes[1]
+    assert rows[0]['labels_added'] == SELECT
     assert all(0 < row['labels_added'] <= 6 for row in rows[1:])
 
     assert isinstance(results['potential'], AcePotential)
