@@ -11,6 +11,7 @@ from aiida_mlip_autopipe.campaign.rules import (
     best_iteration,
     budget_verdict,
     convergence_verdict,
+    frame_min_distance,
     labels_allowed,
     temperature_schedule,
 )
@@ -56,3 +57,9 @@ def test_best_iteration_is_the_last_finite_fit():
     assert best_iteration([0.001, 745.0, 163.0, math.nan]) == 2  # a near-zero error of a tiny test set never wins
     with pytest.raises(ValueError):
         best_iteration([math.nan])
+
+
+def test_frame_min_distance_keeps_crushed_frames_from_dft():
+    assert frame_min_distance(['Cu', 'Au']) == pytest.approx(1.848)  # 0.7 x 2 x 1.32 A
+    assert frame_min_distance(['Al']) == pytest.approx(1.694)
+    assert 1.56 < frame_min_distance(['Cu'])  # the Cu8 frame (31.7 eV/A) that wrecked a demo refit

@@ -1,4 +1,4 @@
-"""Pure rules of the campaign loop: the temperature schedule, convergence and budgets.
+"""Pure rules of the campaign loop: the temperature schedule, frame distances, convergence and budgets.
 
 They take plain numbers (from exploration reports and fit metrics), so they can be studied and
 benchmarked without running any code.
@@ -7,6 +7,21 @@ benchmarked without running any code.
 from __future__ import annotations
 
 import math
+
+from ase.data import atomic_numbers, covalent_radii
+
+#: Explored frames with two atoms closer than this fraction of twice the smallest covalent radius of
+#: the campaign's elements are not sent to DFT (Cu: 1.85 A against a 2.55 A nearest neighbour).
+FRAME_MIN_DISTANCE_FRACTION = 0.7
+
+
+def frame_min_distance(elements, fraction: float = FRAME_MIN_DISTANCE_FRACTION) -> float:
+    """Return the shortest interatomic distance (A) an explored frame may have to be labelled.
+
+    MD with a poor early potential can push atoms together; one such frame (forces of tens of
+    eV/A) can dominate a small training set and wreck the refit.
+    """
+    return round(fraction * 2 * min(covalent_radii[atomic_numbers[symbol]] for symbol in elements), 3)
 
 
 def temperature_schedule(t_min: float, t_max: float, points: int, iteration: int, ramp_iterations: int) -> list[float]:

@@ -171,10 +171,11 @@ def exploration_builder(config: CampaignConfig, potential, training_set, tempera
 
     MD starts from one cell per composition of the training set (at least
     ``exploration.min_atoms`` atoms), at every temperature of the schedule; NPT runs at the
-    campaign's pressure.
+    campaign's pressure. Frames with atoms closer than ``rules.frame_min_distance`` are not selected.
     """
     from ..exploration.workchain import ExplorationWorkChain
     from .functions import generate_starting_structures
+    from .rules import frame_min_distance
 
     settings = {
         'max_structures': max(1, len(config.compositions())),
@@ -201,6 +202,7 @@ def exploration_builder(config: CampaignConfig, potential, training_set, tempera
     builder.gamma_lower = orm.Float(exploration.gamma_lower)
     builder.gamma_upper = orm.Float(exploration.gamma_upper)
     builder.max_selected = orm.Int(exploration.max_selected)
+    builder.selection = orm.Dict({'min_distance': frame_min_distance(config.elements)})
     builder.seed = orm.Int(config.seed + iteration)
     return builder
 
