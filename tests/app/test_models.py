@@ -24,7 +24,11 @@ def test_default_campaign_is_valid_and_filled_from_the_protocol():
     assert model.config['protocol'] == 'balanced'
     assert model.config['elements'] == ['Cu', 'Au']
     # the preset filled what the step does not show
-    assert model.config['exploration'] == {**protocol_presets()['balanced']['exploration'], 'ensemble': 'npt'}
+    assert model.config['exploration'] == {
+        **protocol_presets()['balanced']['exploration'],
+        'ensemble': 'npt',
+        'min_atoms': 32,
+    }
 
 
 def test_protocol_brings_its_targets_and_budgets():
