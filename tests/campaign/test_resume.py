@@ -73,6 +73,8 @@ QUERY = textwrap.dedent(
         'all_pw': {c.uuid: [c.inputs.structure.uuid, c.process_state.value if c.process_state else None,
                             c.exit_status] for c in calcs},
         'used_sources': used,
+        'dft_cpu_seconds': [row.get('dft_cpu_seconds') for row in campaign.outputs.summary['iterations']]
+        if 'summary' in campaign.outputs else [],
     }))
     """
 )
@@ -146,6 +148,8 @@ def test_campaign_resumes_after_sigkill_without_repeating_dft(embedded):
         assert len({run['caller'] for run in runs}) == 1, (structure, runs)
         bands = [run['nbnd'] or 0 for run in sorted(runs, key=lambda run: run['ctime'])]
         assert all(later > earlier for earlier, later in itertools.pairwise(bands)), (structure, runs)
+    # the status table's DFT CPU time: every labelling batch ran pw.x
+    assert final['dft_cpu_seconds'] and all(seconds > 0 for seconds in final['dft_cpu_seconds']), final
     # the runs that had finished before the kill are kept, and their labels are in the training set
     assert set(before['finished_pw']) <= set(final['finished_pw'])
     assert set(before['finished_pw']) <= set(final['used_sources'])

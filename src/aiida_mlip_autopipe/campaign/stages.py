@@ -125,6 +125,25 @@ def labelling_builder(config: CampaignConfig, structures: dict):
     return builder
 
 
+def labelling_cpu_seconds(node) -> float | None:
+    """Return the CPU seconds of the pw.x runs under a labelling node (wall time x MPI processes).
+
+    None for a labeller without DFT jobs (EMT). Runs served from the cache count zero.
+    """
+    seconds, found = 0.0, False
+    for child in node.called_descendants:
+        if child.process_type != 'aiida.calculations:quantumespresso.pw':
+            continue
+        found = True
+        if child.base.caching.is_created_from_cache or 'output_parameters' not in child.outputs:
+            continue
+        wall = child.outputs.output_parameters.get('wall_time_seconds') or 0.0
+        resources = child.get_option('resources') or {}
+        processes = resources.get('num_machines', 1) * resources.get('num_mpiprocs_per_machine', 1)
+        seconds += float(wall) * processes
+    return round(seconds, 1) if found else None
+
+
 # -- training --------------------------------------------------------------------------------------
 
 

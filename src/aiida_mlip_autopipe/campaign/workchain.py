@@ -187,7 +187,12 @@ class ActiveLearningWorkChain(WorkChain):
                 previous=self.ctx.training_set, new=new, metadata={'call_link_label': f'merge_{self.ctx.iteration}'}
             )
         self.ctx.to_label = {}
-        self._row(labels_added=new.count, labels_failed=len(failures), training_set_size=self.ctx.training_set.count)
+        self._row(
+            labels_added=new.count,
+            labels_failed=len(failures),
+            training_set_size=self.ctx.training_set.count,
+            dft_cpu_seconds=stages.labelling_cpu_seconds(node),
+        )
         if self.ctx.training_set.count == 0:
             return self.exit_codes.ERROR_LABELLING_FAILED.format(message='no structure could be labelled')
         return None
