@@ -28,13 +28,18 @@ def daemon_processes(aiida_path: Path) -> list[psutil.Process]:
     return found
 
 
-def kill_daemon(aiida_path: Path) -> int:
-    """SIGKILL every daemon process of ``aiida_path``; return how many there were."""
-    processes = daemon_processes(aiida_path)
+def sigkill(processes: list[psutil.Process]) -> None:
+    """Send SIGKILL to each of ``processes``, as a crash would; those already gone are skipped."""
     for process in processes:
         try:
             process.send_signal(signal.SIGKILL)
         except psutil.NoSuchProcess:
             pass
+
+
+def kill_daemon(aiida_path: Path) -> int:
+    """SIGKILL every daemon process of ``aiida_path``; return how many there were."""
+    processes = daemon_processes(aiida_path)
+    sigkill(processes)
     psutil.wait_procs(processes, timeout=10)
     return len(processes)

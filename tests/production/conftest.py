@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -22,6 +21,8 @@ from pathlib import Path
 
 import psutil
 import pytest
+
+from ..daemon_processes import sigkill
 
 SCRIPTS = Path(__file__).resolve().parents[2] / 'scripts'
 DAEMON_WORKERS = 2
@@ -172,11 +173,7 @@ def daemon_processes(client) -> list[psutil.Process]:
 def kill_daemon(client) -> list[int]:
     """Kill the daemon and its workers with SIGKILL, as a crash would; return the pids killed."""
     processes = daemon_processes(client)
-    for process in processes:
-        try:
-            process.send_signal(signal.SIGKILL)
-        except psutil.NoSuchProcess:
-            pass
+    sigkill(processes)
     wait_until_gone(processes)
     return [process.pid for process in processes]
 
