@@ -10,7 +10,7 @@ import psutil
 
 
 def daemon_processes(aiida_path: Path) -> list[psutil.Process]:
-    """Return the processes of the daemon (circus, workers, ZeroMQ broker) of ``AIIDA_PATH=aiida_path``.
+    """Return the daemon processes (circus, its statistics, workers, ZeroMQ broker) of ``AIIDA_PATH=aiida_path``.
 
     The daemon runs with ``AIIDA_PATH`` pointing at the configuration folder itself
     (``<aiida_path>/.aiida``), so both forms are matched.
@@ -23,7 +23,8 @@ def daemon_processes(aiida_path: Path) -> list[psutil.Process]:
             cmdline = ' '.join(process.info['cmdline'] or [])
         except (psutil.AccessDenied, psutil.NoSuchProcess):
             continue
-        if process.pid != os.getpid() and environ.get('AIIDA_PATH') in paths and 'verdi' in cmdline:
+        is_daemon = 'verdi' in cmdline or 'circus' in cmdline  # circus runs its statistics in a child process
+        if process.pid != os.getpid() and environ.get('AIIDA_PATH') in paths and is_daemon:
             found.append(process)
     return found
 
