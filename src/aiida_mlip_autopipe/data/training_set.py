@@ -184,13 +184,14 @@ class TrainingSet(orm.Data):
     def __len__(self) -> int:
         return self.count
 
+    def get_array(self, name: str) -> np.ndarray:
+        """Return one column array, e.g. ``numbers``, without reading the others."""
+        with self.base.repository.open(f'{name}.npy', 'rb') as handle:
+            return np.load(handle, allow_pickle=False)
+
     def get_arrays(self) -> dict[str, np.ndarray]:
         """Return the column arrays (see :func:`arrays_from_atoms` for units and layout)."""
-        arrays = {}
-        for name in ARRAY_DTYPES:
-            with self.base.repository.open(f'{name}.npy', 'rb') as handle:
-                arrays[name] = np.load(handle, allow_pickle=False)
-        return arrays
+        return {name: self.get_array(name) for name in ARRAY_DTYPES}
 
     def iter_atoms(self) -> Iterator[Atoms]:
         """Yield each configuration as ASE atoms with its labels on a single-point calculator."""

@@ -43,7 +43,7 @@ def environment_shortfall(training_set, functions_per_element: int) -> str | Non
     ``pace_activeset`` needs at least as many atomic environments of each element as the basis has
     functions per element.
     """
-    numbers = training_set.get_arrays()['numbers']
+    numbers = training_set.get_array('numbers')  # checked at every launch: read only this column
     counts = {symbol: int(np.count_nonzero(numbers == atomic_numbers[symbol])) for symbol in training_set.elements}
     short = {symbol: count for symbol, count in counts.items() if count < functions_per_element}
     if not short:
