@@ -47,6 +47,7 @@ QUERY = textwrap.dedent(
     """
     import json, sys
     from aiida import orm
+    from aiida.common.links import LinkType
     campaign = orm.load_node(int(sys.argv[1]))
     pw = {'process_type': 'aiida.calculations:quantumespresso.pw'}
     calcs = orm.QueryBuilder().append(orm.CalcJobNode, filters=pw).all(flat=True)
@@ -60,7 +61,9 @@ QUERY = textwrap.dedent(
             'pk': calc.pk, 'ctime': calc.ctime.isoformat(), 'mtime': calc.mtime.isoformat(),
             'caller': caller.pk if caller else None,
             'caller_calls': len(caller.called) if caller else None,
-            'label': caller.caller.label if caller and caller.caller else None,
+            'labelling': caller.caller.pk if caller and caller.caller else None,
+            'link_label': caller.base.links.get_incoming(link_type=LinkType.CALL_WORK).one().link_label
+            if caller else None,
             'nbnd': calc.inputs.parameters.get_dict().get('SYSTEM', {}).get('nbnd'),
         }
     print(json.dumps({

@@ -12,6 +12,7 @@ from aiida import orm
 from aiida.engine import ToContext, WorkChain, if_, while_
 
 from ..data import TrainingSet
+from ..recovery import submit_once
 from . import stages
 from .config import CampaignError, campaign_from_dict
 from .functions import merge_training_sets, summarise_campaign
@@ -123,8 +124,7 @@ class ActiveLearningWorkChain(WorkChain):
 
     def run_generation(self):
         """Generate the candidate structures."""
-        builder = stages.generation_builder(self.config)
-        node = self.submit(builder)
+        node = submit_once(self, stages.generation_builder(self.config), 'generation')
         self.report(f'generating candidates: {node.process_label}<{node.pk}>')
         return ToContext(generation=node)
 
@@ -143,7 +143,7 @@ class ActiveLearningWorkChain(WorkChain):
 
     def run_screening(self):
         """Rank and filter the candidates with the universal potential."""
-        node = self.submit(stages.screening_builder(self.config, self.ctx.to_label))
+        node = submit_once(self, stages.screening_builder(self.config, self.ctx.to_label), 'screening')
         self.report(f'screening {len(self.ctx.to_label)} candidates: {node.process_label}<{node.pk}>')
         return ToContext(screening=node)
 
@@ -165,7 +165,8 @@ class ActiveLearningWorkChain(WorkChain):
         if len(keys) < len(self.ctx.to_label):
             self.report(f'DFT budget allows {len(keys)} of {len(self.ctx.to_label)} structures')
         structures = {key: self.ctx.to_label[key] for key in keys}
-        node = self.submit(stages.labelling_builder(self.config, structures))
+        builder = stages.labelling_builder(self.config, structures)
+        node = submit_once(self, builder, f'labelling_{self.ctx.iteration:02d}')
         self.ctx.dft_calculations += len(structures)
         self._row(labels_requested=len(structures), labelling_pk=node.pk)
         self.report(f'labelling {len(structures)} structures: {node.process_label}<{node.pk}>')
@@ -204,7 +205,7 @@ class ActiveLearningWorkChain(WorkChain):
         if refusal:
             self.report(f'cannot fit: {refusal}')
             return self.exit_codes.ERROR_TRAINING_FAILED.format(message=refusal)
-        node = self.submit(builder)
+        node = submit_once(self, builder, f'training_{self.ctx.iteration:02d}')
         self.report(f'fitting on {self.ctx.training_set.count} structures: {node.process_label}<{node.pk}>')
         return ToContext(training=node)
 
@@ -259,7 +260,7 @@ class ActiveLearningWorkChain(WorkChain):
         builder = stages.exploration_builder(
             config, self.ctx.potential, self.ctx.training_set, temperatures, self.ctx.iteration
         )
-        node = self.submit(builder)
+        node = submit_once(self, builder, f'exploration_{self.ctx.iteration:02d}')
         self._row(temperatures=temperatures)
         self.report(
             f'iteration {self.ctx.iteration}: exploring at {temperatures} K with {node.process_label}<{node.pk}>'
@@ -308,7 +309,7 @@ class ActiveLearningWorkChain(WorkChain):
     def run_validation(self):
         """Compare the best potential with the labeller (``ValidationWorkChain``)."""
         _, potential, _ = self._best()
-        node = self.submit(stages.validation_builder(self.config, potential))
+        node = submit_once(self, stages.validation_builder(self.config, potential), 'validation')
         self.report(f'validating {potential.__class__.__name__}<{potential.pk}>: {node.process_label}<{node.pk}>')
         return ToContext(validation=node)
 

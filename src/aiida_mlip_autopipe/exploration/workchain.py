@@ -10,6 +10,7 @@ from aiida.engine import ToContext, WorkChain, while_
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from ..data import AcePotential
+from ..recovery import submit_once
 from .calculations import LammpsMdCalculation
 from .functions import SELECTION_DEFAULTS, generate_exploration_report, select_structures
 from .inputs import MdParameters, check_finite_cell
@@ -193,8 +194,7 @@ class ExplorationWorkChain(WorkChain):
             builder.parameters = orm.Dict(run['parameters'])
             if 'options' in self.inputs:
                 builder.metadata.options = self.inputs.options.get_dict()
-            builder.metadata.call_link_label = label
-            futures[label] = self.submit(builder)
+            futures[label] = submit_once(self, builder, label)
         self.report(f'submitted {", ".join(f"{label}<{node.pk}>" for label, node in futures.items())}')
         return ToContext(**{f'calc_{label}': node for label, node in futures.items()})
 

@@ -8,6 +8,7 @@ from aiida_quantumespresso.workflows.protocols.utils import recursive_merge
 
 from ..data import TrainingSet
 from ..pseudos import DEFAULT_FAMILY_LABEL, check_family_covers, load_family
+from ..recovery import submit_once
 from .functions import generate_training_set, record_failures
 from .geometry import too_close_reason
 from .protocol import PROTOCOLS, SPIN_CHOICES, get_pw_builder
@@ -151,8 +152,7 @@ class DftLabellingWorkChain(WorkChain):
                 overrides=recursive_merge(overrides, per_structure.get(key, {})),
                 options=options,
             )
-            builder.metadata.call_link_label = f'label_{key}'
-            node = self.submit(builder)
+            node = submit_once(self, builder, f'label_{key}')
             node.base.extras.set('structure_key', key)
             self.report(f'submitted {node.process_label}<{node.pk}> for `{key}` ({len(structure.sites)} atoms)')
             self.to_context(batch=append_(node))

@@ -12,6 +12,7 @@ from aiida.engine import ToContext, WorkChain, append_, if_
 from aiida.plugins import CalculationFactory, WorkflowFactory
 
 from ..data import AcePotential, TrainingSet
+from ..recovery import submit_once
 from .functions import (
     collect_lammps_md_runs,
     compute_potential_properties,
@@ -179,7 +180,7 @@ class ValidationWorkChain(WorkChain):
 
     def _submit_labelling(self, structures: dict, stage: str):
         try:
-            node = self.submit(self._labelling_builder(structures))
+            node = submit_once(self, self._labelling_builder(structures), f'{stage}_labelling')
         except ValueError as exception:
             return self.exit_codes.ERROR_LABELLER_INPUTS.format(message=str(exception))
         self.report(f'labelling {len(structures)} {stage} structures with {node.process_label}<{node.pk}>')
@@ -258,8 +259,7 @@ class ValidationWorkChain(WorkChain):
             builder.potential = self.inputs.potential
             builder.structure = self.ctx.md_structure
             builder.parameters = orm.Dict(lammps_md_parameters(settings, temperature, index))
-            builder.metadata.call_link_label = f'md_{index}'
-            node = self.submit(builder)
+            node = submit_once(self, builder, f'md_{index}')
             self.report(f'md {temperature:g} K with {node.process_label}<{node.pk}>')
             self.to_context(md_runs=append_(node))
         return None
