@@ -46,7 +46,7 @@ QUICK = {
     'heldout_steps': 150,
 }
 DEFAULT = {
-    'seeds': [1, 2, 3, 4, 5],
+    'seeds': [1, 2, 3],
     'iterations': 2,
     'per_iteration': 8,
     'functions': 32,
