@@ -7,6 +7,8 @@ from pathlib import Path
 
 from aiida import orm
 
+from .stages import labelling_cpu_seconds
+
 #: (row key, column title, width, number format)
 COLUMNS = (
     ('iteration', 'it', 2, 'd'),
@@ -39,30 +41,15 @@ def format_table(rows: list[dict]) -> str:
     return '\n'.join(lines)
 
 
-def dft_cpu_seconds(labelling: orm.ProcessNode) -> float | None:
-    """Return the summed pw.x wall time (s) of the calculations under a labelling run, if any."""
-    query = orm.QueryBuilder()
-    query.append(orm.WorkflowNode, filters={'id': labelling.pk}, tag='labelling')
-    query.append(orm.CalcJobNode, with_ancestors='labelling', tag='calc')
-    query.append(
-        orm.Dict,
-        with_incoming='calc',
-        edge_filters={'label': 'output_parameters'},
-        project='attributes.wall_time_seconds',
-    )
-    times = [value for (value,) in query.all() if value is not None]
-    return float(sum(times)) if times else None
-
-
 def campaign_rows(node: orm.WorkflowNode) -> list[dict]:
     """Return the campaign's iteration rows (from the finished summary or the live extras)."""
     if 'summary' in node.outputs:
         rows = node.outputs.summary['iterations']
     else:
         rows = node.base.extras.get('campaign_iterations', [])
-    for row in rows:
-        if row.get('labelling_pk'):
-            row['dft_cpu_seconds'] = dft_cpu_seconds(orm.load_node(row['labelling_pk']))
+    for row in rows:  # a batch still running has no recorded CPU time yet: sum what has finished
+        if row.get('labelling_pk') and row.get('dft_cpu_seconds') is None:
+            row['dft_cpu_seconds'] = labelling_cpu_seconds(orm.load_node(row['labelling_pk']))
     return rows
 
 
