@@ -6,6 +6,7 @@ from aiida import orm
 from aiida.engine import ToContext, WorkChain
 
 from ..data import TrainingSet
+from ..recovery import submit_once
 from .calculations import SurrogateCalculation
 from .functions import select_candidates
 
@@ -115,17 +116,15 @@ class SurrogateScreeningWorkChain(WorkChain):
             'fmax': self.inputs.relax_fmax.value,
             'relax_cell': self.inputs.relax_cell.value,
         }
-        inputs = {
-            'code': self.inputs.code,
-            'structures': dict(self.inputs.structures),
-            'parameters': orm.Dict(parameters),
-            'metadata': {'call_link_label': 'surrogate'},
-        }
+        builder = SurrogateCalculation.get_builder()
+        builder.code = self.inputs.code
+        builder.structures = dict(self.inputs.structures)
+        builder.parameters = orm.Dict(parameters)
         if 'model_file' in self.inputs:
-            inputs['model_file'] = self.inputs.model_file
+            builder.model_file = self.inputs.model_file
         if 'options' in self.inputs:
-            inputs['metadata']['options'] = self.inputs.options.get_dict()
-        node = self.submit(SurrogateCalculation, **inputs)
+            builder.metadata.options = self.inputs.options.get_dict()
+        node = submit_once(self, builder, 'surrogate')
         relax = ', relaxing first' if parameters['relax'] else ''
         self.report(f'submitted {node.process_label}<{node.pk}> for {len(self.inputs.structures)} candidates{relax}')
         return ToContext(surrogate=node)
