@@ -28,13 +28,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+from throwaway_profile import throwaway_profile
 
 QUICK = {
     'seeds': [1],
@@ -88,20 +88,6 @@ def parse_args(argv=None):
     return args
 
 
-def load_throwaway_profile(folder: str) -> None:
-    """Create and load a ``core.sqlite_dos`` profile under ``folder`` (AIIDA_PATH must point there)."""
-    from aiida.manage.configuration import create_profile, get_config, load_profile
-
-    profile = create_profile(
-        get_config(create=True),
-        name='al-efficiency-benchmark',
-        email='benchmark@localhost',
-        storage_backend='core.sqlite_dos',
-        storage_config={'filepath': str(Path(folder) / 'storage')},
-    )
-    load_profile(profile.name, allow_switch=True)
-
-
 class Benchmark:
     """The AiiDA glue: fit, explore, label, score. Pure parts live in ``aiida_mlip_autopipe.benchmark``."""
 
@@ -118,6 +104,7 @@ class Benchmark:
             'seed': seed,
             'number_of_functions_per_element': self.args.functions,
             'maxiter': self.args.maxiter,
+            'test_size': 0.0,  # scored on the held-out set; a test split would only drop training data
         }
         builder = PacemakerWorkChain.get_builder_from_protocol(
             self.codes['pacemaker'],
@@ -284,20 +271,31 @@ class Benchmark:
         return rows
 
 
-def summarise(results: dict, target: float) -> dict:
-    """Return per seed the labels to reach ``target`` per strategy and the gamma/random ratio, and the spread."""
+def reach_and_ratio(results: dict, target: float, interpolate: bool) -> tuple[dict, dict]:
+    """Return per seed the labels each strategy needs to reach ``target`` and gamma/random, and the spread."""
     from aiida_mlip_autopipe.benchmark.metrics import labels_to_target, ratio_summary
 
     per_seed = {}
-    ratios = []
     for seed, rows in results.items():
         reach = {
-            strategy: labels_to_target([r['labels'] for r in table], [r['force_rmse'] for r in table], target)
+            strategy: labels_to_target(
+                [r['labels'] for r in table], [r['force_rmse'] for r in table], target, interpolate
+            )
             for strategy, table in rows.items()
         }
         ratio = reach['gamma'] / reach['random'] if reach.get('gamma') and reach.get('random') else None
-        ratios.append(ratio)
         per_seed[seed] = {'labels_to_target': reach, 'ratio': ratio}
+    ratio = ratio_summary([entry['ratio'] for entry in per_seed.values()])
+    reached = [entry['labels_to_target'] for entry in per_seed.values()]
+    ratio['only_gamma'] = sum(1 for r in reached if r.get('gamma') and not r.get('random'))
+    ratio['only_random'] = sum(1 for r in reached if r.get('random') and not r.get('gamma'))
+    return per_seed, ratio
+
+
+def summarise(results: dict, target: float) -> dict:
+    """Return the labels to reach ``target`` (first reached, and interpolated between rounds), ratios, final errors."""
+    per_seed, ratio = reach_and_ratio(results, target, interpolate=False)
+    per_seed_interpolated, ratio_interpolated = reach_and_ratio(results, target, interpolate=True)
     final = {}
     for strategy in next(iter(results.values())):
         for measure in ('force_rmse', 'force_p95', 'force_max', 'energy_rmse'):
@@ -307,11 +305,42 @@ def summarise(results: dict, target: float) -> dict:
                 'min': float(min(values)),
                 'max': float(max(values)),
             }
-    ratio = ratio_summary(ratios)
-    reached = [entry['labels_to_target'] for entry in per_seed.values()]
-    ratio['only_gamma'] = sum(1 for r in reached if r.get('gamma') and not r.get('random'))
-    ratio['only_random'] = sum(1 for r in reached if r.get('random') and not r.get('gamma'))
-    return {'target': target, 'per_seed': per_seed, 'ratio': ratio, 'final': final}
+    return {
+        'target': target,
+        'per_seed': per_seed,
+        'ratio': ratio,
+        'per_seed_interpolated': per_seed_interpolated,
+        'ratio_interpolated': ratio_interpolated,
+        'final': final,
+    }
+
+
+def print_reach(results: dict, per_seed: dict, ratio: dict, heading: str) -> None:
+    """Print per seed the labels each strategy needs to reach the target, gamma/random, and the spread."""
+    print('\n' + heading)
+    for seed, entry in per_seed.items():
+        reach = ', '.join(
+            f'{s} {"not reached" if n is None else f"{n:g}" if n == int(n) else f"{n:.1f}"}'
+            for s, n in entry['labels_to_target'].items()
+        )
+        ratio_text = f'{entry["ratio"]:.2f}' if entry['ratio'] is not None else 'n/a (a strategy did not reach it)'
+        last = max(r['labels'] for table in results[seed].values() for r in table)
+        reach_gamma, reach_random = entry['labels_to_target'].get('gamma'), entry['labels_to_target'].get('random')
+        if reach_gamma and not reach_random:
+            ratio_text = f'< {reach_gamma / last:.2f} (random not reached within {last} labels)'
+        elif reach_random and not reach_gamma:
+            ratio_text = f'> {last / reach_random:.2f} (gamma not reached within {last} labels)'
+        print(f'  seed {seed}: {reach}; gamma/random {ratio_text}')
+    if ratio['reached']:
+        print(
+            f'Ratio labels(gamma)/labels(random): median {ratio["median"]:.2f} '
+            f'(range {ratio["min"]:.2f}-{ratio["max"]:.2f}) over {ratio["reached"]} of {ratio["seeds"]} seeds'
+        )
+    else:
+        print(
+            f'Ratio labels(gamma)/labels(random): not reached (no seed of {ratio["seeds"]} had both reach the target)'
+        )
+    print(f'Seeds where only gamma reached the target: {ratio["only_gamma"]}; only random: {ratio["only_random"]}')
 
 
 def print_tables(results: dict, summary: dict) -> None:
@@ -326,28 +355,14 @@ def print_tables(results: dict, summary: dict) -> None:
                     f'{seed:>4} {strategy:>8} {r["iteration"]:>2} {r["labels"]:>6} {r["force_rmse"]:7.1f} '
                     f'{r["force_p95"]:7.1f} {r["force_max"]:7.1f} {r["energy_rmse"]:7.2f}'
                 )
-    print(f'\nLabels to first reach force RMSE <= {summary["target"]} meV/A:')
-    for seed, entry in summary['per_seed'].items():
-        reach = ', '.join(f'{s} {n if n is not None else "not reached"}' for s, n in entry['labels_to_target'].items())
-        ratio = f'{entry["ratio"]:.2f}' if entry['ratio'] is not None else 'n/a (a strategy did not reach it)'
-        last = max(r['labels'] for table in results[seed].values() for r in table)
-        reach_gamma, reach_random = entry['labels_to_target'].get('gamma'), entry['labels_to_target'].get('random')
-        if reach_gamma and not reach_random:
-            ratio = f'< {reach_gamma / last:.2f} (random not reached within {last} labels)'
-        elif reach_random and not reach_gamma:
-            ratio = f'> {last / reach_random:.2f} (gamma not reached within {last} labels)'
-        print(f'  seed {seed}: {reach}; gamma/random {ratio}')
-    ratio = summary['ratio']
-    if ratio['reached']:
-        print(
-            f'Ratio labels(gamma)/labels(random): median {ratio["median"]:.2f} '
-            f'(range {ratio["min"]:.2f}-{ratio["max"]:.2f}) over {ratio["reached"]} of {ratio["seeds"]} seeds'
-        )
-    else:
-        print(
-            f'Ratio labels(gamma)/labels(random): not reached (no seed of {ratio["seeds"]} had both reach the target)'
-        )
-    print(f'Seeds where only gamma reached the target: {ratio["only_gamma"]}; only random: {ratio["only_random"]}')
+    target = summary['target']
+    print_reach(results, summary['per_seed'], summary['ratio'], f'Labels to first reach force RMSE <= {target} meV/A:')
+    print_reach(
+        results,
+        summary['per_seed_interpolated'],
+        summary['ratio_interpolated'],
+        'The same, interpolated linearly between rounds (where the curve crosses the target):',
+    )
     print('Final potentials (median [min-max] over seeds):')
     for strategy, measures in summary['final'].items():
         text = ', '.join(f'{m} {v["median"]:.1f} [{v["min"]:.1f}-{v["max"]:.1f}]' for m, v in measures.items())
@@ -435,9 +450,7 @@ def main(argv=None) -> dict:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    with tempfile.TemporaryDirectory() as tmp:
-        os.environ['AIIDA_PATH'] = tmp  # a throw-away configuration and profile, never ~/.aiida
-        load_throwaway_profile(tmp)
+    with throwaway_profile('al-efficiency-benchmark') as tmp:
         from aiida_mlip_autopipe.benchmark.heldout import heldout_frames
         from aiida_mlip_autopipe.campaign.config import campaign_from_dict
         from aiida_mlip_autopipe.data import TrainingSet

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import argparse
 import os
-import tempfile
 import time
+
+from throwaway_profile import throwaway_profile
 
 #: The spec of the documentation page (docs/generation.rst): every method at its default count.
 SPEC = {
@@ -115,20 +116,11 @@ def render(structures, summary, path: str) -> None:
 
 
 def workchain(spec_dict) -> None:
-    os.environ.setdefault('AIIDA_PATH', tempfile.mkdtemp(prefix='mlip-autopipe-bench-'))
-    from aiida import load_profile, orm
+    from aiida import orm
     from aiida.engine import run_get_node
-    from aiida.manage.configuration import create_profile, get_config
 
     from aiida_mlip_autopipe.generation.workchain import StructureGenerationWorkChain
 
-    config = get_config(create=True)
-    if 'bench' not in config.profile_names:
-        create_profile(
-            config, name='bench', email='bench@localhost', storage_backend='core.sqlite_temp', storage_config={}
-        )
-        config.store()
-    load_profile('bench', allow_switch=True)
     begin = time.perf_counter()
     cpu_begin = time.process_time()
     results, node = run_get_node(StructureGenerationWorkChain, spec=orm.Dict(spec_dict))
@@ -153,7 +145,8 @@ def main() -> None:
     print(f'CPU cores: {os.cpu_count()}, load average before: {os.getloadavg()[0]:.2f}')
     pure(spec, arguments.png)
     if not arguments.no_workchain:
-        workchain(spec.model_dump(mode='json'))
+        with throwaway_profile('generation-benchmark', 'core.sqlite_temp'):
+            workchain(spec.model_dump(mode='json'))
     print(f'load average after: {os.getloadavg()[0]:.2f}')
 
 

@@ -11,8 +11,6 @@ Usage: ``python benchmarks/training_set_io.py [--count 10000] [--atoms 32]``
 from __future__ import annotations
 
 import argparse
-import os
-import tempfile
 import time
 from pathlib import Path
 
@@ -20,6 +18,7 @@ import ase.io
 import numpy as np
 from ase import Atoms
 from ase.calculators.singlepoint import SinglePointCalculator
+from throwaway_profile import throwaway_profile
 
 
 def random_frames(count: int, natoms: int, seed: int = 0) -> list[Atoms]:
@@ -58,21 +57,11 @@ def main():
     args = parser.parse_args()
 
     frames = random_frames(args.count, args.atoms)
-    with tempfile.TemporaryDirectory() as tmp:
-        os.environ['AIIDA_PATH'] = tmp  # a throw-away configuration and profile, never ~/.aiida
-        from aiida.manage.configuration import create_profile, get_config, load_profile
+    with throwaway_profile('training-set-io-benchmark') as tmp:
         from aiida.orm import load_node
 
         from aiida_mlip_autopipe.data import TrainingSet
 
-        profile = create_profile(
-            get_config(create=True),
-            name='training-set-io-benchmark',
-            email='benchmark@localhost',
-            storage_backend='core.sqlite_dos',
-            storage_config={'filepath': str(Path(tmp) / 'storage')},
-        )
-        load_profile(profile.name, allow_switch=True)
         start = time.perf_counter()
         pk = TrainingSet(frames=frames).store().pk
         store_time = time.perf_counter() - start

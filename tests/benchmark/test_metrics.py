@@ -63,6 +63,10 @@ def test_gamma_selection_takes_the_highest_gamma_first_and_tops_up_to_the_same_c
 def test_labels_to_target_and_ratio_summary_report_not_reached_honestly():
     assert labels_to_target([10, 18, 26], [150.0, 119.0, 90.0], 120.0) == 18
     assert labels_to_target([10, 18], [150.0, 130.0], 120.0) is None
+    # interpolated: 150 -> 110 between 10 and 18 labels crosses 120 at three quarters of the way
+    assert labels_to_target([10, 18, 26], [150.0, 110.0, 90.0], 120.0, interpolate=True) == pytest.approx(16.0)
+    assert labels_to_target([10, 18], [100.0, 90.0], 120.0, interpolate=True) == 10
+    assert labels_to_target([10, 18], [150.0, 130.0], 120.0, interpolate=True) is None
     assert ratio_summary([0.5, None, 1.0, 0.75]) == {'median': 0.75, 'min': 0.5, 'max': 1.0, 'reached': 3, 'seeds': 4}
     assert ratio_summary([None])['median'] is None
 

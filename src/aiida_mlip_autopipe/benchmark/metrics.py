@@ -59,11 +59,23 @@ def gamma_selection(
     return chosen, above
 
 
-def labels_to_target(labels: list[int], force_rmse: list[float], target: float) -> int | None:
-    """Return the first label count whose force RMSE is at or below ``target``, or ``None``."""
+def labels_to_target(
+    labels: list[int], force_rmse: list[float], target: float, interpolate: bool = False
+) -> float | None:
+    """Return the first label count whose force RMSE is at or below ``target``, or ``None``.
+
+    ``interpolate``: the count where the straight line between the last point above ``target`` and
+    the first at or below it crosses it (the curve is sampled once per round, so first-reach
+    counts of two strategies are often equal even when one gets there sooner).
+    """
+    previous = None
     for count, value in zip(labels, force_rmse):
         if value <= target:
+            if interpolate and previous is not None:
+                count_before, value_before = previous
+                return count_before + (count - count_before) * (value_before - target) / (value_before - value)
             return count
+        previous = count, value
     return None
 
 
