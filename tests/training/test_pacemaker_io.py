@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
 import yaml
@@ -68,8 +69,8 @@ def test_write_input_is_yaml(tmp_path):
 
 
 def test_driver_arguments_and_time_limit():
-    assert io.driver_arguments(None) == ['run_pacemaker.py', 'none', 'none']
-    assert io.driver_arguments(3240.4, 50) == ['run_pacemaker.py', '3240', '50']
+    assert io.driver_arguments(None) == ['run_pacemaker.py', 'none', 'none', '0.0']
+    assert io.driver_arguments(3240.4, 50, 0.2) == ['run_pacemaker.py', '3240', '50', '0.2']
     assert io.soft_time_limit(None) is None
     assert io.soft_time_limit(3600) == pytest.approx(3240)
     assert io.soft_time_limit(100) == pytest.approx(70)
@@ -105,3 +106,34 @@ def test_read_metrics_table_skips_cut_rows():
 )
 def test_diagnose(status, stderr, metrics, label):
     assert io.diagnose(status, stderr, '', metrics)[0] == label
+
+
+def test_lower_inner_cutoff_moves_only_the_switch_to_zbl(tmp_path):
+    """The switch moves below the data; at and above the old ``r_in`` the potential is the same."""
+    from ase import Atoms
+    from pyace import PyACECalculator
+    from pyace.basis import BBasisConfiguration
+
+    fitted_path = Path(__file__).parent / 'fixtures' / 'success' / 'output_potential.yaml'
+    fitted = fitted_path.read_text()
+    lowered = io.lower_inner_cutoff(fitted, 0.2)
+    before = [line for line in fitted.splitlines() if 'r_in:' in line]
+    after = [line for line in lowered.splitlines() if 'r_in:' in line]
+    assert len(before) == len(after) == 4
+    for old, new in zip(before, after):
+        assert float(new.split(':')[1]) == pytest.approx(float(old.split(':')[1]) - 0.2)
+    assert [line for line in fitted.splitlines() if 'r_in:' not in line] == [
+        line for line in lowered.splitlines() if 'r_in:' not in line
+    ]
+    assert io.DRIVER_SCRIPT.count('def lower_inner_cutoff') == 1  # the job runs this very function
+
+    (tmp_path / 'lowered.yaml').write_text(lowered)
+    calculators = [PyACECalculator(BBasisConfiguration(str(path))) for path in (fitted_path, tmp_path / 'lowered.yaml')]
+    r_in = max(float(line.split(':')[1]) for line in before)
+    for distance in (r_in, r_in + 0.3, 3.0, 4.5):
+        dimer = Atoms('CuAu', positions=[[0, 0, 0], [distance, 0, 0]], cell=[20, 20, 20], pbc=True)
+        energies = []
+        for calculator in calculators:
+            dimer.calc = calculator
+            energies.append(dimer.get_potential_energy())
+        assert energies[0] == pytest.approx(energies[1], abs=1e-12)

@@ -126,7 +126,7 @@ class PacemakerCalculation(CalcJob):
             default=lambda: orm.Dict({}),
             help='Fit parameters (`PacemakerParameters`): cutoff, number_of_functions_per_element, embedding, '
             'force_weight, maxiter, optimizer, test_size, seed, l1/l2_coefficient, batch_size, display_step, '
-            'repulsion, activeset_batch_size. Missing ones take their defaults.',
+            'repulsion, repulsion_margin, activeset_batch_size. Missing ones take their defaults.',
         )
         spec.input(
             'previous_potential',
@@ -209,7 +209,8 @@ class PacemakerCalculation(CalcJob):
         time_limit = io.soft_time_limit(self.inputs.metadata.options.get('max_wallclock_seconds'))
         codeinfo = CodeInfo()
         codeinfo.code_uuid = self.inputs.code.uuid
-        codeinfo.cmdline_params = io.driver_arguments(time_limit, parameters.activeset_batch_size)
+        margin = parameters.repulsion_margin if parameters.repulsion else 0.0
+        codeinfo.cmdline_params = io.driver_arguments(time_limit, parameters.activeset_batch_size, margin)
         codeinfo.stdout_name = 'driver.out'
         codeinfo.stderr_name = 'driver.err'
 

@@ -5,12 +5,14 @@
 - :func:`write_pacemaker_dataframe`: ASE frames -> pacemaker's gzipped DataFrame pickle.
 - :data:`DRIVER_SCRIPT`: the small driver the job runs with the pacemaker environment's Python; it
   runs ``pacemaker``, ``pace_yaml2yace`` and ``pace_activeset`` in turn, stops pacemaker at a soft
-  time limit and writes ``status.json``.
+  time limit, moves the ZBL core switching below the data (:func:`lower_inner_cutoff`) and writes
+  ``status.json``.
 - :func:`read_metrics_table`, :func:`summarise_metrics`, :func:`diagnose`: read the results.
 """
 
 from __future__ import annotations
 
+import inspect
 import json
 import math
 import re
@@ -97,6 +99,13 @@ class PacemakerParameters(BaseModel):
     batch_size: int = Field(100, ge=1, description='Structures per TensorFlow batch (memory use scales with it).')
     display_step: int = Field(10, ge=1, description='Iterations between test-set evaluations in the log.')
     repulsion: bool = Field(True, description='Add the ZBL core repulsion below the smallest distance in the data.')
+    repulsion_margin: float = Field(
+        0.2,
+        ge=0.0,
+        le=1.0,
+        description='With `repulsion`: move the 0.1 A wide switch to ZBL this far (A) below the shortest training '
+        'distance of each pair, where pacemaker puts it; 0 keeps it there.',
+    )
     activeset_batch_size: int | None = Field(
         None,
         ge=1,
@@ -245,16 +254,33 @@ def write_pacemaker_dataframe(frames, path) -> int:
     return len(frame)
 
 
+def lower_inner_cutoff(text: str, margin: float) -> str:
+    """Return a B-basis YAML ``text`` with every block's inner cutoff ``r_in`` moved ``margin`` A lower.
+
+    pacemaker's ``repulsion: auto`` puts ``r_in`` at the shortest distance of each pair in the
+    training data and switches to ZBL over the 0.1 A below it. Nothing was fitted there, and a
+    potential could give forces of hundreds of eV/A to atoms only slightly closer than any training
+    pair (hot MD reaches them). Moving the switch lower changes nothing at or above the old
+    ``r_in``, so every training prediction stays the same.
+    """
+
+    def lowered(match):
+        return f'{match.group(1)}{max(float(match.group(2)) - margin, 0.0)!r}'
+
+    return re.sub(r'^([ \t]*r_in:[ \t]*)([-+0-9.eE]+)[ \t]*$', lowered, text, flags=re.MULTILINE)
+
+
 #: The driver run by the pacemaker environment's Python (``python run_pacemaker.py [seconds]``).
 #: It finds the three executables beside that Python, so the code registered is that Python.
 DRIVER_SCRIPT = '''\
 """Run pacemaker, pace_yaml2yace and pace_activeset; written by aiida-mlip-autopipe.
 
-Usage: python run_pacemaker.py [soft time limit in seconds] [active-set batch size]
+Usage: python run_pacemaker.py [soft time limit in seconds] [active-set batch size] [r_in margin in A]
 pacemaker is stopped (SIGTERM) at the soft time limit; its interim potential stays.
 Each step's exit status (or "timeout") goes to status.json.
 """
 import json
+import re
 import subprocess
 import sys
 import time
@@ -263,6 +289,7 @@ from pathlib import Path
 BIN = Path(sys.executable).parent
 LIMIT = float(sys.argv[1]) if len(sys.argv) > 1 and sys.argv[1] != 'none' else None
 ACTIVESET_BATCH = sys.argv[2] if len(sys.argv) > 2 and sys.argv[2] != 'none' else None
+MARGIN = float(sys.argv[3]) if len(sys.argv) > 3 else 0.0
 START = time.monotonic()
 status = {'steps': {}, 'seconds': {}}
 
@@ -299,6 +326,10 @@ fit = ['pacemaker', 'input.yaml', '--no-predict']
 convert = ['pace_yaml2yace', 'output_potential.yaml', '-o', 'output_potential.yace']
 batch = ['-b', ACTIVESET_BATCH] if ACTIVESET_BATCH else []
 if step('pacemaker', fit, 'pacemaker.out', 'pacemaker.err', remaining) == 0:
+    if MARGIN > 0 and Path('output_potential.yaml').exists():
+        fitted = Path('output_potential.yaml').read_text()
+        Path('output_potential.yaml').write_text(lower_inner_cutoff(fitted, MARGIN))
+        status['inner_cutoff_lowered_by'] = MARGIN
     if step('pace_yaml2yace', convert, 'yaml2yace.log') == 0:
         # the active set is built from every labelled environment: the train and the test structures
         datasets = [arg for name in ('fitting_data_info.pckl.gzip', 'test_data_info.pckl.gzip')
@@ -312,13 +343,17 @@ if step('pacemaker', fit, 'pacemaker.out', 'pacemaker.err', remaining) == 0:
                 step('pace_activeset', [*activeset[:-1], '--all-atoms', activeset[-1]], 'activeset.log')
 sys.exit(0)
 '''
+# the job runs the very function tested here
+DRIVER_SCRIPT = DRIVER_SCRIPT.replace('\n\nsave()\n', f'\n\n{inspect.getsource(lower_inner_cutoff)}\n\nsave()\n', 1)
 
 
-def driver_arguments(time_limit: float | None, activeset_batch_size: int | None = None) -> list[str]:
+def driver_arguments(
+    time_limit: float | None, activeset_batch_size: int | None = None, inner_cutoff_margin: float = 0.0
+) -> list[str]:
     """Return the command-line arguments of :data:`DRIVER_SCRIPT`."""
     limit = 'none' if time_limit is None else f'{float(time_limit):.0f}'
     batch = 'none' if activeset_batch_size is None else str(int(activeset_batch_size))
-    return [DRIVER_FILENAME, limit, batch]
+    return [DRIVER_FILENAME, limit, batch, repr(float(inner_cutoff_margin))]
 
 
 def soft_time_limit(max_wallclock_seconds: int | None) -> float | None:
