@@ -9,7 +9,8 @@
 #   - ML-PACE's evaluator library: python-ace 0.4.0rc1's source distribution (lib/ace), arranged
 #     into the tree LAMMPS's cmake module expects with scripts/lammps/pace-CMakeLists.txt, packed
 #     reproducibly and handed to cmake as PACELIB_URL=file://... / PACELIB_MD5.
-# Packages: ML-PACE, MANYBODY, EXTRA-FIX, EXTRA-COMPUTE, OpenMP; MPI off (serial lmp).
+# Packages: ML-PACE, MANYBODY, EXTRA-FIX, EXTRA-COMPUTE, MC (fix atom/swap: chemical order in the
+# exploration), OpenMP; MPI off (serial lmp).
 # About 10-25 min of `make -j$(nproc)` on 2 cores the first time; seconds afterwards.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../lib/debian.sh"
@@ -23,7 +24,7 @@ LAMMPS_TOPDIR=lammps-4Feb2025
 PYACE_VERSION=0.4.0rc1
 PYACE_SDIST=python_ace-$PYACE_VERSION.tar.gz
 PYACE_SDIST_SHA256=f1ba688d61848a936b6eb48b31d8a41b9fb33b761a2a869f67c97a9efcf25440
-VERSION=20250204-pyace$PYACE_VERSION
+VERSION=20250204-pyace$PYACE_VERSION-mc
 
 CACHE=${MLIP_AUTOPIPE_CACHE:-$HOME/.cache/mlip-autopipe}
 PREFIX=$CACHE/lammps-mlpace-$VERSION
@@ -39,7 +40,7 @@ has_pace_extrapolation() {
     # `lmp -h` lists the compiled-in styles; both pace and pace/extrapolation must be there
     local help
     help=$("$1" -h 2>/dev/null) || return 1
-    grep -qw 'pace/extrapolation' <<<"$help" && grep -qw 'pace' <<<"$help"
+    grep -qw 'pace/extrapolation' <<<"$help" && grep -qw 'pace' <<<"$help" && grep -qw 'atom/swap' <<<"$help"
 }
 
 if [[ -x $PREFIX/bin/lmp ]] && has_pace_extrapolation "$PREFIX/bin/lmp"; then
@@ -150,7 +151,7 @@ cmake -S "$WORK/src/$LAMMPS_TOPDIR/cmake" -B "$build" \
     -D CMAKE_INSTALL_PREFIX="$PREFIX.partial" \
     -D BUILD_MPI=no -D CMAKE_DISABLE_FIND_PACKAGE_MPI=ON \
     -D BUILD_OMP=yes \
-    -D PKG_ML-PACE=ON -D PKG_MANYBODY=ON -D PKG_EXTRA-FIX=ON -D PKG_EXTRA-COMPUTE=ON \
+    -D PKG_ML-PACE=ON -D PKG_MANYBODY=ON -D PKG_EXTRA-FIX=ON -D PKG_EXTRA-COMPUTE=ON -D PKG_MC=ON \
     -D PACELIB_URL="file://$pacelib" -D PACELIB_MD5="$pacelib_md5" \
     -D WITH_JPEG=no -D WITH_PNG=no -D WITH_FFMPEG=no \
     -D BUILD_TOOLS=no -D BUILD_LAMMPS_GUI=no >"$WORK/cmake.log" 2>&1 ||
@@ -162,7 +163,7 @@ cmake --install "$build" >"$WORK/install.log" 2>&1 ||
     { tail -n 20 "$WORK/install.log" >&2; die "LAMMPS install failed (full log: $WORK/install.log)"; }
 
 has_pace_extrapolation "$PREFIX.partial/bin/lmp" ||
-    die "the built lmp does not list pair_style pace/extrapolation (see $WORK/make.log)"
+    die "the built lmp does not list pair_style pace/extrapolation and fix atom/swap (see $WORK/make.log)"
 elapsed=$(($(date +%s) - start))
 printf 'lammps %s (Debian %s), ML-PACE from python-ace %s, built in %s s with %s jobs\n' \
     "$LAMMPS_TOPDIR" "$LAMMPS_DEB_VERSION" "$PYACE_VERSION" "$elapsed" "$JOBS" >"$PREFIX.partial/BUILD-INFO"

@@ -33,7 +33,7 @@ CODES = {
     'pw': ('quantumespresso.pw', 'pw.x'),
     'surrogate': ('mlip_autopipe.surrogate', '{cache}/surrogate-chgnet-0.4.2/bin/python'),
     # LAMMPS with ML-PACE (pace/extrapolation), built by scripts/setup.d/30-lammps.sh
-    'lmp': ('mlip_autopipe.lammps.md', '{cache}/lammps-mlpace-20250204-pyace0.4.0rc1/bin/lmp'),
+    'lmp': ('mlip_autopipe.lammps.md', '{cache}/lammps-mlpace-20250204-pyace0.4.0rc1-mc/bin/lmp'),
     # the Python of pacemaker's own environment (scripts/setup.d/20-pacemaker.sh); PacemakerCalculation's
     # driver runs pacemaker, pace_yaml2yace and pace_activeset from the same bin folder
     'pacemaker': ('mlip_autopipe.pacemaker', '{cache}/pacemaker-pyace0.4.0rc1-tp0.6.2.1-tf2.20.0/bin/python'),
