@@ -120,8 +120,9 @@ def test_bad_inputs_are_refused_before_running(potential, changes, message):
         run_get_node(ValidationWorkChain, **inputs)
 
 
-def test_qe_equation_of_state_of_copper(potential, pw_code, pseudo_family):
-    """pw.x (LDA, fast protocol, coarse k-mesh) labels the Cu EOS; LDA Cu is smaller than EMT's."""
+def test_qe_equation_of_state_and_vacancy_of_copper(potential, pw_code, pseudo_family):
+    """pw.x (LDA, fast protocol, coarse k-mesh) labels the Cu EOS; LDA Cu is smaller than EMT's. The vacancy
+    (the 4-atom cube, so 3 atoms are left) is a pw.x relaxation."""
     builder = ValidationWorkChain.get_builder()
     builder.potential = potential
     builder.elements = orm.List(['Cu'])
@@ -131,11 +132,20 @@ def test_qe_equation_of_state_of_copper(potential, pw_code, pseudo_family):
     builder.protocol = orm.Str('fast')
     builder.overrides = orm.Dict({'kpoints_distance': 0.4})
     builder.max_concurrent = orm.Int(5)
-    builder.properties = orm.List(['eos'])
+    builder.properties = orm.List(['eos', 'vacancy'])
+    builder.vacancy_supercell = orm.Int(1)
     results, node = run_get_node(builder)
     report = results['report'].get_dict()
     cu = report['cells']['Cu']
     assert results['eos_labels'].count == 5
+    # the defect cell was relaxed by pw.x (`calculation: relax`); by symmetry its forces vanish at once
+    assert cu['labeller']['vacancy_relaxed'] is True and cu['labeller']['vacancy_sites'] == 4
+    defect = next(
+        atoms for atoms in results['property_labels'].to_atoms() if atoms.info['config_type'] == 'vacancy_Cu_defect'
+    )
+    calculation = orm.load_node(defect.info['source_uuid'])
+    assert calculation.inputs.parameters['CONTROL']['calculation'] == 'relax'
+    assert 0.3 < cu['labeller']['vacancy_energy'] < 2.5
     # both sides on the same five structures, centred on the potential's minimum
     curves = report['eos_curves']['Cu']
     assert curves['labeller']['volume_per_atom'] == pytest.approx(curves['potential']['volume_per_atom'], rel=1e-9)
