@@ -31,6 +31,10 @@ class Schedule(BaseModel):
     max_pressure_gpa: float = Field(100.0, gt=0, description='Pressure guard (GPa from the target).')
     min_distance: float = Field(1.2, gt=0, description='Distance guard (A).')
     max_temperature_factor: float = Field(3.0, gt=1, description='Temperature guard (times the target).')
+    barostat: Literal['iso', 'aniso', 'tri'] = Field('iso', description='Cell control of `npt` runs.')
+    swap_every: int = Field(0, ge=0, description='Steps between Monte Carlo atom swaps; 0: none.')
+    swap_attempts: int = Field(10, ge=1, description='Swaps tried each time, per pair of elements.')
+    swap_temperature: float | None = Field(None, gt=0, description='Swap temperature (K); default: the MD one.')
 
     @model_validator(mode='after')
     def _pressures(self):
