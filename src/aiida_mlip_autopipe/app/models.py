@@ -430,7 +430,8 @@ class MonitorModel(tl.HasTraits):
         self.summary = ''
         if 'summary' in node.outputs:
             summary = node.outputs.summary.get_dict()
-            self.summary = f'stopped: {summary["stop_reason"]}; ships {summary["shipped"]} ({summary["shipped_reason"]})'
+            shipped = f'{summary["shipped"]} ({summary["shipped_reason"]})'
+            self.summary = f'stopped: {summary["stop_reason"]}; ships {shipped}'
         self.validation = (
             format_validation_table(node.outputs.validation.get_dict()) if 'validation' in node.outputs else ''
         )
