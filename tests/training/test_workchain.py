@@ -186,13 +186,14 @@ def test_basis_shape_beyond_white_list_fails_before_submission(pacemaker_code, t
         run_get_node(builder)
 
 
-def test_flat_convex_hull_falls_back_to_cohesive_weighting(pacemaker_code, emt_cuau_frames):
+def test_flat_convex_hull_falls_back_to_cohesive_weighting(pacemaker_code, emt_cuau_frames, tmp_path, monkeypatch):
     """Two structures of two compositions make no convex hull (pacemaker's Qhull would stop the fit)."""
     from pathlib import Path
 
     import yaml
     from aiida.engine import run_get_node
 
+    monkeypatch.chdir(tmp_path)  # a dry run writes its folder under submit_test/ here
     pure, alloy = [frame for frame in emt_cuau_frames(40, 3) if len(frame) == 4][:2]
     pure.symbols[:] = 'Cu'  # the labels stay those of the alloy cell: only the compositions matter here
     training_set = TrainingSet(frames=[pure, alloy]).store()
