@@ -28,6 +28,11 @@ def test_default_campaign_is_valid_and_filled_from_the_protocol():
         **protocol_presets()['balanced']['exploration'],
         'ensemble': 'npt',
         'min_atoms': 32,
+        'selection': 'maxvol',
+        'label_above_upper': False,
+        'ramp_iterations': 2,
+        'barostat': 'iso',
+        'swaps': {'enabled': True, 'every': 20, 'attempts': 4, 'temperature': None},
     }
 
 
@@ -145,8 +150,8 @@ ROWS = [
         'labels_failed': 1,
         'training_set_size': 9,
         'force_rmse_train': 40.0,
-        'force_rmse_test': 60.0,
-        'energy_rmse_test': 3.0,
+        'heldout_force_rmse': 60.0,
+        'heldout_energy_rmse': 3.0,
         'temperatures': [300.0, 600.0],
         'high_gamma_fraction': 0.25,
         'max_gamma': 7.5,
@@ -188,7 +193,7 @@ def test_monitor_lists_campaigns_and_reads_live_rows_and_failures(aiida_profile_
     assert monitor.selected == node.pk
     assert monitor.state == 'waiting'
     assert [row['iteration'] for row in monitor.rows] == [0, 1]
-    assert monitor.table.splitlines()[1].split()[:3] == ['0', '9', '1']
+    assert monitor.table.splitlines()[1].split()[:4] == ['0', '9', '-', '1']
     assert monitor.cost['requested'] == 14
     assert monitor.failures == [
         {
@@ -214,7 +219,14 @@ def test_monitor_shows_summary_validation_and_exit_status_of_a_finished_campaign
     node.set_exit_status(401)
     node.set_exit_message('iteration budget spent (1 of 1)')
     node.store()
-    summary = orm.Dict({'iterations': [ROWS[0]], 'best_iteration': 0, 'stop_reason': 'iteration budget spent'})
+    summary = orm.Dict(
+        {
+            'iterations': [ROWS[0]],
+            'shipped': 'iteration_00',
+            'shipped_reason': 'lowest held-out force RMSE',
+            'stop_reason': 'iteration budget spent',
+        }
+    )
     validation = orm.Dict(
         {
             'cells': {
@@ -242,7 +254,7 @@ def test_monitor_shows_summary_validation_and_exit_status_of_a_finished_campaign
     assert len(monitor.report.splitlines()) == 12
     assert monitor.campaigns[0]['exit_status'] == 401
     assert monitor.state == 'finished [401] iteration budget spent (1 of 1)'
-    assert monitor.summary == 'stopped: iteration budget spent; best iteration 0'
+    assert monitor.summary == 'stopped: iteration budget spent; ships iteration_00 (lowest held-out force RMSE)'
     assert 'Cu       lattice_a (A)             3.600      3.520     +2.3%  FAIL' in monitor.validation
     assert monitor.validation.splitlines()[-1] == 'FAILED: Cu lattice_a (+2.3%); Cu bulk_modulus (-22.2%)'
     assert monitor.gamma[0]['max_gamma'] == 7.5

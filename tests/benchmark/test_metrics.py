@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from ase import units
 from ase.build import bulk
 from ase.calculators.emt import EMT
 
@@ -29,8 +30,16 @@ def test_prediction_errors_are_zero_for_the_labeller_and_exact_for_a_known_shift
         return atoms.get_potential_energy(), atoms.get_forces()
 
     assert prediction_errors(frames, exact) == pytest.approx(
-        {'energy_rmse': 0, 'force_rmse': 0, 'force_p95': 0, 'force_max': 0}, abs=1e-9
+        {'frames': 2, 'energy_rmse': 0, 'force_rmse': 0, 'force_p95': 0, 'force_max': 0}, abs=1e-9
     )
+
+    def with_stress(atoms):
+        energy, forces = exact(atoms)
+        atoms = atoms.copy()
+        atoms.calc = EMT()
+        return energy, forces, atoms.get_stress() + 0.5 * units.GPa  # every component 0.5 GPa off
+
+    assert prediction_errors(frames, with_stress)['stress_rmse'] == pytest.approx(0.5)
 
     def shifted(atoms):
         energy, forces = exact(atoms)

@@ -13,6 +13,8 @@ from aiida_mlip_autopipe.campaign.rules import (
     convergence_verdict,
     frame_min_distance,
     labels_allowed,
+    split_held_out,
+    structure_kind,
     temperature_schedule,
 )
 
@@ -31,16 +33,86 @@ def test_schedule_ramps_to_the_top_and_stays():
         temperature_schedule(900, 300, 3, 0, 1)
 
 
-def test_convergence_needs_both_gamma_and_force_targets():
-    assert convergence_verdict(0.01, 80.0, 5.0, TARGETS)[0]
-    converged, reason = convergence_verdict(0.20, 80.0, 5.0, TARGETS)
-    assert not converged and 'high-gamma fraction 0.200 > 0.05' in reason
-    converged, reason = convergence_verdict(0.01, 120.0, 5.0, TARGETS)
-    assert not converged and 'force RMSE 120.0 > 100.0 meV/A' in reason
-    assert not convergence_verdict(0.01, 80.0, 11.0, TARGETS)[0]
-    assert not convergence_verdict(0.01, math.nan, 5.0, TARGETS)[0]
+POINTS = [{'Cu': 1.0, 'Au': 0.0}, {'Cu': 0.5, 'Au': 0.5}, {'Cu': 0.0, 'Au': 1.0}]
+
+
+def good_row(iteration: int, **changes) -> dict:
+    """An iteration that meets every criterion: T_max and every composition reached, no halt, low errors."""
+    row = {
+        'iteration': iteration,
+        'runs_total': 6,
+        'runs_halted': 0,
+        'runs_failed': 0,
+        'high_gamma_fraction': 0.01,
+        'temperature_explored': 1200.0,
+        'compositions_explored': [{'Cu': 1.0}, {'Au': 0.5, 'Cu': 0.5}, {'Au': 1.0}],
+        'heldout_force_rmse': 80.0,
+        'heldout_energy_rmse': 5.0,
+    }
+    row.update(changes)
+    return row
+
+
+def verdict(rows, targets=TARGETS):
+    return convergence_verdict(rows, targets, 1200.0, POINTS)
+
+
+def test_two_good_iterations_in_a_row_converge():
+    converged, reason, criteria = verdict([good_row(0), good_row(1)])
+    assert converged and reason.startswith('converged: all criteria met in 2 consecutive iterations')
+    assert [item['name'] for item in criteria] == [
+        'temperature',
+        'compositions',
+        'runs_halted',
+        'high_gamma_fraction',
+        'force_rmse',
+        'energy_rmse',
+    ]
+    assert all(item['met'] for item in criteria)
+
+
+def test_one_good_iteration_is_not_enough_with_consecutive_two():
+    converged, reason, _ = verdict([good_row(0, heldout_force_rmse=300.0), good_row(1)])
+    assert not converged and 'in 1 consecutive iteration(s) of 2' in reason
+    assert verdict([good_row(0)], TARGETS.model_copy(update={'consecutive': 1}))[0]
+
+
+def test_a_halted_run_among_clean_runs_is_not_converged():
+    """One run halted after a few samples: its own fraction is high, and the halt alone fails the rule."""
+    rows = [good_row(0), good_row(1, runs_halted=1, high_gamma_fraction=0.6)]
+    converged, _, criteria = verdict(rows)
+    assert not converged
+    unmet = {item['name'] for item in criteria if not item['met']}
+    assert unmet == {'runs_halted', 'high_gamma_fraction'}
+    assert not verdict([good_row(0), good_row(1, runs_failed=1)])[0]
+
+
+def test_a_ceiling_below_t_max_is_not_converged():
+    converged, reason, criteria = verdict(
+        [good_row(0, temperature_explored=900.0), good_row(1, temperature_explored=900.0)]
+    )
+    assert not converged and 'temperature' in reason
+    assert criteria[0] == {'name': 'temperature', 'met': False, 'value': 900.0, 'target': 1200.0}
+
+
+def test_a_composition_left_out_is_not_converged():
+    rows = [good_row(i, compositions_explored=[{'Cu': 1.0}, {'Au': 1.0}]) for i in range(2)]
+    converged, _, criteria = verdict(rows)
+    assert not converged
+    assert criteria[1] == {'name': 'compositions', 'met': False, 'value': 2, 'target': 3}
+    near = [
+        good_row(i, compositions_explored=[{'Cu': 1.0}, {'Cu': 0.4375, 'Au': 0.5625}, {'Au': 1.0}]) for i in range(2)
+    ]
+    assert verdict(near)[0]  # a 7/16 cell stands for the 0.5 point
+
+
+def test_held_out_errors_must_meet_the_targets():
+    assert not verdict([good_row(0), good_row(1, heldout_force_rmse=120.0)])[0]
+    assert not verdict([good_row(0), good_row(1, heldout_energy_rmse=11.0)])[0]
+    assert not verdict([good_row(0), good_row(1, heldout_force_rmse=math.nan)])[0]
     no_energy_target = TARGETS.model_copy(update={'energy_rmse_mev_atom': None})
-    assert convergence_verdict(0.0, 80.0, None, no_energy_target)[0]
+    assert verdict([good_row(0), good_row(1, heldout_energy_rmse=None)], no_energy_target)[0]
+    assert not verdict([{'iteration': 0}])[0]  # nothing explored
 
 
 def test_budgets():
@@ -52,11 +124,41 @@ def test_budgets():
     assert labels_allowed(8, 60, BUDGETS) == 0
 
 
-def test_best_iteration_is_the_last_finite_fit():
-    assert best_iteration([120.0, math.nan, 90.0, 95.0]) == 3
-    assert best_iteration([0.001, 745.0, 163.0, math.nan]) == 2  # a near-zero error of a tiny test set never wins
+def test_the_lower_held_out_error_ships_even_when_it_is_not_the_last():
+    rows = [good_row(0), good_row(1), {'iteration': 2}]  # the last fit was never explored
+    iteration, reason = best_iteration(rows, {0: 150.0, 1: 90.0, 2: 120.0})
+    assert iteration == 1 and 'iteration 1, 90.0 meV/A' in reason
+    # a potential whose exploration halted loses to a stable one even with a lower error
+    rows = [good_row(0), good_row(1, runs_halted=2), {'iteration': 2}]
+    assert best_iteration(rows, {0: 150.0, 1: 90.0, 2: 60.0})[0] == 0
+    # every exploration halted (or none ran): the lowest error overall
+    rows = [good_row(0, runs_halted=1), {'iteration': 1}]
+    iteration, reason = best_iteration(rows, {0: 150.0, 1: 90.0})
+    assert iteration == 1 and reason.startswith('lowest held-out force RMSE (every exploration')
+    assert best_iteration([good_row(0), good_row(1)], {0: 90.0, 1: 90.0})[0] == 1  # ties: more data
+    assert best_iteration([good_row(0)], {0: math.nan, 1: 80.0})[0] == 1
     with pytest.raises(ValueError):
-        best_iteration([math.nan])
+        best_iteration([good_row(0)], {0: math.nan})
+
+
+def test_held_out_split_is_stratified_seeded_and_keeps_every_kind():
+    strata = {f'rattle_{i:03d}': ('rattle', 'Cu1', 'static') for i in range(6)}
+    strata.update({f'strain_{i:03d}': ('strain', 'Au1', 'static') for i in range(6)})
+    strata.update({f'bulk_{i:03d}': ('bulk', 'Cu1', 'static') for i in range(2)})
+    held = split_held_out(strata, 0.15, set(), seed=1)
+    kinds = sorted(key.split('_')[0] for key in held)
+    assert kinds == ['rattle', 'strain']  # one of each kind of three or more; two bulk cells stay for training
+    assert held == split_held_out(dict(reversed(strata.items())), 0.15, set(), seed=1)  # deterministic
+    # kinds already held out are not forced again; the share follows the fraction
+    assert len(split_held_out(strata, 0.15, {'rattle', 'strain'}, seed=1)) == 2
+    assert len(split_held_out(strata, 0.45, {'rattle', 'strain'}, seed=1)) == 6
+    explored = {
+        f'it01_run_00{i}_step{i:08d}': ('explored', 'Cu0.5', str(t)) for i, t in enumerate([300, 300, 900, 900])
+    }
+    held = split_held_out(explored, 0.25, {'explored'}, seed=0)
+    assert len(held) == 1
+    assert split_held_out({'bulk_000': ('bulk', 'Cu1', 'static')}, 0.5, set(), seed=0) == []  # never a lone label
+    assert structure_kind('it03_run_002_step00000450') == 'explored' and structure_kind('sqs_001') == 'sqs'
 
 
 def test_frame_min_distance_keeps_crushed_frames_from_dft():

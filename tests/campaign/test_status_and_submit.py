@@ -13,7 +13,7 @@ ROWS = [
         'labels_added': 12,
         'training_set_size': 12,
         'force_rmse_train': 90.0,
-        'force_rmse_test': 140.5,
+        'heldout_force_rmse': 140.5,
         'high_gamma_fraction': 0.25,
         'max_gamma': 12.5,
         'state': 'refit',
@@ -23,7 +23,7 @@ ROWS = [
         'labels_added': 8,
         'labels_failed': 1,
         'training_set_size': 20,
-        'force_rmse_test': 95.25,
+        'heldout_force_rmse': 95.25,
         'high_gamma_fraction': 0.01,
         'max_gamma': 1.8,
         'state': 'converged',
@@ -33,33 +33,34 @@ ROWS = [
 
 def test_table_lists_every_iteration_with_missing_values_as_dashes():
     lines = format_table(ROWS).splitlines()
-    assert lines[0].split() == [
-        'it',
-        'labels',
-        'failed',
-        'train',
-        'set',
-        'F',
-        'train',
-        'F',
-        'test',
-        'E',
-        'test',
-        'high-gamma',
-        'max',
-        'gamma',
-        'DFT',
-        's',
-        'state',
-    ]
-    assert lines[1].split() == ['0', '12', '-', '12', '90.0', '140.5', '-', '0.250', '12.50', '-', 'refit']
+    header = lines[0].split()
+    assert header[:5] == ['it', 'train+', 'held+', 'failed', 'train'] and header[-1] == 'state'
+    assert 'F held' in lines[0] and 'halted' in lines[0] and 'high-gamma' in lines[0]
+    cells = lines[1].split()
+    assert cells[:2] == ['0', '12'] and '140.5' in cells and '0.250' in cells and '12.50' in cells
+    assert cells[-1] == 'refit' and cells.count('-') == 10
     assert lines[2].split()[-1] == 'converged' and '95.2' in lines[2]
 
 
 def test_learning_curve_png(tmp_path):
     path = tmp_path / 'curve.png'
-    plot_learning_curve(ROWS, path)
+    plot_learning_curve(ROWS, path, {'iteration_00': {'force_rmse': 150.0}, 'iteration_01': {'force_rmse': 90.0}})
     assert path.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
+
+
+def test_criteria_lines_say_met_or_unmet_with_value_and_target():
+    from aiida_mlip_autopipe.campaign.status import format_criteria
+
+    text = format_criteria(
+        [
+            {'name': 'temperature', 'met': True, 'value': 1200.0, 'target': 1200.0},
+            {'name': 'runs_halted', 'met': False, 'value': 2, 'target': 0},
+        ]
+    )
+    assert text.splitlines() == [
+        '  met    temperature              1200  (target 1200)',
+        '  UNMET  runs_halted                 2  (target 0)',
+    ]
 
 
 def test_submit_names_the_wrong_field(aiida_profile, tmp_path):

@@ -65,6 +65,29 @@ def test_data_file_types_follow_the_pair_coeff_elements():
         write_data_file(bulk('Ni', 'fcc', a=3.5), species)
 
 
+def test_swaps_one_fix_per_pair_of_types_present():
+    """Monte Carlo swaps: one `fix atom/swap` per pair of types in the cell, none for one type or when off."""
+    parameters = MdParameters(
+        temperature=800, steps=100, gamma_lower=2, gamma_upper=8, seed=5, swap_every=20, swap_attempts=4
+    )
+    pair = ['pair_style pace/extrapolation', 'pair_coeff * * potential.yaml potential.asi Ag Au Cu']
+    lines = write_md_input(parameters, pair, 32, [1, 2, 3]).splitlines()
+    swaps = [line for line in lines if ' atom/swap ' in line]
+    assert [line.split('types')[1].split() for line in swaps] == [['1', '2'], ['1', '3'], ['2', '3']]
+    assert all(line.split()[4:6] == ['20', '4'] and ' 800 ke yes ' in line for line in swaps)
+    assert len({line.split()[6] for line in swaps}) == 3  # a seed of its own per fix
+    assert 'variable swaps_attempted equal f_swap_1_2[1]+f_swap_1_3[1]+f_swap_2_3[1]' in lines
+    hot = parameters.model_copy(update={'swap_temperature': 1500.0})
+    assert ' 1500 ke yes types 1 2' in write_md_input(hot, pair, 32, [1, 2])
+    assert ' atom/swap ' not in write_md_input(parameters, pair, 32, [2])
+    assert ' atom/swap ' not in write_md_input(parameters.model_copy(update={'swap_every': 0}), pair, 32, [1, 2])
+
+
+def test_barostat_sets_the_cell_degrees_of_freedom():
+    parameters = MdParameters(ensemble='npt', temperature=300, steps=100, gamma_lower=2, gamma_upper=8, barostat='tri')
+    assert 'fix md all npt temp 300 300 0.1 tri 0 0 1' in write_md_input(parameters, PAIR, 4).splitlines()
+
+
 def test_md_input_has_gamma_dump_halts_and_guards():
     parameters = MdParameters(
         ensemble='npt', temperature=900, pressure_gpa=2.5, steps=500, gamma_lower=2, gamma_upper=8, seed=7

@@ -59,6 +59,24 @@ def test_moderate_temperature_stays_in_domain(lmp_code, cuau_potential):
     assert np.all(series.get_array('max_gamma') > 0)
 
 
+def test_swaps_reorder_the_alloy_and_keep_its_composition(lmp_code, cuau_potential):
+    """Hybrid MD/MC: the swaps LAMMPS reports are the ones asked for, some are accepted, the composition stays
+    and the final arrangement differs from the starting one."""
+    atoms = cuau_cell(0.25, seed=3)
+    results, node = _run_md(
+        lmp_code, cuau_potential, atoms, temperature=300, steps=200, timestep_fs=1, swap_every=10, swap_attempts=5
+    )
+    assert node.is_finished_ok, node.exit_message
+    report = results['report'].get_dict()
+    assert not report['halted'], report
+    assert report['swaps_attempted'] == 5 * 200 // 10
+    assert 0 < report['swaps_accepted'] <= report['swaps_attempted']
+    final = results['final_structure'].get_ase()
+    assert sorted(final.get_chemical_symbols()) == sorted(atoms.get_chemical_symbols())
+    # LAMMPS keeps atom ids: the same ids carry other elements after accepted swaps
+    assert final.get_chemical_symbols() != atoms.get_chemical_symbols()
+
+
 def test_far_outside_the_domain_halts_cleanly_with_frames(lmp_code, cuau_potential):
     """900 K is far beyond the cold, slightly rattled cells the fixture was fitted on: gamma passes the
     upper threshold, the run halts cleanly (exit 0) and the halting frame is kept."""

@@ -79,3 +79,105 @@ def test_ace_descriptors_tell_compositions_and_strains_apart():
     assert d[0, 2] > 0 and d[0, 3] > 0
     picks, info = select_frames(descriptors, np.array([3.0, 2.9, 2.0, 2.5]), max_selected=4, gamma_lower=1.0)
     assert info['duplicates'] == 1 and 1 not in picks and len(picks) == 3
+
+
+# -- D-optimal (MaxVol) selection against the active set ---------------------------------------------
+
+YAML = str(FIXTURE / 'potential.yaml')
+ASI = str(FIXTURE / 'potential.asi')
+
+
+def _near_copies(atoms, count, seed):
+    copies = []
+    for index in range(count):
+        copy = atoms.copy()
+        copy.rattle(1e-3, seed=seed + index)
+        copies.append(copy)
+    return copies
+
+
+def _planted_pool():
+    """Return (frames, groups): three extrapolative kinds with near-duplicate copies, and known ground."""
+    compressed = cuau_cell(0.25, scale=0.88, seed=1)
+    hot = cuau_cell(0.5, seed=2)
+    hot.rattle(0.25, seed=5)
+    stretched = cuau_cell(0.75, scale=1.15, seed=3)
+    known = cuau_cell(0.25, seed=4)
+    known.rattle(0.01, seed=6)
+    frames = [*_near_copies(compressed, 3, 10), *_near_copies(hot, 3, 20), *_near_copies(stretched, 2, 30), known]
+    groups = {'compressed': [0, 1, 2], 'hot': [3, 4, 5], 'stretched': [6, 7], 'known': [8]}
+    return frames, groups
+
+
+def test_maxvol_takes_one_frame_per_near_duplicate_group_and_not_known_ground():
+    from aiida_mlip_autopipe.exploration.selection import (
+        frame_gamma,
+        frame_projections,
+        load_active_set,
+        select_frames_maxvol,
+    )
+
+    frames, groups = _planted_pool()
+    projections, owners = frame_projections(frames, YAML)
+    active = load_active_set(ASI)
+    gamma = frame_gamma(projections, owners, active, len(frames))
+    assert (
+        gamma[groups['known'][0]]
+        < 1.5
+        < min(gamma[i] for name in ('compressed', 'hot', 'stretched') for i in groups[name])
+    )
+
+    candidates = list(range(len(frames)))
+    selected, reasons = select_frames_maxvol(projections, owners, active, candidates, 8, gamma_lower=1.5)
+    taken = {name: [i for i in members if i in selected] for name, members in groups.items()}
+    assert [len(taken[name]) for name in ('compressed', 'hot', 'stretched', 'known')] == [1, 1, 1, 0], taken
+    assert reasons[groups['known'][0]][0] == 'represented' and 'of the potential' in reasons[groups['known'][0]][1]
+    for index in set(candidates) - set(selected) - set(groups['known']):
+        assert reasons[index][0] == 'represented' and 'after frame' in reasons[index][1]
+
+    # deterministic, whatever the order the candidates come in
+    again, _ = select_frames_maxvol(projections, owners, active, candidates[::-1], 8, gamma_lower=1.5)
+    assert again == selected
+    # a batch of one takes one frame and says the batch is full for frames still extrapolative
+    first, reasons = select_frames_maxvol(projections, owners, active, candidates, 1, gamma_lower=1.5)
+    assert first == selected[:1] and 'batch_full' in {reason for reason, _ in reasons.values()}
+
+
+def test_maxvol_skips_frames_the_active_set_already_holds():
+    """A frame whose environments were added to the active set (and its near copies) is not taken again."""
+    from aiida_mlip_autopipe.exploration.selection import (
+        _maxvol,
+        _subset,
+        frame_projections,
+        load_active_set,
+        select_frames_maxvol,
+    )
+
+    frames, groups = _planted_pool()
+    projections, owners = frame_projections(frames, YAML)
+    active, _ = _maxvol(*_subset(projections, owners, [groups['hot'][0]]), load_active_set(ASI))
+    selected, reasons = select_frames_maxvol(projections, owners, active, range(len(frames)), 8, gamma_lower=1.5)
+    assert not set(selected) & set(groups['hot'])
+    assert all(reasons[index][0] == 'represented' for index in groups['hot'])
+    assert len(selected) == 2
+
+
+def test_trust_window_and_distance_decide_the_candidates():
+    """Frames below gamma_lower or at/above gamma_upper, or with atoms too close, are not candidates;
+    `label_above_upper` lets the high-gamma frames in, never the crushed ones."""
+    from aiida_mlip_autopipe.exploration.functions import SELECTION_DEFAULTS, screen_frames
+
+    frames = [cuau_cell(0.25, seed=i) for i in range(5)]
+    frames[4].positions[1] = frames[4].positions[0] + [0.5, 0.5, 0.0]  # 0.71 A apart
+    for atoms, gamma in zip(frames, [1.0, 2.0, 9.99, 10.0, 3.0]):
+        atoms.info['max_gamma'] = gamma
+    settings = {**SELECTION_DEFAULTS, 'gamma_lower': 1.5, 'gamma_upper': 10.0, 'min_distance': 1.5}
+    candidates, reasons = screen_frames(frames, settings)
+    assert candidates == [1, 2]
+    assert {index: reason for index, (reason, _) in reasons.items()} == {
+        0: 'below_lower',
+        3: 'above_upper',
+        4: 'too_close',
+    }
+    candidates, reasons = screen_frames(frames, {**settings, 'label_above_upper': True})
+    assert candidates == [1, 2, 3] and reasons[4][0] == 'too_close'

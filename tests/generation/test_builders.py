@@ -173,3 +173,15 @@ def test_screen_refuses_close_atoms_and_counts_duplicates():
     assert summary['duplicates'] == {'strain_000': 'bulk_000'}
     assert 'closer than `min_distance`' in summary['refused']['rattle_000']
     assert summary['counts']['bulk'] == 1 and summary['counts']['rattle'] == 0
+
+
+def test_compressed_cells_shorten_every_distance_by_the_fraction():
+    """The short-range data: every distance scaled by the fraction (before rattling), volume by its cube."""
+    base = bulk('Cu', 'fcc', a=3.6, cubic=True)
+    nearest = min_interatomic_distance(base)
+    cells = builders.compressed(base, [0.8, 0.9], 0.0, np.random.default_rng(0))
+    assert [round(min_interatomic_distance(atoms) / nearest, 6) for atoms in cells] == [0.8, 0.9]
+    assert cells[0].get_volume() == pytest.approx(base.get_volume() * 0.8**3)
+    rattled = builders.compressed(base, [0.8], 0.05, np.random.default_rng(1))[0]
+    assert rattled.info['parameters'] == {'distance_fraction': 0.8, 'rattle_stdev': 0.05}
+    assert not np.allclose(rattled.get_scaled_positions(), cells[0].get_scaled_positions())

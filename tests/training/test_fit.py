@@ -74,3 +74,75 @@ def test_refit_from_previous_potential(pacemaker_code, emt_cuau_frames, cuau_pot
     assert metrics['train_force_rmse_mev_per_angstrom'] <= metrics['initial_train_force_rmse_mev_per_angstrom']
     assert np.isfinite(metrics['test_force_rmse_mev_per_angstrom'])
     assert potential.sha256 != cuau_potential.sha256
+
+
+def lower_hull_distance(fractions, energies) -> np.ndarray:
+    """Return each point's height (eV/atom) above the lower convex hull of (Au fraction, energy per atom) points.
+
+    The hull at ``x`` is the highest line through two points of different fractions that no point lies below.
+    """
+    fractions, energies = np.asarray(fractions), np.asarray(energies)
+    lines = []
+    for i in range(len(fractions)):
+        for j in range(len(fractions)):
+            if fractions[i] < fractions[j]:
+                slope = (energies[j] - energies[i]) / (fractions[j] - fractions[i])
+                line = energies[i] + slope * (fractions - fractions[i])
+                if np.all(energies >= line - 1e-12):
+                    lines.append(line)
+    return energies - np.max(lines, axis=0)
+
+
+def test_weighted_fit_without_test_split(pacemaker_code, emt_cuau_frames):
+    """Energy-based weights, a custom basis shape and no test split (the campaign scores on its own held-out set).
+
+    The frames carry EMT stresses (stored in the training set; pacemaker 0.4 does not fit stresses).
+    """
+    frames = emt_cuau_frames(10, 31) + emt_cuau_frames(4, 32, max_strain=0.1, max_rattle=0.3)
+    training_set = TrainingSet(frames=frames)
+    assert np.isfinite(training_set.get_array('stresses')).all()
+    de, df = 0.05, 1.0
+    parameters = {
+        'test_size': 0.0,
+        'maxiter': 20,
+        'number_of_functions_per_element': 30,
+        'weighting': {'energy': 'convex_hull', 'de': de, 'df': df},
+        'basis_shape': {'ALL': {'nradmax_by_orders': [6], 'lmax_by_orders': [0]}},
+    }
+    builder = PacemakerWorkChain.get_builder_from_protocol(
+        pacemaker_code, training_set, protocol='fast', overrides={'pacemaker': {'parameters': parameters}}
+    )
+    results, node = run_get_node(builder)
+    assert node.is_finished_ok, node.exit_message
+    metrics = results['metrics'].get_dict()
+    potential = results['potential']
+
+    # no test split: every structure fitted, none left out, no test_* metric
+    assert [key for key in metrics if key.startswith('test_')] == []
+    assert metrics['fit_structure_count'] == len(frames)
+    assert metrics['dropped_structures'] == []
+    assert metrics['step_exit_status'] == {'pacemaker': 0, 'pace_yaml2yace': 0, 'pace_activeset': 0}
+    assert potential.has_file('asi')
+
+    # the weights pacemaker used are those of the policy, computed here from the frames
+    fractions = [frame.get_chemical_symbols().count('Au') / len(frame) for frame in frames]
+    per_atom = [frame.get_potential_energy() / len(frame) for frame in frames]
+    energy_weights = 1.0 / (lower_hull_distance(fractions, per_atom) + de) ** 2
+    force_weights = np.concatenate(
+        [weight / (np.sum(frame.get_forces() ** 2, axis=1) + df) for weight, frame in zip(energy_weights, frames)]
+    )
+    assert metrics['energy_weight_spread'] == pytest.approx(energy_weights.max() / energy_weights.min(), rel=1e-6)
+    assert metrics['force_weight_spread'] == pytest.approx(force_weights.max() / force_weights.min(), rel=1e-6)
+    assert metrics['energy_weight_spread'] > 2.0  # the hot, strained frames weigh visibly less
+
+    # the basis shape reached pacemaker: pair functions only, 6 per neighbour species, fewer than asked for
+    assert potential.number_of_functions == metrics['number_of_functions'] == 6 * 2 * 2
+    assert metrics['iterations'] == 20
+    assert np.isfinite(metrics['train_force_rmse_mev_per_angstrom'])
+    calculator = potential.get_calculator()
+    for frame in frames[-4:]:
+        atoms = frame.copy()
+        atoms.calc = calculator
+        assert np.isfinite(atoms.get_potential_energy())
+        assert np.isfinite(atoms.get_forces()).all()
+    print('metrics', {key: value for key, value in metrics.items() if 'rmse' in key or 'spread' in key})

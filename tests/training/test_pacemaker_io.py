@@ -137,3 +137,190 @@ def test_lower_inner_cutoff_moves_only_the_switch_to_zbl(tmp_path):
             dimer.calc = calculator
             energies.append(dimer.get_potential_energy())
         assert energies[0] == pytest.approx(energies[1], abs=1e-12)
+
+
+def test_weighting_off_by_default_and_written_as_pacemaker_reads_it(tmp_path):
+    assert io.PacemakerParameters().weighting is None
+    assert 'weighting' not in io.pacemaker_input(io.PacemakerParameters(), ['Cu'])['fit']
+
+    parameters = io.PacemakerParameters(seed=7, weighting={'de': 0.5, 'df_up': 30.0, 'nfit': 50, 'wlow': 0.8})
+    io.write_pacemaker_input(tmp_path / 'input.yaml', parameters, ['Au', 'Cu'])
+    weighting = yaml.safe_load((tmp_path / 'input.yaml').read_text())['fit']['weighting']
+    assert weighting == {
+        'type': 'EnergyBasedWeightingPolicy',
+        'energy': 'convex_hull',
+        'DElow': 1.0,
+        'DEup': 1000.0,
+        'DE': 0.5,
+        'DF': 1.0,
+        'DFup': 30.0,
+        'wlow': 0.8,
+        'nfit': 50,
+        'reftype': 'all',
+        'seed': 7,  # the fit's seed unless the weighting has its own
+    }
+    own_seed = io.PacemakerParameters(seed=7, weighting={'seed': 3, 'energy': 'cohesive'})
+    assert io.pacemaker_input(own_seed, ['Cu'])['fit']['weighting']['seed'] == 3
+    assert io.pacemaker_input(own_seed, ['Cu'])['fit']['weighting']['energy'] == 'cohesive'
+
+
+def test_weighting_defaults_drop_no_structure():
+    """pacemaker drops structures at or above DEup, with a force above DFup, and beyond nfit: none by default."""
+    weighting = io.pacemaker_input(io.PacemakerParameters(weighting={}), ['Cu'])['fit']['weighting']
+    assert 'nfit' not in weighting  # pacemaker then takes the size of the data set
+    assert 'DFup' not in weighting  # pacemaker then removes no structure for its forces
+    assert weighting['DEup'] >= 1000.0  # eV/atom above the lowest: no labelled structure is that high
+    assert weighting['wlow'] is None  # no re-balancing that would favour the few structures above DElow
+
+
+@pytest.mark.parametrize(
+    ('weighting', 'message'),
+    [
+        ({'DEup': 5.0}, '`parameters.weighting.DEup`: Extra inputs are not permitted'),
+        ({'energy': 'hull'}, "`parameters.weighting.energy`: Input should be 'convex_hull' or 'cohesive'"),
+        ({'de': 0.0}, '`parameters.weighting.de`: Input should be greater than 0'),
+        ({'nfit': 0}, '`parameters.weighting.nfit`: Input should be greater than or equal to 1'),
+        ({'de_low': 2.0, 'de_up': 1.0}, '`de_up` (1.0) must be larger than `de_low` (2.0)'),
+    ],
+)
+def test_weighting_errors_name_the_field(weighting, message):
+    assert message in parameters_error({'weighting': weighting})
+
+
+def test_default_basis_shape_is_written():
+    functions = io.pacemaker_input(io.PacemakerParameters(number_of_functions_per_element=30), ['Au', 'Cu'])[
+        'potential'
+    ]['functions']
+    assert functions == {
+        'number_of_functions_per_element': 30,
+        'UNARY': {'nradmax_by_orders': [15, 6, 4, 3, 2, 2], 'lmax_by_orders': [0, 3, 3, 2, 2, 1]},
+        'BINARY': {'nradmax_by_orders': [15, 6, 3, 2, 2, 1], 'lmax_by_orders': [0, 3, 2, 1, 1, 0]},
+        'TERNARY': {'nradmax_by_orders': [15, 3, 3, 2, 1], 'lmax_by_orders': [0, 2, 2, 1, 1]},
+        'ALL': {'nradmax_by_orders': [15, 3, 2, 1, 1], 'lmax_by_orders': [0, 2, 2, 1, 1]},
+    }
+
+
+def test_basis_shape_replaces_the_default_and_reaches_pyace():
+    from pyace.multispecies_basisextension import create_multispecies_basis_config
+
+    shape = {'ALL': {'nradmax_by_orders': [8], 'lmax_by_orders': [0]}}
+    parameters = io.PacemakerParameters(basis_shape=shape, number_of_functions_per_element=1000)
+    potential = io.pacemaker_input(parameters, ['Cu', 'Au'])['potential']
+    assert potential['functions'] == {'number_of_functions_per_element': 1000, **shape}
+    # pair functions only, n = 1..8 for each of the 2 neighbour species of each of the 2 central species
+    assert create_multispecies_basis_config(potential).total_number_of_functions == 8 * 2 * 2
+    assert io.basis_shape_error(parameters, ['Au', 'Cu']) is None
+
+    binary = io.PacemakerParameters(basis_shape={'ALL': {'nradmax_by_orders': [4, 2], 'lmax_by_orders': [0, 1]}})
+    functions = io.pacemaker_input(binary, ['Cu'])['potential']['functions']
+    assert set(functions) == {'number_of_functions_per_element', 'ALL'}  # UNARY etc. of the default are gone
+
+
+def test_basis_shape_beyond_pacemakers_white_list_is_refused():
+    """The default's UNARY shape is fine for one element but not as the shape of binary blocks."""
+    unary_shape = {'nradmax_by_orders': [15, 6, 4, 3, 2, 2], 'lmax_by_orders': [0, 3, 3, 2, 2, 1]}
+    parameters = io.PacemakerParameters(basis_shape={'ALL': unary_shape})
+    assert io.basis_shape_error(parameters, ['Cu']) is None
+    error = io.basis_shape_error(parameters, ['Cu', 'Au'])
+    assert error.startswith('`parameters.basis_shape`: pyace cannot build this basis for Au, Cu:')
+    assert 'white-list' in error
+
+
+@pytest.mark.parametrize(
+    ('shape', 'message'),
+    [
+        (
+            {'UNARY': {'nradmax_by_orders': [4], 'lmax_by_orders': [0]}},
+            '`parameters.basis_shape`: Value error, give an `ALL` shape',
+        ),
+        ({'ALL': {'nradmax_by_orders': [4, 2], 'lmax_by_orders': [0]}}, 'must have one entry per rank each'),
+        ({'ALL': {'nradmax_by_orders': [4], 'lmax_by_orders': [1]}}, 'the first entry (rank 1, pair functions)'),
+        ({'ALL': {'nradmax_by_orders': [4, 0], 'lmax_by_orders': [0, 1]}}, 'must be at least 1'),
+        ({'ALL': {'nradmax_by_orders': [2] * 7, 'lmax_by_orders': [0] * 7}}, 'give 1 to 6 entries'),
+        ({'PAIRS': {'nradmax_by_orders': [4], 'lmax_by_orders': [0]}}, '`parameters.basis_shape.PAIRS.[key]`'),
+        ({'ALL': {'nradmax_by_orders': [4], 'lmax_by_orders': [0], 'nradbase': 4}}, 'Extra inputs'),
+    ],
+)
+def test_basis_shape_errors_name_the_field(shape, message):
+    assert message in parameters_error({'basis_shape': shape})
+
+
+def _frames_arrays(compositions, energies_per_atom, natoms=4):
+    """Return (numbers, natoms, energies) of configurations of ``natoms`` atoms with ``compositions`` Au atoms."""
+    import numpy as np
+
+    numbers = np.concatenate([[79] * n_au + [29] * (natoms - n_au) for n_au in compositions])
+    return numbers, [natoms] * len(compositions), [natoms * value for value in energies_per_atom]
+
+
+@pytest.mark.parametrize(
+    ('compositions', 'energies', 'expected'),
+    [
+        ([1, 1, 1], [0.0, 0.1, 0.3], True),  # one composition: pacemaker uses cohesive energies itself
+        ([0, 1], [0.0, 0.1], False),  # two points cannot make a 2-d hull
+        ([0, 1, 2], [0.0, 0.1, 0.2], False),  # three points on a line: a flat simplex
+        ([0, 1, 2], [0.0, 0.1, 0.05], True),
+        ([0, 0, 4, 2, 2], [0.0, 0.2, -0.1, -0.3, -0.2], True),
+    ],
+)
+def test_convex_hull_possible_agrees_with_qhull(compositions, energies, expected):
+    """The check agrees with SciPy's Qhull on the points pacemaker gives it (Au fraction, energy per atom)."""
+    import numpy as np
+    from scipy.spatial import ConvexHull, QhullError
+
+    assert io.convex_hull_possible(*_frames_arrays(compositions, energies)) == expected
+    if len(set(compositions)) > 1:
+        try:
+            ConvexHull(np.column_stack([np.asarray(compositions) / 4, energies]))
+            built = True
+        except QhullError:
+            built = False
+        assert built == expected
+
+
+def test_dataset_summary_counts_and_weights():
+    import numpy as np
+    import pandas as pd
+
+    fit = pd.DataFrame(
+        {
+            'name': ['data.pckl.gzip:4', 'data.pckl.gzip:0', 'data.pckl.gzip:2'],
+            'w_energy': [0.5, 0.3, 0.2],
+            'w_forces': [np.array([0.1, 0.2]), np.array([0.05, 0.3]), np.array([0.15, 0.2])],
+        }
+    )
+    test = pd.DataFrame({'name': ['data.pckl.gzip:1'], 'w_energy': [1.0], 'w_forces': [np.array([1.0])]})
+    assert io.dataset_summary(6, fit, test) == {
+        'fit_structure_count': 3,
+        'test_structure_count': 1,
+        'dropped_structures': [3, 5],
+        'energy_weight_spread': pytest.approx(0.5 / 0.2),
+        'force_weight_spread': pytest.approx(0.3 / 0.05),
+    }
+    alone = io.dataset_summary(3, fit)
+    assert 'test_structure_count' not in alone
+    assert alone['dropped_structures'] == [1]
+
+
+def test_metrics_without_test_split_have_no_test_keys():
+    tables = {name: (ACE_CUAU / name).read_text() for name in ('cycle_metrics.txt',)}
+    metrics = io.summarise_metrics(tables)
+    assert metrics['train_force_rmse_mev_per_angstrom'] > 0
+    assert not [key for key in metrics if key.startswith('test_')]
+
+
+def test_fit_summary_line():
+    from aiida_mlip_autopipe.training.workchain import fit_summary
+
+    assert fit_summary({'test_energy_rmse_mev_per_atom': 1.234, 'test_force_rmse_mev_per_angstrom': 56.78}) == (
+        'test RMSE: energy 1.23 meV/atom, forces 56.8 meV/A'
+    )
+    assert fit_summary(
+        {
+            'train_energy_rmse_mev_per_atom': 2.0,
+            'train_force_rmse_mev_per_angstrom': 40.0,
+            'dropped_structures': [3, 7],
+        }
+    ) == (
+        'train RMSE: energy 2.00 meV/atom, forces 40.0 meV/A (no test split); pacemaker left out 2 structure(s): [3, 7]'
+    )

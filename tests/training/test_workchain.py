@@ -142,3 +142,67 @@ def test_previous_potential_must_cover_elements(pacemaker_code, cuau_potential):
     )
     with pytest.raises(ValueError, match=r'`previous_potential`: has no basis for Al \(it covers Au, Cu\)'):
         run_get_node(builder)
+
+
+@pytest.mark.parametrize('protocol', ['fast', 'balanced', 'stringent'])
+def test_protocol_weighting_and_overrides(pacemaker_code, training_set, protocol):
+    """Energy-based weights in balanced and stringent, dropping nothing; overrides merge key by key or switch off."""
+    from aiida_mlip_autopipe.training.pacemaker_io import PacemakerParameters
+
+    def parameters(overrides=None):
+        builder = PacemakerWorkChain.get_builder_from_protocol(
+            pacemaker_code, training_set, protocol=protocol, overrides=overrides
+        )
+        return builder.pacemaker.parameters.get_dict()
+
+    default = parameters()
+    PacemakerParameters(**default)  # valid as a whole
+    if protocol == 'fast':
+        assert default.get('weighting') is None
+    else:
+        assert default['weighting'] == {'energy': 'convex_hull', 'de': 1.0, 'df': 1.0, 'de_up': 1000.0, 'wlow': None}
+    tuned = parameters({'pacemaker': {'parameters': {'weighting': {'de': 0.3}}}})['weighting']
+    assert tuned['de'] == 0.3
+    assert tuned.get('energy', 'convex_hull') == 'convex_hull'
+    assert parameters({'pacemaker': {'parameters': {'weighting': None}}})['weighting'] is None
+    shape = {'ALL': {'nradmax_by_orders': [6, 2], 'lmax_by_orders': [0, 1]}}
+    assert parameters({'pacemaker': {'parameters': {'basis_shape': shape}}})['basis_shape'] == shape
+    assert 'basis_shape' not in default  # PacemakerParameters' default, replaced whole by an override
+
+
+def test_basis_shape_beyond_white_list_fails_before_submission(pacemaker_code, training_set):
+    from aiida.engine import run_get_node
+
+    unary_shape = {'nradmax_by_orders': [15, 6, 4, 3, 2, 2], 'lmax_by_orders': [0, 3, 3, 2, 2, 1]}
+    builder = PacemakerWorkChain.get_builder_from_protocol(
+        pacemaker_code,
+        training_set,
+        protocol='fast',
+        overrides={
+            'pacemaker': {'parameters': {'number_of_functions_per_element': 1, 'basis_shape': {'ALL': unary_shape}}}
+        },
+    )
+    with pytest.raises(ValueError, match=r'`parameters\.basis_shape`: pyace cannot build this basis for Au, Cu'):
+        run_get_node(builder)
+
+
+def test_flat_convex_hull_falls_back_to_cohesive_weighting(pacemaker_code, emt_cuau_frames, tmp_path, monkeypatch):
+    """Two structures of two compositions make no convex hull (pacemaker's Qhull would stop the fit)."""
+    from pathlib import Path
+
+    import yaml
+    from aiida.engine import run_get_node
+
+    monkeypatch.chdir(tmp_path)  # a dry run writes its folder under submit_test/ here
+    pure, alloy = [frame for frame in emt_cuau_frames(40, 3) if len(frame) == 4][:2]
+    pure.symbols[:] = 'Cu'  # the labels stay those of the alloy cell: only the compositions matter here
+    training_set = TrainingSet(frames=[pure, alloy]).store()
+    _, node = run_get_node(
+        PacemakerCalculation,
+        code=pacemaker_code,
+        training_set=training_set,
+        parameters=orm.Dict({'number_of_functions_per_element': 1, 'weighting': {'energy': 'convex_hull'}}),
+        metadata={'dry_run': True, 'store_provenance': False},
+    )
+    written = yaml.safe_load((Path(node.dry_run_info['folder']) / 'input.yaml').read_text())
+    assert written['fit']['weighting']['energy'] == 'cohesive'

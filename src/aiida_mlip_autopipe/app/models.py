@@ -430,17 +430,19 @@ class MonitorModel(tl.HasTraits):
         self.summary = ''
         if 'summary' in node.outputs:
             summary = node.outputs.summary.get_dict()
-            self.summary = f'stopped: {summary["stop_reason"]}; best iteration {summary["best_iteration"]}'
+            shipped = f'{summary["shipped"]} ({summary["shipped_reason"]})'
+            self.summary = f'stopped: {summary["stop_reason"]}; ships {shipped}'
         self.validation = (
             format_validation_table(node.outputs.validation.get_dict()) if 'validation' in node.outputs else ''
         )
         self.report = campaign_report(node, self.report_lines)
-        if any(row.get('force_rmse_test') is not None for row in rows):
+        if any(row.get('heldout_force_rmse') is not None for row in rows):
             import tempfile
 
+            final_scores = node.outputs.summary.get('final_scores') if 'summary' in node.outputs else None
             with tempfile.TemporaryDirectory() as folder:
                 path = Path(folder) / 'learning_curve.png'
-                plot_learning_curve(rows, path)
+                plot_learning_curve(rows, path, final_scores)
                 self.learning_curve = path.read_bytes()
         else:
             self.learning_curve = b''

@@ -5,31 +5,11 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from ase import Atoms
 
+from ..common.scoring import prediction_errors
 from ..exploration.selection import select_frames
 
-
-def prediction_errors(frames: list[Atoms], predict) -> dict[str, float]:
-    """Return energy and force errors of ``predict`` on labelled ``frames``.
-
-    ``predict(atoms)`` returns ``(total energy eV, forces eV/A)`` on the labeller's energy scale.
-    Returns energy RMSE (meV/atom), force-component RMSE (meV/A), and the 95th percentile and the
-    maximum of the per-atom force-error norm (meV/A).
-    """
-    energy_errors, force_errors = [], []
-    for atoms in frames:
-        energy, forces = predict(atoms)
-        energy_errors.append((energy - atoms.get_potential_energy()) / len(atoms))
-        force_errors.append(np.asarray(forces) - atoms.get_forces())
-    delta = np.concatenate(force_errors)
-    norms = np.linalg.norm(delta, axis=1)
-    return {
-        'energy_rmse': 1000 * float(np.sqrt(np.mean(np.square(energy_errors)))),
-        'force_rmse': 1000 * float(np.sqrt(np.mean(delta**2))),
-        'force_p95': 1000 * float(np.percentile(norms, 95)),
-        'force_max': 1000 * float(norms.max()),
-    }
+__all__ = ('gamma_selection', 'prediction_errors', 'random_selection')
 
 
 def random_selection(count: int, eligible: np.ndarray, seed: int) -> list[int]:

@@ -65,12 +65,22 @@ class TemperatureRange(Range):
 
 
 class Targets(_Section):
-    """When the potential is good enough."""
+    """When the potential is good enough (see ``rules.convergence_criteria``)."""
 
-    force_rmse_mev_a: float = Field(gt=0, description='Test-set force RMSE to reach (meV/A).')
-    energy_rmse_mev_atom: float | None = Field(None, gt=0, description='Test-set energy RMSE to reach (meV/atom).')
+    force_rmse_mev_a: float = Field(gt=0, description='Held-out force RMSE to reach (meV/A).')
+    energy_rmse_mev_atom: float | None = Field(None, gt=0, description='Held-out energy RMSE to reach (meV/atom).')
     high_gamma_fraction: float = Field(
-        ge=0, le=1, description='Largest fraction of explored frames above the lower gamma threshold.'
+        ge=0, le=1, description="Largest fraction of any MD run's gamma samples above `exploration.gamma_lower`."
+    )
+    consecutive: int = Field(
+        2, ge=1, le=10, description='Iterations in a row that must meet every criterion before the campaign stops.'
+    )
+    held_out_fraction: float = Field(
+        0.15,
+        gt=0.0,
+        lt=0.5,
+        description='Share of every labelled batch kept out of training (stratified by kind, composition and '
+        "temperature) to score each iteration's potential.",
     )
 
 
@@ -90,6 +100,21 @@ class FitSettings(_Section):
 
     protocol: Literal['fast', 'balanced', 'stringent'] = Field(description='Fit size preset.')
     overrides: dict[str, Any] = Field(default_factory=dict, description='Fit parameters overriding the preset.')
+    final_refit: bool = Field(
+        description='After the loop, fit once more from scratch on every label; ship it only if its held-out '
+        'force error is lower.'
+    )
+
+
+class SwapSettings(_Section):
+    """Monte Carlo atom swaps during the exploration MD (LAMMPS ``fix atom/swap``), for two or more elements."""
+
+    enabled: bool = Field(True, description='Swap atoms of different elements during the MD (chemical order).')
+    every: int = Field(20, ge=1, description='MD steps between swap attempts.')
+    attempts: int = Field(4, ge=1, description='Swaps tried each time, per pair of elements.')
+    temperature: float | None = Field(
+        None, gt=0, le=20000, description='Temperature (K) of the swap acceptance; default: that of the MD run.'
+    )
 
 
 class ExplorationSettings(_Section):
@@ -105,6 +130,21 @@ class ExplorationSettings(_Section):
     min_atoms: int = Field(
         32, ge=1, description='MD cells are repeated to at least this many atoms; selected frames have this size.'
     )
+    selection: Literal['maxvol', 'farthest_point'] = Field(
+        'maxvol',
+        description='`maxvol`: D-optimal batch against the active set (pyace MaxVol); `farthest_point`: '
+        'diversity of pooled descriptors.',
+    )
+    label_above_upper: bool = Field(
+        False, description='Also label frames at or above `gamma_upper` (they count as failures either way).'
+    )
+    ramp_iterations: int = Field(
+        2, ge=1, le=20, description='Iterations over which the MD ceiling ramps up to `temperature.max`.'
+    )
+    barostat: Literal['iso', 'aniso', 'tri'] = Field(
+        'iso', description='NPT cell control: `iso`, `aniso` (three lengths) or `tri` (lengths and angles).'
+    )
+    swaps: SwapSettings = Field(default_factory=SwapSettings, description='Monte Carlo atom swaps.')
 
     @model_validator(mode='after')
     def _thresholds(self):

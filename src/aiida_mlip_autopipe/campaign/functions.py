@@ -5,7 +5,9 @@ from __future__ import annotations
 from aiida import orm
 from aiida.engine import calcfunction
 
+from ..common.scoring import score_potential
 from ..data import TrainingSet
+from .rules import split_held_out
 
 
 @calcfunction
@@ -18,38 +20,70 @@ def merge_training_sets(**training_sets) -> TrainingSet:
 
 
 @calcfunction
+def split_held_out_labels(labels: TrainingSet, parameters: orm.Dict) -> dict:
+    """Split a labelled batch into ``train`` and ``held_out`` (never trained on), see ``rules.split_held_out``.
+
+    ``parameters``: ``strata`` (key -> [kind, composition, temperature]; keys are the frames'
+    ``config_type``), ``fraction``, ``kinds_held`` (kinds the held-out set has already) and ``seed``.
+    """
+    settings = parameters.get_dict()
+    frames = labels.to_atoms()
+    strata = {
+        atoms.info['config_type']: tuple(settings['strata'].get(atoms.info['config_type'], ['other']))
+        for atoms in frames
+    }
+    held = set(split_held_out(strata, settings['fraction'], set(settings['kinds_held']), settings['seed']))
+    return {
+        'train': TrainingSet(frames=[atoms for atoms in frames if atoms.info['config_type'] not in held]),
+        'held_out': TrainingSet(frames=[atoms for atoms in frames if atoms.info['config_type'] in held]),
+    }
+
+
+@calcfunction
+def score_potentials(held_out: TrainingSet, **potentials) -> orm.Dict:
+    """Return the errors of each potential on the held-out set (``common.scoring.prediction_errors``), by key."""
+    frames = held_out.to_atoms()
+    return orm.Dict({key: score_potential(potential, frames) for key, potential in sorted(potentials.items())})
+
+
+@calcfunction
 def summarise_campaign(summary: orm.Dict) -> orm.Dict:
     """Record the per-iteration table of the campaign (labels, errors, gamma statistics, state)."""
     return orm.Dict(summary.get_dict())
 
 
-def starting_frames(frames, max_structures: int, min_atoms: int, seed: int):
-    """Return up to ``max_structures`` MD starting cells from labelled ``frames``, one per composition.
+def composition_distance(point: dict[str, float], atoms) -> float:
+    """Return the largest difference of atomic fraction between composition ``point`` and ``atoms``."""
+    symbols = atoms.get_chemical_symbols()
+    return max(
+        abs(point.get(symbol, 0.0) - symbols.count(symbol) / len(symbols)) for symbol in set(point) | set(symbols)
+    )
 
-    For each composition (fractions rounded to 0.01) the frame with the most atoms is taken (ties
-    broken by a seeded shuffle), without its labels, and repeated along its shortest cell vectors
-    until it holds at least ``min_atoms`` atoms. Compositions are spread evenly when more exist than
-    ``max_structures``.
+
+def starting_frames(frames, compositions: list[dict], min_atoms: int, seed: int):
+    """Return one MD starting cell per campaign composition point, from labelled ``frames``.
+
+    For each point the periodic frames closest to it in composition are taken, and among those the
+    one with the lowest energy per atom (a relaxed-like bulk cell rather than a strained or rattled
+    one; ties broken by a seeded shuffle), without its labels, repeated along its shortest cell
+    vectors until it holds at least ``min_atoms`` atoms. Points that pick the same frame share one cell.
     """
     import numpy as np
 
     rng = np.random.default_rng(seed)
     order = rng.permutation(len(frames))
-    by_composition = {}
-    for index in order:
-        atoms = frames[index]
-        if not atoms.pbc.all():
+    periodic = [frames[i] for i in order if frames[i].pbc.all()]
+    if not periodic:
+        return []
+    cells, taken = [], set()
+    for point in compositions:
+        distances = [composition_distance(point, atoms) for atoms in periodic]
+        closest = [atoms for atoms, value in zip(periodic, distances) if value <= min(distances) + 1e-9]
+        best = min(closest, key=lambda atoms: atoms.get_potential_energy() / len(atoms))
+        if id(best) in taken:
             continue
-        symbols = atoms.get_chemical_symbols()
-        key = tuple(sorted((s, round(symbols.count(s) / len(symbols), 2)) for s in set(symbols)))
-        if key not in by_composition or len(atoms) > len(by_composition[key]):
-            by_composition[key] = atoms
-    keys = sorted(by_composition)
-    if len(keys) > max_structures:
-        keys = [keys[i] for i in np.linspace(0, len(keys) - 1, max_structures).round().astype(int)]
-    cells = []
-    for key in keys:
-        atoms = by_composition[key].copy()
+        taken.add(id(best))
+        atoms = best.copy()
         atoms.calc = None
         repeat = [1, 1, 1]
         while len(atoms) * np.prod(repeat) < min_atoms:

@@ -40,31 +40,118 @@ def temperature_schedule(t_min: float, t_max: float, points: int, iteration: int
     return sorted({round(t_min + i * step, 1) for i in range(points)})
 
 
-def convergence_verdict(
-    high_gamma_fraction: float,
-    force_rmse_mev_a: float,
-    energy_rmse_mev_atom: float | None,
-    targets,
-) -> tuple[bool, str]:
-    """Return whether the campaign has converged and why (or why not).
+#: An explored composition stands for a campaign composition point within this atomic fraction.
+COMPOSITION_TOLERANCE = 0.1
 
-    Converged when the exploration found at most ``targets.high_gamma_fraction`` of its frames above
-    the lower gamma threshold AND the test force RMSE meets ``targets.force_rmse_mev_a`` (and the
-    energy RMSE its target, when one is set).
+
+def _covered(point: dict[str, float], explored: list[dict[str, float]]) -> bool:
+    return any(
+        max(abs(point.get(symbol, 0.0) - seen.get(symbol, 0.0)) for symbol in set(point) | set(seen))
+        <= COMPOSITION_TOLERANCE + 1e-9
+        for seen in explored
+    )
+
+
+def convergence_criteria(row: dict, targets, temperature_max: float, compositions: list[dict]) -> list[dict]:
+    """Return each convergence criterion of one iteration as ``{'name', 'met', 'value', 'target'}``.
+
+    ``row`` holds the iteration's exploration (``temperature_explored``, ``compositions_explored``,
+    ``runs_halted``, ``runs_failed``, ``high_gamma_fraction``: the largest of the runs' own) and the
+    held-out errors of its potential (``heldout_force_rmse``, ``heldout_energy_rmse``). The criteria:
+    the MD reached ``temperature_max`` and every composition of the campaign; no run halted or
+    failed; every run's high-gamma fraction at most its target; the held-out errors at most theirs.
     """
-    unmet = []
-    if not high_gamma_fraction <= targets.high_gamma_fraction:
-        unmet.append(f'high-gamma fraction {high_gamma_fraction:.3f} > {targets.high_gamma_fraction}')
-    if not force_rmse_mev_a <= targets.force_rmse_mev_a:
-        unmet.append(f'force RMSE {force_rmse_mev_a:.1f} > {targets.force_rmse_mev_a} meV/A')
-    target_e = targets.energy_rmse_mev_atom
-    if target_e is not None and not (energy_rmse_mev_atom is not None and energy_rmse_mev_atom <= target_e):
-        unmet.append(f'energy RMSE {energy_rmse_mev_atom} > {target_e} meV/atom')
+    reached = row.get('temperature_explored')
+    explored = row.get('compositions_explored') or []
+    missing = [point for point in compositions if not _covered(point, explored)]
+    stopped = (row.get('runs_halted') or 0) + (row.get('runs_failed') or 0)
+    fraction = row.get('high_gamma_fraction')
+    force = row.get('heldout_force_rmse')
+    energy = row.get('heldout_energy_rmse')
+    criteria = [
+        {
+            'name': 'temperature',
+            'met': reached is not None and reached >= temperature_max - 1e-6,
+            'value': reached,
+            'target': temperature_max,
+        },
+        {
+            'name': 'compositions',
+            'met': not missing,
+            'value': len(compositions) - len(missing),
+            'target': len(compositions),
+        },
+        {'name': 'runs_halted', 'met': row.get('runs_total', 0) > 0 and stopped == 0, 'value': stopped, 'target': 0},
+        {
+            'name': 'high_gamma_fraction',
+            'met': fraction is not None and fraction <= targets.high_gamma_fraction,
+            'value': fraction,
+            'target': targets.high_gamma_fraction,
+        },
+        {
+            'name': 'force_rmse',
+            'met': _finite(force) and force <= targets.force_rmse_mev_a,
+            'value': force,
+            'target': targets.force_rmse_mev_a,
+        },
+    ]
+    if targets.energy_rmse_mev_atom is not None:
+        criteria.append(
+            {
+                'name': 'energy_rmse',
+                'met': _finite(energy) and energy <= targets.energy_rmse_mev_atom,
+                'value': energy,
+                'target': targets.energy_rmse_mev_atom,
+            }
+        )
+    return criteria
+
+
+def _finite(value) -> bool:
+    return isinstance(value, (int, float)) and math.isfinite(value)
+
+
+def describe_criteria(criteria: list[dict]) -> str:
+    """Return the criteria as one line: ``name value <= target`` with ``ok`` or ``UNMET``."""
+    parts = []
+    for item in criteria:
+        value = item['value']
+        shown = f'{value:.3g}' if _finite(value) else '-'
+        parts.append(f'{item["name"]} {shown} (target {item["target"]:g}) {"ok" if item["met"] else "UNMET"}')
+    return '; '.join(parts)
+
+
+def convergence_verdict(
+    rows: list[dict], targets, temperature_max: float, compositions: list[dict]
+) -> tuple[bool, str, list[dict]]:
+    """Return whether the campaign has converged after its last explored iteration, why, and its criteria.
+
+    Converged when every criterion (:func:`convergence_criteria`) holds in each of the last
+    ``targets.consecutive`` explored iterations: one good iteration is not enough, and a potential
+    must stay good after the data its own exploration found were added.
+    """
+    explored = [row for row in rows if row.get('runs_total')]
+    if not explored:
+        return False, 'not converged: nothing explored yet', []
+    criteria = convergence_criteria(explored[-1], targets, temperature_max, compositions)
+    unmet = [item['name'] for item in criteria if not item['met']]
     if unmet:
-        return False, 'not converged: ' + '; '.join(unmet)
-    return True, (
-        f'converged: high-gamma fraction {high_gamma_fraction:.3f} <= {targets.high_gamma_fraction}, '
-        f'force RMSE {force_rmse_mev_a:.1f} <= {targets.force_rmse_mev_a} meV/A'
+        return False, f'not converged: {", ".join(unmet)} unmet ({describe_criteria(criteria)})', criteria
+    streak = 0
+    for row in reversed(explored):
+        if not all(item['met'] for item in convergence_criteria(row, targets, temperature_max, compositions)):
+            break
+        streak += 1
+    if streak < targets.consecutive:
+        return (
+            False,
+            f'not converged: all criteria met in {streak} consecutive iteration(s) of {targets.consecutive}',
+            criteria,
+        )
+    return (
+        True,
+        f'converged: all criteria met in {streak} consecutive iterations ({describe_criteria(criteria)})',
+        criteria,
     )
 
 
@@ -84,14 +171,79 @@ def labels_allowed(requested: int, dft_calculations: int, budgets) -> int:
     return max(0, min(requested, budgets.dft_calculations - dft_calculations))
 
 
-def best_iteration(force_rmses: list[float]) -> int:
-    """Return the index of the potential to output: the last iteration with a finite test force RMSE.
+def best_iteration(rows: list[dict], scores: dict) -> tuple[int, str]:
+    """Return the iteration whose potential ships, and why.
 
-    Each refit continues the previous potential on every label so far. Test errors of different
-    iterations are not compared: they come from different, small held-out sets (one held-out
-    perfect crystal, with zero forces, gives a test force RMSE near 0 for a poor potential).
+    ``rows`` are the iteration rows (``iteration``, ``runs_halted``, ``runs_failed``, ``runs_total``
+    of the exploration that potential ran); ``scores`` maps iteration -> held-out force RMSE of its
+    potential, all on the same held-out set. The potential with the lowest held-out force error
+    among the iterations whose exploration had no halted or failed run ships; if there is none,
+    the lowest overall. Ties go to the later iteration (more data).
     """
-    finite = [index for index, value in enumerate(force_rmses) if not math.isnan(value)]
+    finite = {int(key): value for key, value in scores.items() if _finite(value)}
     if not finite:
-        raise ValueError('no iteration has a finite force RMSE')
-    return finite[-1]
+        raise ValueError('no iteration has a finite held-out force error')
+    stable = {
+        row['iteration']
+        for row in rows
+        if row.get('runs_total') and not (row.get('runs_halted') or 0) + (row.get('runs_failed') or 0)
+    }
+    pool = {key: value for key, value in finite.items() if key in stable}
+    rule = 'lowest held-out force RMSE among iterations whose exploration had no halted run'
+    if not pool:
+        pool, rule = finite, 'lowest held-out force RMSE (every exploration had a halted run, or none ran)'
+    best = min(pool, key=lambda key: (pool[key], -key))
+    return best, f'{rule}: iteration {best}, {pool[best]:.1f} meV/A'
+
+
+#: A kind with at least this many labels in a batch gives one of them to the held-out set if it has none yet.
+HELD_OUT_MIN_KIND_SIZE = 3
+
+
+def structure_kind(key: str) -> str:
+    """Return the kind of a labelled structure from its key: the generation method, or ``explored``."""
+    if key.startswith('it') and '_run_' in key:
+        return 'explored'
+    return key.split('_', 1)[0]
+
+
+def split_held_out(strata: dict[str, tuple], fraction: float, kinds_held, seed: int) -> list[str]:
+    """Return the keys of a labelled batch to hold out (never trained on), stratified and seeded.
+
+    ``strata`` maps each key to its stratum, a tuple whose first item is the kind (e.g. ``(kind,
+    composition, temperature)``). About ``fraction`` of the batch is held out (rounded; none of a
+    batch of one). A kind with at least :data:`HELD_OUT_MIN_KIND_SIZE` labels here and none in
+    ``kinds_held`` (the kinds the held-out set already has) gives one first; the rest is drawn
+    round-robin over the strata, largest first, at random within each, so the held-out set
+    follows the composition, temperature and kind mix of what was labelled.
+    """
+    import numpy as np
+
+    keys = sorted(strata)
+    if len(keys) < 2 or fraction <= 0:
+        return []
+    target = min(len(keys) - 1, max(1, round(fraction * len(keys))))
+    rng = np.random.default_rng(seed)
+    groups: dict[tuple, list[str]] = {}
+    for key in keys:
+        groups.setdefault(tuple(strata[key]), []).append(key)
+    for members in groups.values():
+        members[:] = [members[i] for i in rng.permutation(len(members))]
+    chosen: list[str] = []
+    by_kind: dict[str, list[tuple]] = {}
+    for stratum in sorted(groups, key=str):
+        by_kind.setdefault(stratum[0], []).append(stratum)
+    for kind, kind_strata in sorted(by_kind.items()):
+        if kind in kinds_held or sum(len(groups[s]) for s in kind_strata) < HELD_OUT_MIN_KIND_SIZE:
+            continue
+        largest = max(kind_strata, key=lambda s: (len(groups[s]), str(s)))
+        chosen.append(groups[largest].pop())
+    while len(chosen) < target:
+        open_strata = sorted((s for s in groups if groups[s]), key=lambda s: (-len(groups[s]), str(s)))
+        if not open_strata:
+            break
+        for stratum in open_strata:
+            if len(chosen) >= target:
+                break
+            chosen.append(groups[stratum].pop())
+    return sorted(chosen)

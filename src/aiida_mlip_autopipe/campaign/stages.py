@@ -148,10 +148,13 @@ def labelling_cpu_seconds(node) -> float | None:
 
 
 def training_builder(config: CampaignConfig, training_set, previous_potential=None):
-    """Return the ``PacemakerWorkChain`` builder; refit from ``previous_potential`` when given."""
+    """Return the ``PacemakerWorkChain`` builder; refit from ``previous_potential`` when given.
+
+    pacemaker's own random test split is off: the campaign scores every potential on its held-out set.
+    """
     from ..training.workchain import PacemakerWorkChain
 
-    overrides = {'pacemaker': {'parameters': {'seed': config.seed}}}
+    overrides = {'pacemaker': {'parameters': {'seed': config.seed, 'test_size': 0.0}}}
     return PacemakerWorkChain.get_builder_from_protocol(
         _code(config.codes.pacemaker, 'pacemaker'),
         training_set,
@@ -173,12 +176,11 @@ def _finite(value):
 
 
 def trained_potential(node) -> tuple:
-    """Return the potential and its metrics (meV/A, meV/atom; None where pacemaker gave none)."""
+    """Return the potential and its training errors (meV/A, meV/atom; None where pacemaker gave none)."""
     metrics = node.outputs.metrics.get_dict()
     return node.outputs.potential, {
         'force_rmse_train': _finite(metrics.get('train_force_rmse_mev_per_angstrom')),
-        'force_rmse_test': _finite(metrics.get('test_force_rmse_mev_per_angstrom')),
-        'energy_rmse_test': _finite(metrics.get('test_energy_rmse_mev_per_atom')),
+        'energy_rmse_train': _finite(metrics.get('train_energy_rmse_mev_per_atom')),
     }
 
 
@@ -188,16 +190,18 @@ def trained_potential(node) -> tuple:
 def exploration_builder(config: CampaignConfig, potential, training_set, temperatures, iteration: int):
     """Return the ``ExplorationWorkChain`` builder for one iteration's MD schedule.
 
-    MD starts from one cell per composition of the training set (at least
-    ``exploration.min_atoms`` atoms), at every temperature of the schedule; NPT runs at the
-    campaign's pressure. Frames with atoms closer than ``rules.frame_min_distance`` are not selected.
+    MD starts from one cell per composition point of the campaign (the labelled cell nearest to it
+    and lowest in energy, at least ``exploration.min_atoms`` atoms), at every temperature of the
+    schedule; NPT runs at the campaign's pressure with its barostat; with two or more elements and
+    ``exploration.swaps.enabled`` the MD swaps atoms (hybrid MD/Monte Carlo). Frames with atoms
+    closer than ``rules.frame_min_distance`` are not selected.
     """
     from ..exploration.workchain import ExplorationWorkChain
     from .functions import generate_starting_structures
     from .rules import frame_min_distance
 
     settings = {
-        'max_structures': max(1, len(config.compositions())),
+        'compositions': config.compositions(),
         'min_atoms': config.exploration.min_atoms,
         'seed': config.seed + iteration,
     }
@@ -213,6 +217,10 @@ def exploration_builder(config: CampaignConfig, potential, training_set, tempera
     }
     if exploration.ensemble == 'npt':
         schedule['pressures_gpa'] = [config.pressure_gpa]
+        schedule['barostat'] = exploration.barostat
+    swaps = exploration.swaps
+    if swaps.enabled and len(config.elements) > 1:
+        schedule.update(swap_every=swaps.every, swap_attempts=swaps.attempts, swap_temperature=swaps.temperature)
     builder = ExplorationWorkChain.get_builder()
     builder.code = _code(config.codes.lmp, 'lmp')
     builder.potential = potential
@@ -221,7 +229,13 @@ def exploration_builder(config: CampaignConfig, potential, training_set, tempera
     builder.gamma_lower = orm.Float(exploration.gamma_lower)
     builder.gamma_upper = orm.Float(exploration.gamma_upper)
     builder.max_selected = orm.Int(exploration.max_selected)
-    builder.selection = orm.Dict({'min_distance': frame_min_distance(config.elements)})
+    builder.selection = orm.Dict(
+        {
+            'method': exploration.selection,
+            'label_above_upper': exploration.label_above_upper,
+            'min_distance': frame_min_distance(config.elements),
+        }
+    )
     builder.seed = orm.Int(config.seed + iteration)
     return builder
 

@@ -12,16 +12,23 @@ from .stages import labelling_cpu_seconds
 #: (row key, column title, width, number format)
 COLUMNS = (
     ('iteration', 'it', 2, 'd'),
-    ('labels_added', 'labels', 6, 'd'),
+    ('labels_added', 'train+', 6, 'd'),
+    ('labels_held_out', 'held+', 5, 'd'),
     ('labels_failed', 'failed', 6, 'd'),
-    ('training_set_size', 'train set', 9, 'd'),
-    ('force_rmse_train', 'F train', 8, '.1f'),
-    ('force_rmse_test', 'F test', 7, '.1f'),
-    ('energy_rmse_test', 'E test', 7, '.2f'),
+    ('training_set_size', 'train', 5, 'd'),
+    ('held_out_size', 'held', 4, 'd'),
+    ('force_rmse_train', 'F train', 7, '.1f'),
+    ('heldout_force_rmse', 'F held', 7, '.1f'),
+    ('heldout_force_p95', 'F p95', 6, '.0f'),
+    ('heldout_force_max', 'F max', 6, '.0f'),
+    ('heldout_energy_rmse', 'E held', 6, '.2f'),
+    ('temperature_explored', 'T MD', 6, '.0f'),
+    ('runs_halted', 'halted', 6, 'd'),
     ('high_gamma_fraction', 'high-gamma', 10, '.3f'),
     ('max_gamma', 'max gamma', 9, '.2f'),
+    ('selected', 'picked', 6, 'd'),
     ('dft_cpu_seconds', 'DFT s', 7, '.0f'),
-    ('state', 'state', 10, 's'),
+    ('state', 'state', 9, 's'),
 )
 
 
@@ -53,19 +60,41 @@ def campaign_rows(node: orm.WorkflowNode) -> list[dict]:
     return rows
 
 
-def plot_learning_curve(rows: list[dict], path) -> None:
-    """Write the test force RMSE against the training set size, and the high-gamma fraction, as a PNG."""
+def format_criteria(criteria: list[dict]) -> str:
+    """Return the stop rule's criteria of one iteration, one per line: met or unmet, value and target."""
+    lines = []
+    for item in criteria:
+        value = item['value']
+        shown = '-' if value is None else format(value, '.4g') if isinstance(value, float) else str(value)
+        lines.append(
+            f'  {"met  " if item["met"] else "UNMET"}  {item["name"]:<20} {shown:>8}  (target {item["target"]:g})'
+        )
+    return '\n'.join(lines)
+
+
+def plot_learning_curve(rows: list[dict], path, final_scores: dict | None = None) -> None:
+    """Write the held-out force RMSE against the training set size, and the high-gamma fraction, as a PNG.
+
+    With ``final_scores`` (every iteration's potential on the final held-out set) those are drawn
+    too: one fixed set, so the points compare.
+    """
     import matplotlib
 
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
 
-    fitted = [row for row in rows if row.get('force_rmse_test') is not None]
+    fitted = [row for row in rows if row.get('heldout_force_rmse') is not None]
     figure, (left, right) = plt.subplots(1, 2, figsize=(9, 3.5))
-    left.plot([r['training_set_size'] for r in fitted], [r['force_rmse_test'] for r in fitted], 'o-', label='test')
-    left.plot(
-        [r['training_set_size'] for r in fitted], [r.get('force_rmse_train') for r in fitted], 's--', label='train'
-    )
+    sizes = [r['training_set_size'] for r in fitted]
+    left.plot(sizes, [r['heldout_force_rmse'] for r in fitted], 'o-', label='held out (so far)')
+    if final_scores:
+        pairs = [
+            (row['training_set_size'], final_scores[f'iteration_{row["iteration"]:02d}']['force_rmse'])
+            for row in fitted
+            if f'iteration_{row["iteration"]:02d}' in final_scores
+        ]
+        left.plot(*zip(*pairs), 'D-', label='held out (final set)')
+    left.plot(sizes, [r.get('force_rmse_train') for r in fitted], 's--', label='train')
     left.set_xlabel('labelled structures')
     left.set_ylabel('force RMSE (meV/A)')
     left.legend()
@@ -86,13 +115,21 @@ def describe_campaign(node: orm.WorkflowNode, plot_path) -> str:
     lines = [f'{node.process_label}<{node.pk}> `{node.label}`: {state}{exit_status} {node.exit_message or ""}'.rstrip()]
     rows = campaign_rows(node)
     lines.append(format_table(rows))
+    explored = [row for row in rows if row.get('criteria')]
+    if explored:
+        lines.append(f'stop rule at iteration {explored[-1]["iteration"]}:')
+        lines.append(format_criteria(explored[-1]['criteria']))
+    final_scores = None
     if 'summary' in node.outputs:
         summary = node.outputs.summary.get_dict()
-        best = summary['iterations'][summary['best_iteration']]
+        final_scores = summary.get('final_scores')
+        shipped = (final_scores or {}).get(summary['shipped'], {})
         lines.append(
-            f'stopped: {summary["stop_reason"]}; best iteration {summary["best_iteration"]} '
-            f'(test force RMSE {best.get("force_rmse_test")} meV/A, energy RMSE {best.get("energy_rmse_test")} '
-            f'meV/atom); {summary["dft_calculations"]} labelling calculations'
+            f'stopped: {summary["stop_reason"]}; ships {summary["shipped"]} ({summary["shipped_reason"]}); '
+            f'held-out force RMSE {shipped.get("force_rmse", float("nan")):.1f} meV/A, p95 '
+            f'{shipped.get("force_p95", float("nan")):.0f}, max {shipped.get("force_max", float("nan")):.0f} meV/A, '
+            f'energy RMSE {shipped.get("energy_rmse", float("nan")):.2f} meV/atom; '
+            f'{summary["dft_calculations"]} labelling calculations'
         )
     if 'validation' in node.outputs:
         from ..validation.plot import plot_eos_comparison
@@ -103,7 +140,7 @@ def describe_campaign(node: orm.WorkflowNode, plot_path) -> str:
         lines.append(format_validation_table(report))
         eos_path = Path(plot_path).with_name(Path(plot_path).stem.replace('learning_curve', 'eos') + '.png')
         lines.append(f'equation-of-state plot: {plot_eos_comparison(report, eos_path).resolve()}')
-    if any(row.get('force_rmse_test') is not None for row in rows):
-        plot_learning_curve(rows, plot_path)
+    if any(row.get('heldout_force_rmse') is not None for row in rows):
+        plot_learning_curve(rows, plot_path, final_scores)
         lines.append(f'learning curve: {Path(plot_path).resolve()}')
     return '\n'.join(lines)

@@ -1,7 +1,12 @@
 """``ActiveLearningWorkChain``: the campaign loop, the only place where the stages are composed.
 
 generation -> (screening) -> labelling -> training -> repeat {exploration -> selection ->
-labelling -> refit from the previous potential} until converged or a budget ends -> validation.
+labelling -> refit from the previous potential} until converged or a budget ends -> (final refit
+from scratch) -> choice of the potential to ship -> validation.
+
+Every labelled batch gives a stratified share to a held-out set that is never trained on; every
+potential is scored on it, the stop rule reads those scores, and the potential that ships is chosen
+on the final held-out set (``rules.best_iteration``).
 """
 
 from __future__ import annotations
@@ -11,12 +16,41 @@ import time
 from aiida import orm
 from aiida.engine import ToContext, WorkChain, if_, while_
 
-from ..data import TrainingSet
+from ..data import AcePotential, TrainingSet
 from ..recovery import submit_once
 from . import stages
 from .config import CampaignError, campaign_from_dict
-from .functions import merge_training_sets, summarise_campaign
-from .rules import best_iteration, budget_verdict, convergence_verdict, labels_allowed, temperature_schedule
+from .functions import merge_training_sets, score_potentials, split_held_out_labels, summarise_campaign
+from .rules import (
+    best_iteration,
+    budget_verdict,
+    convergence_verdict,
+    labels_allowed,
+    structure_kind,
+    temperature_schedule,
+)
+
+#: Held-out errors copied into the iteration row, by the row key.
+SCORE_COLUMNS = {
+    'heldout_force_rmse': 'force_rmse',
+    'heldout_force_p95': 'force_p95',
+    'heldout_force_max': 'force_max',
+    'heldout_energy_rmse': 'energy_rmse',
+    'heldout_stress_rmse': 'stress_rmse',
+}
+#: Exploration report figures copied into the iteration row, by the row key.
+EXPLORATION_COLUMNS = {
+    'high_gamma_fraction': 'high_gamma_fraction',
+    'max_gamma': 'max_gamma',
+    'runs_total': 'runs_total',
+    'runs_halted': 'runs_halted',
+    'runs_failed': 'runs_failed',
+    'frames_above_upper': 'frames_above_upper',
+    'temperature_explored': 'temperature_max',
+    'compositions_explored': 'compositions',
+    'selected': 'selected',
+}
+FINAL_REFIT = 'final_refit'
 
 
 def validate_campaign(value, _):
@@ -27,6 +61,15 @@ def validate_campaign(value, _):
     except (CampaignError, ValueError) as exception:
         return str(exception)
     return None
+
+
+def composition_label(structure) -> str:
+    """Return the composition of a structure (StructureData or ASE atoms) as ``Au0.25Cu0.75`` (fractions to 0.05)."""
+    atoms = structure.get_ase() if hasattr(structure, 'get_ase') else structure
+    symbols = atoms.get_chemical_symbols()
+    return ''.join(
+        f'{symbol}{round(20 * symbols.count(symbol) / len(symbols)) / 20:g}' for symbol in sorted(set(symbols))
+    )
 
 
 class ActiveLearningWorkChain(WorkChain):
@@ -61,16 +104,22 @@ class ActiveLearningWorkChain(WorkChain):
                     cls.inspect_training,
                 ),
             ),
+            if_(cls.should_refit_from_scratch)(cls.run_final_refit, cls.inspect_final_refit),
+            cls.choose_potential,
             cls.run_validation,
             cls.inspect_validation,
             cls.results,
         )
         spec.output(
             'potential',
-            valid_type=orm.Data,
-            help='The potential of the last fit (see `rules.best_iteration`).',
+            valid_type=AcePotential,
+            help='The potential that ships: lowest held-out force error among the stable iterations '
+            '(see `rules.best_iteration`), or the final refit when it is better.',
         )
-        spec.output('training_set', valid_type=TrainingSet, help='The training set of the best potential.')
+        spec.output('training_set', valid_type=TrainingSet, help='The labels the shipped potential was fitted on.')
+        spec.output(
+            'held_out_set', valid_type=TrainingSet, required=False, help='The labels never trained on (scoring).'
+        )
         spec.output('summary', valid_type=orm.Dict, help='Per-iteration table and why the campaign stopped.')
         spec.output(
             'validation', valid_type=orm.Dict, required=False, help='Properties of the potential vs the labeller.'
@@ -96,15 +145,27 @@ class ActiveLearningWorkChain(WorkChain):
         self.ctx.start = time.time()
         self.ctx.iteration = 0
         self.ctx.dft_calculations = 0
-        self.ctx.to_label = dict(self.inputs.get('initial_structures', {}))
+        self.ctx.to_label = {}
+        self.ctx.strata = {}
+        self._queue(dict(self.inputs.get('initial_structures', {})))
         self.ctx.training_set = None
+        self.ctx.held_out = None
         self.ctx.potential = None
+        self.ctx.final_potential = None
         self.ctx.rows = []
         self.ctx.stop_reason = None
         self.ctx.converged = False
         self.report(
             f'campaign `{self.config.name}`: {", ".join(self.config.elements)}, labeller {self.config.labeller}'
         )
+
+    def _queue(self, structures: dict, temperatures: dict | None = None):
+        """Queue ``structures`` for labelling with their held-out stratum: kind, composition, temperature."""
+        self.ctx.to_label = structures
+        self.ctx.strata = {
+            key: [structure_kind(key), composition_label(structure), str((temperatures or {}).get(key, 'static'))]
+            for key, structure in structures.items()
+        }
 
     def _row(self, **values):
         """Update the table row of the current iteration and mirror the table in the node's extras."""
@@ -133,7 +194,7 @@ class ActiveLearningWorkChain(WorkChain):
         node = self.ctx.generation
         if not node.is_finished_ok:
             return self.exit_codes.ERROR_GENERATION_FAILED.format(message=node.exit_message or node.process_state)
-        self.ctx.to_label = stages.generated_structures(node)
+        self._queue(stages.generated_structures(node))
         self.report(f'generated {len(self.ctx.to_label)} candidate structures')
         return None
 
@@ -152,7 +213,7 @@ class ActiveLearningWorkChain(WorkChain):
         node = self.ctx.screening
         if not node.is_finished_ok:
             return self.exit_codes.ERROR_SCREENING_FAILED.format(message=node.exit_message or node.process_state)
-        self.ctx.to_label = stages.screened_structures(node)
+        self._queue(stages.screened_structures(node))
         self.report(f'screening kept {len(self.ctx.to_label)} candidates')
         return None
 
@@ -173,30 +234,54 @@ class ActiveLearningWorkChain(WorkChain):
         return ToContext(labelling=node)
 
     def inspect_labelling(self):
-        """Merge the new labels into the training set; failed structures stay on the record."""
+        """Hold out a stratified share of the new labels, merge the rest into the training set.
+
+        Failed structures stay on the record (the labelling node's ``failures``).
+        """
         node = self.ctx.labelling
         if 'training_set' not in node.outputs:
             return self.exit_codes.ERROR_LABELLING_FAILED.format(message=node.exit_message or node.process_state)
-        new = node.outputs.training_set
         failures = node.outputs.failures.get_dict() if 'failures' in node.outputs else {}
         if failures:
             self.report(f'{len(failures)} structures not labelled: ' + ', '.join(sorted(failures)))
-        if self.ctx.training_set is None:
-            self.ctx.training_set = new
-        else:
-            self.ctx.training_set = merge_training_sets(
-                previous=self.ctx.training_set, new=new, metadata={'call_link_label': f'merge_{self.ctx.iteration}'}
-            )
+        held = self.ctx.held_out.iter_atoms() if self.ctx.held_out is not None else []
+        parameters = {
+            'strata': self.ctx.strata,
+            'fraction': self.config.targets.held_out_fraction,
+            'kinds_held': sorted({structure_kind(atoms.info['config_type']) for atoms in held}),
+            'seed': self.config.seed + self.ctx.iteration,
+        }
+        split = split_held_out_labels(
+            labels=node.outputs.training_set,
+            parameters=orm.Dict(parameters),
+            metadata={'call_link_label': f'split_{self.ctx.iteration:02d}'},
+        )
+        self.ctx.training_set = self._merged(self.ctx.training_set, split['train'], 'merge')
+        self.ctx.held_out = self._merged(self.ctx.held_out, split['held_out'], 'merge_held_out')
         self.ctx.to_label = {}
         self._row(
-            labels_added=new.count,
+            labels_added=split['train'].count,
+            labels_held_out=split['held_out'].count,
             labels_failed=len(failures),
             training_set_size=self.ctx.training_set.count,
+            held_out_size=self.ctx.held_out.count,
             dft_cpu_seconds=stages.labelling_cpu_seconds(node),
+        )
+        self.report(
+            f'{split["train"].count} labels for training, {split["held_out"].count} held out '
+            f'(held-out set: {self.ctx.held_out.count})'
         )
         if self.ctx.training_set.count == 0:
             return self.exit_codes.ERROR_LABELLING_FAILED.format(message='no structure could be labelled')
         return None
+
+    def _merged(self, previous, new, label: str):
+        """Return ``previous`` merged with ``new`` through a calcfunction (``new`` when there is no previous)."""
+        if previous is None:
+            return new
+        return merge_training_sets(
+            previous=previous, new=new, metadata={'call_link_label': f'{label}_{self.ctx.iteration:02d}'}
+        )
 
     def run_training(self):
         """Fit the potential, from the previous one when there is one."""
@@ -209,8 +294,15 @@ class ActiveLearningWorkChain(WorkChain):
         self.report(f'fitting on {self.ctx.training_set.count} structures: {node.process_label}<{node.pk}>')
         return ToContext(training=node)
 
+    def _score(self, potentials: dict, label: str) -> dict:
+        """Return the held-out errors of ``potentials`` by key (empty without a held-out set)."""
+        if self.ctx.held_out is None or self.ctx.held_out.count == 0:
+            return {}
+        scores = score_potentials(held_out=self.ctx.held_out, **potentials, metadata={'call_link_label': label})
+        return scores.get_dict()
+
     def inspect_training(self):
-        """Keep the new potential and its test errors."""
+        """Keep the new potential and score it on the held-out set."""
         node = self.ctx.training
         if not node.is_finished_ok:
             return self.exit_codes.ERROR_TRAINING_FAILED.format(message=node.exit_message or node.process_state)
@@ -218,16 +310,17 @@ class ActiveLearningWorkChain(WorkChain):
         namespace = f'iterations.iteration_{self.ctx.iteration:02d}'
         self.out(f'{namespace}.potential', self.ctx.potential)
         self.out(f'{namespace}.training_set', self.ctx.training_set)
+        score = self._score({'potential': self.ctx.potential}, f'score_{self.ctx.iteration:02d}').get('potential', {})
         self._row(
             force_rmse_train=metrics.get('force_rmse_train'),
-            force_rmse_test=metrics.get('force_rmse_test'),
-            energy_rmse_test=metrics.get('energy_rmse_test'),
+            **{column: score.get(key) for column, key in SCORE_COLUMNS.items()},
             potential_pk=self.ctx.potential.pk,
             training_set_pk=self.ctx.training_set.pk,
         )
         self.report(
-            f'iteration {self.ctx.iteration}: test RMSE {metrics.get("force_rmse_test", float("nan")):.1f} meV/A, '
-            f'{metrics.get("energy_rmse_test", float("nan")):.1f} meV/atom'
+            f'iteration {self.ctx.iteration}: held-out force RMSE {score.get("force_rmse", float("nan")):.1f} meV/A '
+            f'(p95 {score.get("force_p95", float("nan")):.0f}, max {score.get("force_max", float("nan")):.0f}), '
+            f'energy RMSE {score.get("energy_rmse", float("nan")):.1f} meV/atom on {score.get("frames", 0)} frames'
         )
         return None
 
@@ -255,7 +348,7 @@ class ActiveLearningWorkChain(WorkChain):
             config.temperature.max,
             config.exploration.temperature_points,
             self.ctx.iteration,
-            ramp_iterations=max(1, config.budgets.iterations - 1),
+            ramp_iterations=config.exploration.ramp_iterations,
         )
         builder = stages.exploration_builder(
             config, self.ctx.potential, self.ctx.training_set, temperatures, self.ctx.iteration
@@ -268,27 +361,31 @@ class ActiveLearningWorkChain(WorkChain):
         return ToContext(exploration=node)
 
     def inspect_exploration(self):
-        """Read the high-gamma fraction, apply the stop rule and queue the selected frames."""
+        """Record what the exploration reached, apply the stop rule and queue the selected frames."""
         node = self.ctx.exploration
         if not node.is_finished_ok:
             return self.exit_codes.ERROR_EXPLORATION_FAILED.format(message=node.exit_message or node.process_state)
         report, selected = stages.exploration_result(node)
-        namespace = f'iterations.iteration_{self.ctx.iteration:02d}'
-        self.out(f'{namespace}.exploration_report', report)
-        fraction = report['high_gamma_fraction']
-        row = self.ctx.rows[self.ctx.iteration]
-        self._row(high_gamma_fraction=fraction, max_gamma=report.get('max_gamma'), selected=len(selected))
-        converged, reason = convergence_verdict(
-            fraction, row.get('force_rmse_test') or float('nan'), row.get('energy_rmse_test'), self.config.targets
+        self.out(f'iterations.iteration_{self.ctx.iteration:02d}.exploration_report', report)
+        self._row(**{column: report.get(key) for column, key in EXPLORATION_COLUMNS.items()})
+        config = self.config
+        converged, reason, criteria = convergence_verdict(
+            self.ctx.rows, config.targets, config.temperature.max, config.compositions()
         )
+        self._row(criteria=criteria)
         self.report(f'iteration {self.ctx.iteration}: {reason}')
         if converged:
             self.ctx.converged = True
             self._row(state='converged')
             return None
-        self._row(state='refit')
+        self._row(state='refit' if selected else 'explore')
+        runs = report['runs']
+        temperatures = {key: runs[key.rsplit('_step', 1)[0]]['temperature'] for key in selected}
         self.ctx.iteration += 1
-        self.ctx.to_label = {f'it{self.ctx.iteration:02d}_{key}': value for key, value in selected.items()}
+        self._queue(
+            {f'it{self.ctx.iteration:02d}_{key}': value for key, value in selected.items()},
+            {f'it{self.ctx.iteration:02d}_{key}': value for key, value in temperatures.items()},
+        )
         if not selected:
             self.report('exploration selected no new structure')
         return None
@@ -297,18 +394,72 @@ class ActiveLearningWorkChain(WorkChain):
         """Label and refit when the exploration selected something and the loop goes on."""
         return bool(self.ctx.to_label) and not self.ctx.converged
 
+    # -- the potential that ships ----------------------------------------------------------------
+
+    def should_refit_from_scratch(self):
+        """A final fit from scratch on every label, when the campaign asks for one."""
+        return self.config.fit.final_refit
+
+    def run_final_refit(self):
+        """Fit a new potential from scratch on every training label."""
+        builder = stages.training_builder(self.config, self.ctx.training_set)
+        refusal = stages.training_refusal(builder)
+        if refusal:
+            self.report(f'no final refit: {refusal}')
+            return None
+        node = submit_once(self, builder, 'training_final')
+        self.report(
+            f'final refit from scratch on {self.ctx.training_set.count} structures: {node.process_label}<{node.pk}>'
+        )
+        return ToContext(final_training=node)
+
+    def inspect_final_refit(self):
+        """Keep the final refit's potential; a failed refit is reported and left out."""
+        node = self.ctx.get('final_training')
+        if node is None:
+            return
+        if not node.is_finished_ok:
+            self.report(f'final refit failed ({node.exit_status} {node.exit_message}); it is left out')
+            return
+        self.ctx.final_potential, _ = stages.trained_potential(node)
+        self.out(f'iterations.{FINAL_REFIT}.potential', self.ctx.final_potential)
+
+    def choose_potential(self):
+        """Score every potential on the final held-out set and choose the one to ship (``rules.best_iteration``)."""
+        rows = [row for row in self.ctx.rows if row.get('potential_pk')]
+        potentials = {f'iteration_{row["iteration"]:02d}': orm.load_node(row['potential_pk']) for row in rows}
+        if self.ctx.final_potential is not None:
+            potentials[FINAL_REFIT] = self.ctx.final_potential
+        scores = self._score(potentials, 'score_final')
+        self.ctx.final_scores = scores
+        if not scores:
+            self.ctx.shipped = (f'iteration_{rows[-1]["iteration"]:02d}', 'no held-out set: the last fit')
+        else:
+            forces = {
+                int(key.split('_')[1]): value['force_rmse'] for key, value in scores.items() if key != FINAL_REFIT
+            }
+            iteration, reason = best_iteration(self.ctx.rows, forces)
+            choice = f'iteration_{iteration:02d}'
+            refit = scores.get(FINAL_REFIT, {}).get('force_rmse')
+            if refit is not None and refit < forces[iteration]:
+                choice = FINAL_REFIT
+                reason = f'final refit from scratch: {refit:.1f} meV/A, below {reason}'
+            self.ctx.shipped = (choice, reason)
+        self.report(f'ships {self.ctx.shipped[0]}: {self.ctx.shipped[1]}')
+
+    def _shipped(self):
+        """Return (potential, training set) that ship."""
+        choice = self.ctx.shipped[0]
+        if choice == FINAL_REFIT:
+            return self.ctx.final_potential, self.ctx.training_set
+        row = self.ctx.rows[int(choice.split('_')[1])]
+        return orm.load_node(row['potential_pk']), orm.load_node(row['training_set_pk'])
+
     # -- validation and results ------------------------------------------------------------------
 
-    def _best(self):
-        """Return (iteration, potential, training set) of the potential to output (``rules.best_iteration``)."""
-        rows = [row for row in self.ctx.rows if row.get('potential_pk')]
-        index = best_iteration([row.get('force_rmse_test') or float('nan') for row in rows])
-        row = rows[index]
-        return row['iteration'], orm.load_node(row['potential_pk']), orm.load_node(row['training_set_pk'])
-
     def run_validation(self):
-        """Compare the best potential with the labeller (``ValidationWorkChain``)."""
-        _, potential, _ = self._best()
+        """Compare the shipped potential with the labeller (``ValidationWorkChain``)."""
+        potential, _ = self._shipped()
         node = submit_once(self, stages.validation_builder(self.config, potential), 'validation')
         self.report(f'validating {potential.__class__.__name__}<{potential.pk}>: {node.process_label}<{node.pk}>')
         return ToContext(validation=node)
@@ -328,19 +479,25 @@ class ActiveLearningWorkChain(WorkChain):
         self.report(f'validation: {"failed: " + self.ctx.validation_failed if failed else "every property passed"}')
 
     def results(self):
-        """Output the best potential and the summary; a budget stop has its own exit status."""
-        iteration, potential, training_set = self._best()
+        """Output the shipped potential and the summary; a budget stop has its own exit status."""
+        potential, training_set = self._shipped()
         self.out('potential', potential)
         self.out('training_set', training_set)
+        if self.ctx.held_out is not None:
+            self.out('held_out_set', self.ctx.held_out)
+        choice, reason = self.ctx.shipped
         summary = {
             'iterations': self.ctx.rows,
-            'best_iteration': iteration,
+            'shipped': choice,
+            'shipped_reason': reason,
+            'best_iteration': None if choice == FINAL_REFIT else int(choice.split('_')[1]),
+            'final_scores': self.ctx.final_scores,
             'converged': self.ctx.converged,
             'stop_reason': self.ctx.stop_reason or 'converged',
             'dft_calculations': self.ctx.dft_calculations,
         }
         self.out('summary', summarise_campaign(orm.Dict(summary), metadata={'call_link_label': 'summary'}))
-        self.report(f'best potential from iteration {iteration}: {potential.__class__.__name__}<{potential.pk}>')
+        self.report(f'shipped {choice}: {potential.__class__.__name__}<{potential.pk}>')
         if not self.ctx.converged:
             return self.exit_codes.ERROR_BUDGET_EXHAUSTED.format(reason=self.ctx.stop_reason)
         if self.ctx.validation_failed:

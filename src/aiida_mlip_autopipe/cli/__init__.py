@@ -86,10 +86,11 @@ def setup(obj, computer, scheduler, mpiprocs, executables, pseudo_folder, family
 
 
 def _add_campaign_commands():
-    from .campaign import status, submit
+    from .campaign import export, status, submit
 
     cli.add_command(submit)
     cli.add_command(status)
+    cli.add_command(export)
 
 
 _add_campaign_commands()

@@ -45,3 +45,35 @@ def status(obj, pk, plot_path):
     load_profile(obj['profile'], allow_switch=True)
     node = orm.load_node(pk)
     click.echo(describe_campaign(node, plot_path or Path(f'campaign_{pk}_learning_curve.png')))
+
+
+@click.command()
+@click.argument('pk', type=int)
+@click.argument('folder', type=click.Path(file_okay=False, path_type=Path))
+@click.option(
+    '--force', is_flag=True, help='Write into a folder that is not empty (files of the same names are replaced).'
+)
+@click.pass_obj
+def export(obj, pk, folder, force):
+    """Write the potential of campaign PK (or AcePotential PK) into FOLDER, ready for LAMMPS and ASE.
+
+    FOLDER gets the potential's files, in.lammps and use_with_ase.py running an example structure,
+    the training set as extended XYZ, the validation report and metadata.json (provenance); see
+    README.txt there.
+    """
+    from aiida import load_profile, orm
+    from aiida.common.exceptions import NotExistent
+
+    from ..campaign.export import ExportError, export_node
+
+    load_profile(obj['profile'], allow_switch=True)
+    try:
+        node = orm.load_node(pk)
+    except NotExistent:
+        raise click.ClickException(f'no node with pk {pk} in this profile') from None
+    try:
+        written = export_node(node, folder, force=force)
+    except ExportError as exception:
+        raise click.ClickException(str(exception)) from exception
+    kind = node.process_label if isinstance(node, orm.ProcessNode) else type(node).__name__
+    click.echo(f'exported {kind}<{pk}> to {folder.resolve()}: {", ".join(sorted(written))}')

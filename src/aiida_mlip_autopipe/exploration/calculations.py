@@ -107,7 +107,8 @@ class LammpsMdCalculation(CalcJob):
         with folder.open(DATA_NAME, 'w') as handle:
             handle.write(write_data_file(atoms, species))
         with folder.open(INPUT_NAME, 'w') as handle:
-            handle.write(write_md_input(parameters, pair_lines, len(atoms)))
+            types = sorted({species.index(symbol) + 1 for symbol in atoms.get_chemical_symbols()})
+            handle.write(write_md_input(parameters, pair_lines, len(atoms), types))
 
         codeinfo = datastructures.CodeInfo()
         codeinfo.code_uuid = self.inputs.code.uuid

@@ -11,17 +11,21 @@ from ase import Atoms
 
 from ..data import AcePotential
 from ..labelling.geometry import min_interatomic_distance
-from .selection import frame_descriptors, select_frames
+from .selection import frame_descriptors, frame_projections, load_active_set, select_frames, select_frames_maxvol
 
 #: Defaults of the ``parameters`` of :func:`select_structures`.
 SELECTION_DEFAULTS = {
+    'method': 'maxvol',
     'max_selected': 8,
     'gamma_lower': 1.5,
+    'gamma_upper': 10.0,
+    'label_above_upper': False,
     'duplicate_tolerance': 0.02,
     'min_distance': 1.5,
     'seed': 0,
     'max_candidates': 5000,
 }
+SELECTION_METHODS = ('maxvol', 'farthest_point')
 
 
 def trajectory_frames(trajectory: orm.TrajectoryData) -> list[Atoms]:
@@ -41,58 +45,105 @@ def trajectory_frames(trajectory: orm.TrajectoryData) -> list[Atoms]:
     return frames
 
 
-@calcfunction
-def select_structures(potential: AcePotential, parameters: orm.Dict, **candidates: orm.TrajectoryData) -> dict:
-    """Select at most ``max_selected`` explored frames to label next, by gamma and diversity.
+def screen_frames(frames: list[Atoms], settings: dict) -> tuple[list[int], dict[int, tuple[str, str]]]:
+    """Return the candidate frames (trust window, no atoms too close) and ``(reason, detail)`` of each other."""
+    lower, upper = settings['gamma_lower'], settings['gamma_upper']
+    candidates, reasons = [], {}
+    for index, atoms in enumerate(frames):
+        gamma = atoms.info['max_gamma']
+        distance = min_interatomic_distance(atoms)
+        if not np.isfinite(gamma) or gamma < lower:
+            reasons[index] = ('below_lower', f'gamma {gamma:.2f} < gamma_lower {lower:g}: known ground')
+        elif gamma >= upper and not settings['label_above_upper']:
+            reasons[index] = ('above_upper', f'gamma {gamma:.2f} >= gamma_upper {upper:g}: outside the trust window')
+        elif distance < settings['min_distance']:
+            reasons[index] = ('too_close', f'atoms {distance:.2f} A apart < {settings["min_distance"]:g} A')
+        else:
+            candidates.append(index)
+    if len(candidates) > settings['max_candidates']:
+        rng = np.random.default_rng(settings['seed'])
+        kept = set(rng.choice(candidates, size=settings['max_candidates'], replace=False).tolist())
+        for index in candidates:
+            if index not in kept:
+                reasons[index] = ('subsampled', f'left out of a random subset of {settings["max_candidates"]}')
+        candidates = sorted(kept)
+    return candidates, reasons
 
-    ``candidates`` are the runs' candidate trajectories keyed by run label. See
-    :mod:`aiida_mlip_autopipe.exploration.selection` for the method. Returns the selected frames
-    as ``StructureData`` keyed ``<run>_step<step>`` (link-label safe) and ``selection_report``
-    (what was selected with its gamma, and how many frames were dropped as duplicates, below the
-    lower threshold or with atoms too close).
-    """
-    settings = {**SELECTION_DEFAULTS, **parameters.get_dict()}
-    unknown = sorted(set(settings) - set(SELECTION_DEFAULTS))
-    if unknown:
-        raise ValueError(f'`parameters`: unknown keys {unknown}; allowed: {sorted(SELECTION_DEFAULTS)}')
-    frames, labels = [], []
-    for run in sorted(candidates):
-        for atoms in trajectory_frames(candidates[run]):
-            frames.append(atoms)
-            labels.append((run, atoms.info['step']))
+
+def _select(frames, candidates, settings, files) -> tuple[list[int], dict[int, tuple[str, str]]]:
+    """Run the selection ``settings['method']`` over ``candidates``; return (selected, reasons)."""
     max_gamma = np.array([atoms.info['max_gamma'] for atoms in frames])
-    eligible = np.array([min_interatomic_distance(atoms) >= settings['min_distance'] for atoms in frames], dtype=bool)
-    with tempfile.TemporaryDirectory() as folder:
-        yaml_path = potential.write_files(folder)['yaml']
-        usable = np.flatnonzero(eligible & np.isfinite(max_gamma) & (max_gamma >= settings['gamma_lower']))
-        descriptors = np.zeros((len(frames), 0))
-        if len(usable):
-            block = frame_descriptors([frames[i] for i in usable], str(yaml_path))
-            descriptors = np.zeros((len(frames), block.shape[1]))
-            descriptors[usable] = block
-    indices, info = select_frames(
+    if settings['method'] == 'maxvol':
+        projections, owners = frame_projections([frames[i] for i in candidates], str(files['yaml']))
+        owners = {species: np.asarray(candidates)[rows] for species, rows in owners.items()}
+        return select_frames_maxvol(
+            projections,
+            owners,
+            load_active_set(str(files['asi'])),
+            candidates,
+            max_selected=int(settings['max_selected']),
+            gamma_lower=float(settings['gamma_lower']),
+            max_gamma=max_gamma,
+        )
+    descriptors = np.zeros((len(frames), 0))
+    if candidates:
+        block = frame_descriptors([frames[i] for i in candidates], str(files['yaml']))
+        descriptors = np.zeros((len(frames), block.shape[1]))
+        descriptors[candidates] = block
+    eligible = np.zeros(len(frames), dtype=bool)
+    eligible[candidates] = True
+    selected, _ = select_frames(
         descriptors,
         max_gamma,
         max_selected=int(settings['max_selected']),
         gamma_lower=float(settings['gamma_lower']),
         duplicate_tolerance=float(settings['duplicate_tolerance']),
-        seed=int(settings['seed']),
-        max_candidates=int(settings['max_candidates']),
         eligible=eligible,
+        max_candidates=len(frames) + 1,
     )
-    outputs = {}
-    selected = {}
-    for index in indices:
-        run, step = labels[index]
-        key = f'{run}_step{step:08d}'
-        atoms = frames[index].copy()
-        atoms.info = {}
-        for name in list(atoms.arrays):
-            if name not in ('numbers', 'positions'):
-                del atoms.arrays[name]
-        outputs[key] = orm.StructureData(ase=atoms)
-        selected[key] = {'run': run, 'step': int(step), 'max_gamma': float(max_gamma[index]), 'atoms': len(atoms)}
-    outputs['selection_report'] = orm.Dict({'selected': selected, 'counts': info, 'parameters': settings})
+    return selected, {index: ('not_picked', 'not a farthest point') for index in candidates if index not in selected}
+
+
+@calcfunction
+def select_structures(potential: AcePotential, parameters: orm.Dict, **candidates: orm.TrajectoryData) -> dict:
+    """Select at most ``max_selected`` explored frames to label next (see :mod:`.selection`).
+
+    ``candidates`` are the runs' candidate trajectories keyed by run label. Frames outside the
+    trust window ``gamma_lower <= gamma < gamma_upper`` (frames at or above ``gamma_upper`` only when
+    ``label_above_upper``) or with atoms closer than ``min_distance`` are not candidates; the
+    ``method`` (``maxvol`` or ``farthest_point``) picks among the rest. Returns the selected frames
+    as ``StructureData`` keyed ``<run>_step<step>`` (link-label safe) and ``selection_report``: the
+    selected frames with their gamma, every other frame with the reason it was not taken, and counts.
+    """
+    settings = {**SELECTION_DEFAULTS, **parameters.get_dict()}
+    unknown = sorted(set(settings) - set(SELECTION_DEFAULTS))
+    if unknown:
+        raise ValueError(f'`parameters`: unknown keys {unknown}; allowed: {sorted(SELECTION_DEFAULTS)}')
+    if settings['method'] not in SELECTION_METHODS:
+        raise ValueError(f'`parameters.method`: `{settings["method"]}`; allowed: {", ".join(SELECTION_METHODS)}')
+    frames, keys = [], []
+    for run in sorted(candidates):
+        for atoms in trajectory_frames(candidates[run]):
+            frames.append(atoms)
+            keys.append(f'{run}_step{atoms.info["step"]:08d}')
+    candidate_indices, reasons = screen_frames(frames, settings)
+    selected = []
+    if candidate_indices:
+        with tempfile.TemporaryDirectory() as folder:
+            selected, picked_reasons = _select(frames, candidate_indices, settings, potential.write_files(folder))
+        reasons.update(picked_reasons)
+    outputs, report = {}, {}
+    for rank, index in enumerate(selected):
+        atoms = Atoms(frames[index].get_chemical_symbols(), frames[index].positions, cell=frames[index].cell, pbc=True)
+        outputs[keys[index]] = orm.StructureData(ase=atoms)
+        report[keys[index]] = {'rank': rank, 'max_gamma': frames[index].info['max_gamma'], 'atoms': len(atoms)}
+    dropped = {keys[index]: {'reason': reason, 'detail': detail} for index, (reason, detail) in sorted(reasons.items())}
+    counts = {'frames': len(frames), 'candidates': len(candidate_indices), 'selected': len(selected)}
+    for entry in dropped.values():
+        counts[entry['reason']] = counts.get(entry['reason'], 0) + 1
+    outputs['selection_report'] = orm.Dict(
+        {'selected': report, 'not_selected': dropped, 'counts': counts, 'parameters': settings}
+    )
     return outputs
 
 
@@ -100,40 +151,52 @@ def select_structures(potential: AcePotential, parameters: orm.Dict, **candidate
 def generate_exploration_report(
     selection_report: orm.Dict, runs: orm.Dict, failures: orm.Dict, **run_reports: orm.Dict
 ) -> orm.Dict:
-    """Return the exploration report: per run and overall max gamma, high-gamma fraction, halts, selection.
+    """Return the exploration report: per run and overall gamma statistics, halts, what was explored, selection.
 
-    ``runs`` maps run label -> its settings (structure, temperature, pressure); ``failures`` maps
-    run label -> why it failed; ``run_reports`` are the calculations' ``report`` outputs by label.
-    ``high_gamma_fraction`` is over all gamma samples of the successful runs (each sample is the
-    largest gamma of the cell at a gamma step), counting a halted run's samples up to its halt.
+    ``runs`` maps run label -> its settings (structure, composition, temperature, pressure);
+    ``failures`` maps run label -> why it failed; ``run_reports`` are the calculations' ``report``
+    outputs by label. Each run keeps its own high-gamma fraction (of its gamma samples, each the
+    largest gamma of the cell at a gamma step, up to a halt); the overall ``high_gamma_fraction`` is
+    the largest of them, so one run that went astray is not averaged away by clean ones.
+    ``frames_above_upper`` counts frames at or above ``gamma_upper``: failures of the potential,
+    not labelled unless the selection was asked to. ``temperature_max`` and ``compositions`` are
+    those of the runs that ran to their end without a halt.
     """
     per_run = {}
-    samples = above_lower = above_upper = 0
+    samples = 0
     max_gamma = None
     for label in sorted(runs.get_dict()):
         entry = dict(runs[label])
         if label in run_reports:
             report = run_reports[label].get_dict()
             entry.update(report)
-            n = report['samples']
-            samples += n
-            above_lower += round(report['fraction_above_lower'] * n)
-            above_upper += round(report['fraction_above_upper'] * n)
+            samples += report['samples']
             if report['max_gamma'] is not None:
                 max_gamma = report['max_gamma'] if max_gamma is None else max(max_gamma, report['max_gamma'])
         if label in failures.get_dict():
             entry['failure'] = failures[label]
         per_run[label] = entry
     selection = selection_report.get_dict()
+    explored = [entry for entry in per_run.values() if entry.get('completed') and not entry.get('halted')]
+    compositions = sorted(
+        {tuple(sorted(entry['composition'].items())) for entry in explored if entry.get('composition')}
+    )
     return orm.Dict(
         {
             'max_gamma': max_gamma,
-            'high_gamma_fraction': above_lower / samples if samples else 0.0,
-            'upper_gamma_fraction': above_upper / samples if samples else 0.0,
+            'high_gamma_fraction': max(
+                (entry.get('fraction_above_lower', 0.0) for entry in per_run.values()), default=0.0
+            ),
+            'upper_gamma_fraction': max(
+                (entry.get('fraction_above_upper', 0.0) for entry in per_run.values()), default=0.0
+            ),
             'samples': samples,
             'runs_total': len(per_run),
             'runs_failed': len(failures.get_dict()),
             'runs_halted': sum(1 for entry in per_run.values() if entry.get('halted')),
+            'frames_above_upper': selection.get('counts', {}).get('above_upper', 0),
+            'temperature_max': max((entry['temperature'] for entry in explored), default=None),
+            'compositions': [dict(composition) for composition in compositions],
             'selected': len(selection.get('selected', {})),
             'selection': selection,
             'runs': per_run,

@@ -7,10 +7,17 @@ frames whose largest gamma reaches ``gamma_lower``, and halts the run cleanly (`
 soft``) when it exceeds ``gamma_upper`` or when a guard for what gamma misses trips: an extreme
 pressure, two atoms closer than ``min_distance``, lost atoms, or an exploded temperature. After the
 run the last frame is written, so the configuration that halted the run is kept.
+
+With ``swap_every`` the MD is hybrid MD/Monte Carlo: every ``swap_every`` steps ``fix atom/swap``
+(LAMMPS MC package) tries ``swap_attempts`` exchanges of two atoms of different elements, one fix
+per pair of elements present in the cell, accepted by the Metropolis rule at ``swap_temperature``.
+Plain MD keeps the chemical order of its starting cell; the swaps let the alloy order or disorder
+as it would at that temperature, so the exploration reaches the arrangements the potential meets in use.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 from typing import Literal
 
@@ -59,6 +66,15 @@ class MdParameters(BaseModel):
     max_pressure_gpa: float = Field(100.0, gt=0, description='Halt when |P - P_target| exceeds this (GPa).')
     min_distance: float = Field(1.2, gt=0, le=5, description='Halt when two atoms come closer than this (A).')
     max_temperature_factor: float = Field(3.0, gt=1, description='Halt when T exceeds this times the target.')
+    barostat: Literal['iso', 'aniso', 'tri'] = Field(
+        'iso',
+        description='`npt` cell control: `iso` (shape kept), `aniso` (three lengths) or `tri` (lengths and angles).',
+    )
+    swap_every: int = Field(0, ge=0, description='Steps between Monte Carlo atom-swap attempts; 0: no swaps.')
+    swap_attempts: int = Field(10, ge=1, description='Swaps tried every `swap_every` steps, per pair of elements.')
+    swap_temperature: float | None = Field(
+        None, gt=0, le=20000, description='Temperature (K) of the swap acceptance; default: `temperature`.'
+    )
 
     @model_validator(mode='after')
     def _consistent(self):
@@ -136,11 +152,34 @@ def pair_species(pair_lines: list[str]) -> list[str]:
     raise ValueError(f'no `pair_coeff * * ... <elements>` line in {pair_lines}')
 
 
-def write_md_input(parameters: MdParameters, pair_lines: list[str], n_atoms: int) -> str:
+def swap_lines(parameters: MdParameters, types_present: list[int]) -> list[str]:
+    """Return the ``fix atom/swap`` lines: one per pair of atom types present (LAMMPS swaps two types per fix).
+
+    None when ``swap_every`` is 0 or fewer than two types are present. Kinetic energy is kept on a
+    swap (velocities scaled by the mass ratio), so the thermostat sees no jump.
+    """
+    p = parameters
+    types = sorted(set(types_present))
+    if not p.swap_every or len(types) < 2:
+        return []
+    temperature = p.swap_temperature or p.temperature
+    lines = []
+    for index, (first, second) in enumerate(itertools.combinations(types, 2)):
+        lines.append(
+            f'fix swap_{first}_{second} all atom/swap {p.swap_every} {p.swap_attempts} {p.seed + 7 * index + 1} '
+            f'{temperature:g} ke yes types {first} {second}'
+        )
+    return lines
+
+
+def write_md_input(
+    parameters: MdParameters, pair_lines: list[str], n_atoms: int, types_present: list[int] | None = None
+) -> str:
     """Return the LAMMPS input script of one extrapolation-grade MD run.
 
     ``pair_lines`` are the ``pair_style pace/extrapolation`` and ``pair_coeff`` lines of the
-    potential; ``n_atoms`` is the atom count of the data file (for the lost-atoms guard).
+    potential; ``n_atoms`` is the atom count of the data file (for the lost-atoms guard);
+    ``types_present`` the atom types in it (the pairs atom swaps exchange; none when not given).
     """
     p = parameters
     if not any(line.split()[:2] == ['pair_style', 'pace/extrapolation'] for line in pair_lines):
@@ -155,11 +194,22 @@ def write_md_input(parameters: MdParameters, pair_lines: list[str], n_atoms: int
         p_damp = p.barostat_damping_steps * dt_ps
         integrator = (
             f'fix md all npt temp {p.temperature:g} {p.temperature:g} {t_damp:g} '
-            f'iso {p_target:g} {p_target:g} {p_damp:g}'
+            f'{p.barostat} {p_target:g} {p_target:g} {p_damp:g}'
         )
     else:
         integrator = f'fix md all nvt temp {p.temperature:g} {p.temperature:g} {t_damp:g}'
     columns = ' '.join(f'${{{name}}}' for name in SERIES_COLUMNS)
+    swaps = swap_lines(p, types_present or [])
+    swap_ids = [line.split()[1] for line in swaps]
+    swap_report = []
+    if swaps:
+        attempted = '+'.join(f'f_{fix}[1]' for fix in swap_ids)
+        accepted = '+'.join(f'f_{fix}[2]' for fix in swap_ids)
+        swap_report = [
+            f'variable swaps_attempted equal {attempted}',
+            f'variable swaps_accepted equal {accepted}',
+            'print "MLIP_AUTOPIPE_SWAPS attempted ${swaps_attempted} accepted ${swaps_accepted}"',
+        ]
     lines = [
         '# extrapolation-grade MD written by aiida-mlip-autopipe',
         'units metal',
@@ -189,6 +239,7 @@ def write_md_input(parameters: MdParameters, pair_lines: list[str], n_atoms: int
         '',
         f'velocity all create {p.temperature:g} {p.seed} dist gaussian mom yes rot yes',
         integrator,
+        *swaps,
         f'thermo {every}',
         'thermo_style custom step temp pe press vol atoms c_max_gamma',
         'thermo_modify lost warn norm no flush yes',
@@ -205,6 +256,7 @@ def write_md_input(parameters: MdParameters, pair_lines: list[str], n_atoms: int
         '',
         f'run {p.steps}',
         f'write_dump all custom {FINAL_DUMP_NAME} id type x y z f_gamma modify sort id format float %.10g',
+        *swap_report,
         'print "MLIP_AUTOPIPE_DONE step ${step}"',
     ]
     return '\n'.join(lines) + '\n'

@@ -9,7 +9,7 @@ import subprocess
 #: Styles the exploration input uses, by section of ``lmp -h``.
 REQUIRED_STYLES = {
     'Pair styles': ('pace', 'pace/extrapolation'),
-    'Fix styles': ('pair', 'halt', 'print', 'nvt', 'npt'),
+    'Fix styles': ('pair', 'halt', 'print', 'nvt', 'npt', 'atom/swap'),
     'Compute styles': ('reduce', 'coord/atom'),
 }
 
@@ -58,6 +58,6 @@ def check_lammps(executable: str, timeout: float = 60.0) -> None:
     if missing:
         raise RuntimeError(
             f'`{executable}` lacks {", ".join(missing)}: the exploration needs LAMMPS built with the ML-PACE, '
-            'EXTRA-FIX and EXTRA-COMPUTE packages (`make setup` builds one; on a cluster load a LAMMPS with '
+            'EXTRA-FIX, EXTRA-COMPUTE and MC packages (`make setup` builds one; on a cluster load a LAMMPS with '
             'ML-PACE and register it with `mlip-autopipe setup --code lmp=/path/to/lmp`)'
         )

@@ -20,6 +20,7 @@ HALT_PATTERN = re.compile(r'Fix halt condition for fix-id (\S+) met on step (\d+
 DONE_PATTERN = re.compile(r'MLIP_AUTOPIPE_DONE step (\d+)')
 WALL_PATTERN = re.compile(r'Total wall time: (\d+):(\d+):(\d+)')
 LOST_PATTERN = re.compile(r'WARNING: Lost atoms')
+SWAPS_PATTERN = re.compile(r'MLIP_AUTOPIPE_SWAPS attempted (\S+) accepted (\S+)')
 
 
 @dataclass
@@ -34,6 +35,8 @@ class LogSummary:
     errors: list[str] = field(default_factory=list)
     lost_atoms_warning: bool = False
     wall_time_s: float | None = None
+    swaps_attempted: int | None = None
+    swaps_accepted: int | None = None
     last_line: str = ''
 
     @property
@@ -64,6 +67,10 @@ def parse_log(text: str) -> LogSummary:
         if match and not stripped.startswith('print'):
             summary.completed = True
             summary.final_step = int(match.group(1))
+            continue
+        match = SWAPS_PATTERN.search(line)
+        if match and not stripped.startswith('print'):
+            summary.swaps_attempted, summary.swaps_accepted = (int(_float(value)) for value in match.groups())
             continue
         if LOST_PATTERN.search(line):
             summary.lost_atoms_warning = True
@@ -211,4 +218,6 @@ def summarise_run(
         'exploded': exploded,
         'errors': log.errors[:5],
         'wall_time_s': log.wall_time_s,
+        'swaps_attempted': log.swaps_attempted,
+        'swaps_accepted': log.swaps_accepted,
     }

@@ -1,11 +1,27 @@
-"""Pure selection of the explored frames to label next: by gamma and diversity, without near duplicates.
+"""Pure selection of the explored frames to label next.
+
+Two methods share the candidates: frames whose largest gamma lies in the trust window
+``gamma_lower <= gamma < gamma_upper`` (DP-GEN's two trust levels: below the lower one the potential
+knows the frame, above the upper one the frame is usually unphysical, a crushed or exploded cell
+that would spoil the fit), without atoms closer than a minimum distance.
+
+- ``maxvol`` (default, :func:`select_frames_maxvol`): D-optimal batch selection against the current
+  potential's active set, with pyace's MaxVol (what ``pace_select -a`` does), made greedy so a batch
+  holds no two frames that teach the same thing: each round MaxVol runs over the remaining
+  candidates' B-projections together with the active set, the frame that brings the most atomic
+  environments into it is taken, the active set is updated with that frame (MaxVol again), and every
+  remaining frame is graded against the updated set; a frame whose largest gamma has fallen below
+  ``gamma_lower`` is now represented and dropped. Frames the active set already covers are never
+  taken, near duplicates of a taken frame drop out, and the result is deterministic.
+- ``farthest_point`` (:func:`select_frames`): farthest-point sampling over pooled per-frame
+  descriptors, starting from the frame with the largest gamma (the method before MaxVol).
 
 Frames are kept whole (the periodic MD cell is what the labelling computes): exploration cells
 are small (tens to a few hundred atoms), periodic DFT on the same cell matches the periodic
 training frames, and cutting a local cluster around the high-gamma atom would need vacuum
 padding or a non-periodic reference that the rest of the training set does not have.
 
-Each frame is described by the ACE B-basis projections of its atoms (pyace's
+For ``farthest_point``, each frame is described by the ACE B-basis projections of its atoms (pyace's
 ``compute_B_projections`` on the current potential: the same features gamma is built on), pooled
 per element into a mean and a standard deviation. The descriptors are standardised over the
 candidates; distances are root-mean-square over the features. Selection is farthest-point sampling
@@ -23,6 +39,10 @@ import numpy as np
 from ase import Atoms
 
 LOGGER = logging.getLogger(__name__)
+
+#: MaxVol settings (pace_select's defaults): stop when no coefficient exceeds the tolerance.
+MAXVOL_TOLERANCE = 1.01
+MAXVOL_ITERATIONS = 300
 
 
 def frame_descriptors(frames: list[Atoms], yaml_path: str) -> np.ndarray:
@@ -142,3 +162,126 @@ def select_frames(
         selected.append(nxt)
         distance = np.minimum(distance, rms_distances(points, points[nxt]))
     return [int(order[i]) for i in selected], info
+
+
+# -- D-optimal (MaxVol) selection --------------------------------------------------------------------
+
+
+def frame_projections(frames: list[Atoms], yaml_path: str) -> tuple[dict, dict]:
+    """Return the linear B-projections of every atom of ``frames`` (per species type) and each row's frame.
+
+    The projections are those ``pace_activeset`` builds the active set from and LAMMPS grades gamma on.
+    """
+    from pyace.activelearning import compute_B_projections
+    from pyace.basis import BBasisConfiguration
+
+    projections, owners = compute_B_projections(
+        BBasisConfiguration(str(yaml_path)), frames, return_structure_ind_dict=True
+    )
+    return projections, {species: np.asarray(rows, dtype=int) for species, rows in owners.items()}
+
+
+def load_active_set(asi_path: str) -> dict:
+    """Return the active set (per species type, rows of B-projections) of a potential's ``.asi`` file."""
+    from pyace.activelearning import compute_A_active_inverse, load_active_inverse_set
+
+    return compute_A_active_inverse(load_active_inverse_set(str(asi_path)))
+
+
+def frame_gamma(projections: dict, owners: dict, active_set: dict, n_frames: int) -> np.ndarray:
+    """Return the largest extrapolation grade of each frame against ``active_set`` (0 for frames without atoms)."""
+    gamma = np.zeros(n_frames)
+    for species, rows in projections.items():
+        if not len(rows):
+            continue
+        per_atom = np.abs(rows @ np.linalg.pinv(active_set[species])).max(axis=1)
+        np.maximum.at(gamma, owners[species], per_atom)
+    return gamma
+
+
+def _maxvol(projections: dict, owners: dict, active_set: dict) -> tuple[dict, dict]:
+    """Return MaxVol's active set over ``projections`` plus ``active_set`` and the owner of each of its rows
+    (-1 for rows of the old active set), with pyace's ``compute_active_set``."""
+    from pyace.activelearning import compute_active_set
+
+    rows = {species: np.array(values, dtype=float, copy=True) for species, values in projections.items()}
+    owner_rows = {species: np.asarray(owners[species], dtype=float).copy() for species in projections}
+    extra = {species: np.array(active_set[species], dtype=float, copy=True) for species in projections}
+    new_set, new_owners = compute_active_set(
+        rows, owner_rows, tol=MAXVOL_TOLERANCE, max_iters=MAXVOL_ITERATIONS, extra_A0_projections_dict=extra
+    )
+    return new_set, {species: np.asarray(values, dtype=int) for species, values in new_owners.items()}
+
+
+def _subset(projections: dict, owners: dict, frames) -> tuple[dict, dict]:
+    keep = {species: np.isin(owners[species], list(frames)) for species in projections}
+    return (
+        {species: projections[species][mask] for species, mask in keep.items()},
+        {species: owners[species][mask] for species, mask in keep.items()},
+    )
+
+
+def select_frames_maxvol(
+    projections: dict,
+    owners: dict,
+    active_set: dict,
+    candidates,
+    max_selected: int,
+    gamma_lower: float,
+    max_gamma=None,
+) -> tuple[list[int], dict[int, tuple[str, str]]]:
+    """Return the frames to label (in the order taken) and why each other candidate was not taken.
+
+    Parameters
+    ----------
+    projections, owners
+        B-projections per species type and the frame of each row (:func:`frame_projections`).
+    active_set
+        The current potential's active set per species type (:func:`load_active_set`).
+    candidates
+        Indices of the frames that may be taken (inside the trust window, no atoms too close).
+    max_selected
+        Most frames taken.
+    gamma_lower
+        A candidate whose largest gamma against the (updated) active set is below this is represented.
+    max_gamma
+        Optional largest gamma of each frame as the MD reported it: ties between frames that bring
+        equally many environments go to the larger one, then to the lower index.
+
+    Returns
+    -------
+    selected, reasons
+        ``reasons`` maps each candidate not selected to ``(reason, detail)``: ``represented`` (by the
+        active set of the potential, or after a named frame was added) or ``batch_full``.
+    """
+    if max_selected < 1:
+        raise ValueError(f'max_selected must be >= 1, got {max_selected}')
+    remaining = sorted(int(index) for index in candidates)
+    n_frames = 1 + max([*remaining, *(int(rows.max()) for rows in owners.values() if len(rows))], default=-1)
+    tie = np.zeros(n_frames) if max_gamma is None else np.nan_to_num(np.asarray(max_gamma, dtype=float)[:n_frames])
+    selected: list[int] = []
+    reasons: dict[int, tuple[str, str]] = {}
+    active = {species: np.asarray(rows, dtype=float) for species, rows in active_set.items()}
+    while remaining:
+        gamma = frame_gamma(*_subset(projections, owners, remaining), active, n_frames)
+        represented = [index for index in remaining if gamma[index] < gamma_lower]
+        after = f'after frame {selected[-1]} was added' if selected else 'of the potential'
+        for index in represented:
+            reasons[index] = ('represented', f'by the active set {after}: gamma {gamma[index]:.2f} < {gamma_lower:g}')
+        remaining = [index for index in remaining if index not in represented]
+        if not remaining:
+            break
+        if len(selected) == max_selected:
+            for index in remaining:
+                reasons[index] = ('batch_full', f'{max_selected} frames already taken')
+            break
+        _, new_owners = _maxvol(*_subset(projections, owners, remaining), active)
+        brought = {index: 0 for index in remaining}
+        for rows in new_owners.values():
+            for index in rows[rows >= 0]:
+                brought[int(index)] += 1
+        best = max(remaining, key=lambda index: (brought[index], gamma[index], tie[index], -index))
+        selected.append(best)
+        remaining.remove(best)
+        active, _ = _maxvol(*_subset(projections, owners, [best]), active)
+    return selected, reasons

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from ..data import AcePotential
 from ..recovery import submit_once
 from .calculations import LammpsMdCalculation
-from .functions import SELECTION_DEFAULTS, generate_exploration_report, select_structures
+from .functions import SELECTION_DEFAULTS, SELECTION_METHODS, generate_exploration_report, select_structures
 from .inputs import MdParameters, check_finite_cell
 
 
@@ -31,6 +31,10 @@ class Schedule(BaseModel):
     max_pressure_gpa: float = Field(100.0, gt=0, description='Pressure guard (GPa from the target).')
     min_distance: float = Field(1.2, gt=0, description='Distance guard (A).')
     max_temperature_factor: float = Field(3.0, gt=1, description='Temperature guard (times the target).')
+    barostat: Literal['iso', 'aniso', 'tri'] = Field('iso', description='Cell control of `npt` runs.')
+    swap_every: int = Field(0, ge=0, description='Steps between Monte Carlo atom swaps; 0: none.')
+    swap_attempts: int = Field(10, ge=1, description='Swaps tried each time, per pair of elements.')
+    swap_temperature: float | None = Field(None, gt=0, description='Swap temperature (K); default: the MD one.')
 
     @model_validator(mode='after')
     def _pressures(self):
@@ -51,12 +55,22 @@ class Schedule(BaseModel):
         )
 
 
+#: Keys of the ``selection`` input (the rest of the selection parameters come from the other inputs).
+SELECTION_SETTINGS = ('method', 'label_above_upper', 'duplicate_tolerance', 'min_distance', 'max_candidates')
+
+
 def _validation_message(prefix: str, exception: ValidationError) -> str:
     parts = []
     for error in exception.errors():
         location = '.'.join(str(part) for part in error['loc'])
         parts.append(f'`{prefix}{"." + location if location else ""}`: {error["msg"]}')
     return '; '.join(parts)
+
+
+def composition_of(structure: orm.StructureData) -> dict[str, float]:
+    """Return the atomic fractions of ``structure``, rounded to 0.001."""
+    symbols = structure.get_ase().get_chemical_symbols()
+    return {symbol: round(symbols.count(symbol) / len(symbols), 3) for symbol in sorted(set(symbols))}
 
 
 def run_seed(seed: int, index: int) -> int:
@@ -91,10 +105,13 @@ def validate_inputs(inputs, _):
         if reason:
             return f'`structures.{key}`: {reason}'
     if 'selection' in inputs:
-        allowed = {'duplicate_tolerance', 'min_distance', 'max_candidates'}
-        unknown = sorted(set(inputs['selection'].get_dict()) - allowed)
+        selection = inputs['selection'].get_dict()
+        unknown = sorted(set(selection) - set(SELECTION_SETTINGS))
         if unknown:
-            return f'`selection`: unknown keys {unknown}; allowed: {sorted(allowed)}'
+            return f'`selection`: unknown keys {unknown}; allowed: {sorted(SELECTION_SETTINGS)}'
+        method = selection.get('method', SELECTION_DEFAULTS['method'])
+        if method not in SELECTION_METHODS:
+            return f'`selection.method`: `{method}` is not one of {", ".join(SELECTION_METHODS)}'
     return None
 
 
@@ -124,7 +141,8 @@ class ExplorationWorkChain(WorkChain):
             'selection',
             valid_type=orm.Dict,
             required=False,
-            help='Selection settings: duplicate_tolerance, min_distance (A), max_candidates.',
+            help='Selection settings: method (`maxvol` or `farthest_point`), label_above_upper (frames at or above '
+            'gamma_upper become candidates), min_distance (A), max_candidates, duplicate_tolerance (farthest_point).',
         )
         spec.input('options', valid_type=orm.Dict, required=False, help='`metadata.options` of the MD jobs.')
         spec.input('max_concurrent', valid_type=orm.Int, default=lambda: orm.Int(4), help='MD runs at a time.')
@@ -163,6 +181,7 @@ class ExplorationWorkChain(WorkChain):
             )
             runs[f'run_{index:03d}'] = {
                 'structure': key,
+                'composition': composition_of(self.inputs.structures[key]),
                 'temperature': temperature,
                 'pressure_gpa': pressure if schedule.ensemble == 'npt' else None,
                 'parameters': parameters.model_dump(),
@@ -242,10 +261,11 @@ class ExplorationWorkChain(WorkChain):
         candidates = {label: node.outputs.candidates for label, node in ok.items() if 'candidates' in node.outputs}
         settings = dict(self.inputs.selection.get_dict()) if 'selection' in self.inputs else {}
         parameters = {
-            **{key: SELECTION_DEFAULTS[key] for key in ('duplicate_tolerance', 'min_distance', 'max_candidates')},
+            **{key: SELECTION_DEFAULTS[key] for key in SELECTION_SETTINGS},
             **settings,
             'max_selected': self.inputs.max_selected.value,
             'gamma_lower': self.inputs.gamma_lower.value,
+            'gamma_upper': self.inputs.gamma_upper.value,
             'seed': self.inputs.seed.value,
         }
         outputs = select_structures(

@@ -135,6 +135,20 @@ def random_strains(atoms: Atoms, count: int, max_strain: float, rng: np.random.G
     return structures
 
 
+def compressed(atoms: Atoms, fractions: Iterable[float], stdev: float, rng: np.random.Generator) -> list[Atoms]:
+    """Return copies of ``atoms`` shrunk isotropically so every distance is ``fraction`` of its own, then
+    rattled by ``stdev`` (A): short-range data, so that a fit learns the repulsive wall instead of
+    leaving it to the core repulsion it adds below its shortest training distance."""
+    structures = []
+    for fraction in fractions:
+        shrunk = atoms.copy()
+        shrunk.set_cell(atoms.cell.array * fraction, scale_atoms=True)
+        shrunk.positions = shrunk.positions + rng.normal(0.0, stdev, size=shrunk.positions.shape)
+        shrunk.wrap()
+        structures.append(_tag(shrunk, distance_fraction=round(float(fraction), 6), rattle_stdev=float(stdev)))
+    return structures
+
+
 def rattle(atoms: Atoms, count: int, stdev: float, rng: np.random.Generator) -> list[Atoms]:
     """Return ``count`` copies with Gaussian displacements of standard deviation ``stdev`` (A) per component."""
     structures = []

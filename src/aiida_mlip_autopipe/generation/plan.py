@@ -183,7 +183,7 @@ def _small(bases: list[tuple[str, Atoms]], max_atoms: int = 4) -> list[tuple[str
 
 
 def distorted_structures(spec: GenerationSpec, bulk: dict[str, Atoms]) -> dict[str, Atoms]:
-    """Return the volume-strain series, random strains and rattled supercells of the bulk cells."""
+    """Return the volume-strain series, random strains, rattled supercells and compressed cells of the bulk cells."""
     structures: dict[str, Atoms] = {}
     bases = _bases(bulk)
     strains = [value for value in np.linspace(*spec.strain_range, spec.strain_points + 1) if abs(value) > 1e-9]
@@ -217,6 +217,17 @@ def distorted_structures(spec: GenerationSpec, bulk: dict[str, Atoms]) -> dict[s
         return [builders.rattle(expanded, 1, float(next(stdevs)), rng)[0] for _ in range(per_base)]
 
     structures.update(_keyed('rattle', _interleave(spec.counts.rattle, bases, rattled)))
+    rng = method_rng(spec, 'compressed')
+    structures.update(
+        _keyed(
+            'compressed',
+            _interleave(
+                spec.counts.compressed,
+                bases,
+                lambda atoms: builders.compressed(atoms, spec.compressed_distances, spec.compressed_rattle, rng),
+            ),
+        )
+    )
     return structures
 
 

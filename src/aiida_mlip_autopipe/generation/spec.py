@@ -24,6 +24,7 @@ METHODS = (
     'interstitial',
     'antisite',
     'surface',
+    'compressed',
 )
 
 _FRACTION_TOLERANCE = 1e-6
@@ -45,6 +46,9 @@ class Counts(BaseModel):
     interstitial: int = Field(16, ge=0, description='Single interstitials (Voronoi sites) in ordered bulk supercells.')
     antisite: int = Field(20, ge=0, description='Single antisites in alloy supercells.')
     surface: int = Field(24, ge=0, description='Stoichiometric low-index slabs of the end members and ordered cells.')
+    compressed: int = Field(
+        0, ge=0, description='Bulk cells compressed to short nearest-neighbour distances and rattled (repulsion).'
+    )
 
 
 class CompositionRange(BaseModel):
@@ -110,6 +114,13 @@ class GenerationSpec(BaseModel):
     rattle_stdevs: list[float] = Field(
         default_factory=lambda: [0.03, 0.08, 0.15], description='Standard deviations (A) of the rattling, cycled.'
     )
+    compressed_distances: list[float] = Field(
+        default_factory=lambda: [0.78, 0.84, 0.9],
+        description='Nearest-neighbour distances of the compressed cells, as fractions of the uncompressed one.',
+    )
+    compressed_rattle: float = Field(
+        0.04, ge=0.0, lt=0.5, description='Standard deviation (A) of the rattling of the compressed cells.'
+    )
     defect_cell_atoms: int = Field(
         24, ge=1, description='Bulk cells are repeated to at least this many atoms before rattling or defects.'
     )
@@ -147,6 +158,8 @@ class GenerationSpec(BaseModel):
                 raise ValueError(f'`lattice_constants.{name}`: {value} is not a positive length')
         if self.strain_range[0] > self.strain_range[1] or not -0.5 < self.strain_range[0] <= self.strain_range[1] < 1:
             raise ValueError(f'`strain_range`: {self.strain_range} must be increasing, within (-0.5, 1)')
+        if not all(0.5 <= value < 1 for value in self.compressed_distances):
+            raise ValueError(f'`compressed_distances`: {self.compressed_distances}; each must lie in [0.5, 1)')
         if any(value <= 0 for value in self.rattle_stdevs):
             raise ValueError('`rattle_stdevs`: standard deviations must be positive')
         if any(size < 1 for size in self.sqs_sizes):

@@ -69,7 +69,11 @@ def training_set_error(training_set, parameters: dict, previous_potential=None) 
         error = parameters_error(parameters)
         if error:
             return error
-        functions = io.PacemakerParameters(**parameters).number_of_functions_per_element
+        fit_parameters = io.PacemakerParameters(**parameters)
+        error = io.basis_shape_error(fit_parameters, training_set.elements)
+        if error:
+            return error
+        functions = fit_parameters.number_of_functions_per_element
     return environment_shortfall(training_set, functions)
 
 
@@ -113,7 +117,7 @@ class PacemakerCalculation(CalcJob):
     (``AcePotential.reference_energies``).
     """
 
-    CACHE_VERSION = 1
+    CACHE_VERSION = 2
     _DEFAULT_PARSER = 'mlip_autopipe.pacemaker'
 
     @classmethod
@@ -126,14 +130,15 @@ class PacemakerCalculation(CalcJob):
             default=lambda: orm.Dict({}),
             help='Fit parameters (`PacemakerParameters`): cutoff, number_of_functions_per_element, embedding, '
             'force_weight, maxiter, optimizer, test_size, seed, l1/l2_coefficient, batch_size, display_step, '
-            'repulsion, repulsion_margin, activeset_batch_size. Missing ones take their defaults.',
+            'repulsion, repulsion_margin, activeset_batch_size, weighting, basis_shape. Missing ones take their '
+            'defaults.',
         )
         spec.input(
             'previous_potential',
             valid_type=AcePotential,
             required=False,
             help='Continue from this potential: its basis and coefficients are the starting point '
-            '(`number_of_functions_per_element`, `cutoff` and `embedding` are then ignored).',
+            '(`number_of_functions_per_element`, `cutoff`, `embedding` and `basis_shape` are then ignored).',
         )
         spec.input(
             'reference_energies',
@@ -159,7 +164,8 @@ class PacemakerCalculation(CalcJob):
             'metrics',
             valid_type=orm.Dict,
             required=False,
-            help='Train/test energy RMSE (meV/atom), force RMSE (meV/A), loss per iteration, step times.',
+            help='Train/test energy RMSE (meV/atom), force RMSE (meV/A), loss per iteration, step times, '
+            'structures fitted/tested/left out and weight spreads (no test_* keys without a test split).',
         )
         spec.default_output_node = 'metrics'
 
@@ -180,6 +186,17 @@ class PacemakerCalculation(CalcJob):
         """Write the data pickle, ``input.yaml``, the driver and the previous potential."""
         parameters = io.PacemakerParameters(**self.inputs.parameters.get_dict())
         training_set = self.inputs.training_set
+        weighting = parameters.weighting
+        if weighting is not None and weighting.energy == 'convex_hull':
+            arrays = [training_set.get_array(name) for name in ('numbers', 'natoms', 'energies')]
+            if not io.convex_hull_possible(*arrays):
+                # pacemaker's Qhull would stop the fit; the energy above the lowest is the next best reference
+                weighting = weighting.model_copy(update={'energy': 'cohesive'})
+                parameters = parameters.model_copy(update={'weighting': weighting})
+                self.report(
+                    'energy weighting: the compositions and energies of the training set do not span a convex '
+                    'hull; weighting by the energy above the lowest (`cohesive`) instead'
+                )
         io.write_pacemaker_dataframe(training_set.iter_atoms(), folder.get_abs_path(io.DATA_FILENAME))
 
         potential_filename = None

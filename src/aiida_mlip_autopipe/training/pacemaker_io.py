@@ -1,17 +1,22 @@
 """What pacemaker needs written and what it leaves behind: plain functions, no AiiDA.
 
-- :class:`PacemakerParameters`: the fit parameters a user may set (validated, with defaults).
+- :class:`PacemakerParameters`: the fit parameters a user may set (validated, with defaults), with
+  :class:`EnergyWeighting` (pacemaker's ``EnergyBasedWeightingPolicy``) and :class:`BlockShape`
+  (radial and angular sizes of a block of basis functions).
+- :func:`basis_shape_error`: whether pyace can build the basis the parameters ask for.
 - :func:`pacemaker_input`/:func:`write_pacemaker_input`: pacemaker's ``input.yaml``.
 - :func:`write_pacemaker_dataframe`: ASE frames -> pacemaker's gzipped DataFrame pickle.
 - :data:`DRIVER_SCRIPT`: the small driver the job runs with the pacemaker environment's Python; it
   runs ``pacemaker``, ``pace_yaml2yace`` and ``pace_activeset`` in turn, stops pacemaker at a soft
-  time limit, moves the ZBL core switching below the data (:func:`lower_inner_cutoff`) and writes
+  time limit, moves the ZBL core switching below the data (:func:`lower_inner_cutoff`), records which
+  structures pacemaker fitted and with what weights (:func:`dataset_summary`) and writes
   ``status.json``.
 - :func:`read_metrics_table`, :func:`summarise_metrics`, :func:`diagnose`: read the results.
 """
 
 from __future__ import annotations
 
+import functools
 import inspect
 import json
 import math
@@ -21,12 +26,18 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 __all__ = (
+    'DEFAULT_BASIS_SHAPE',
     'DRIVER_FILENAME',
     'FIXTURE_PARAMETERS',
+    'BlockShape',
+    'EnergyWeighting',
     'PacemakerParameters',
+    'basis_shape_error',
+    'convex_hull_possible',
+    'dataset_summary',
     'diagnose',
     'held_out_count',
     'pacemaker_input',
@@ -74,6 +85,141 @@ EMBEDDINGS = {
 OPTIMIZERS = ('BFGS', 'L-BFGS-B', 'CG')
 
 
+#: the largest body order minus one (rank) pacemaker's basis white-list covers
+MAX_RANK = 6
+#: block kinds of pacemaker's ``potential: functions`` section; ``ALL`` covers every block not named otherwise
+BLOCK_KINDS = ('UNARY', 'BINARY', 'TERNARY', 'QUATERNARY', 'QUINARY', 'ALL')
+BlockKind = Literal['UNARY', 'BINARY', 'TERNARY', 'QUATERNARY', 'QUINARY', 'ALL']
+
+
+class BlockShape(BaseModel):
+    """Radial and angular sizes of the basis functions of one kind of block, per rank (body order - 1)."""
+
+    model_config = ConfigDict(extra='forbid')
+
+    nradmax_by_orders: list[int] = Field(
+        description='Largest radial index n per rank; the first entry (rank 1, pair functions) is also the size '
+        "of the radial basis (pacemaker's nradbase)."
+    )
+    lmax_by_orders: list[int] = Field(
+        description='Largest angular momentum l per rank; the first entry (rank 1) must be 0.'
+    )
+
+    @field_validator('nradmax_by_orders')
+    @classmethod
+    def _positive_radial(cls, values: list[int]) -> list[int]:
+        if not 1 <= len(values) <= MAX_RANK:
+            raise ValueError(f'give 1 to {MAX_RANK} entries (one per rank), not {len(values)}')
+        if any(value < 1 for value in values):
+            raise ValueError(f'every entry must be at least 1, got {values}')
+        return values
+
+    @field_validator('lmax_by_orders')
+    @classmethod
+    def _angular(cls, values: list[int]) -> list[int]:
+        if not values or values[0] != 0:
+            raise ValueError(f'the first entry (rank 1, pair functions) must be 0, got {values}')
+        if any(value < 0 for value in values):
+            raise ValueError(f'every entry must be at least 0, got {values}')
+        return values
+
+    @model_validator(mode='after')
+    def _same_length(self) -> BlockShape:
+        if len(self.nradmax_by_orders) != len(self.lmax_by_orders):
+            raise ValueError(
+                f'`nradmax_by_orders` ({len(self.nradmax_by_orders)} entries) and `lmax_by_orders` '
+                f'({len(self.lmax_by_orders)} entries) must have one entry per rank each'
+            )
+        return self
+
+
+#: the basis shape used so far (a pool of candidate functions; ``number_of_functions_per_element`` picks
+#: the lowest ones of it)
+DEFAULT_BASIS_SHAPE = {
+    'UNARY': {'nradmax_by_orders': [15, 6, 4, 3, 2, 2], 'lmax_by_orders': [0, 3, 3, 2, 2, 1]},
+    'BINARY': {'nradmax_by_orders': [15, 6, 3, 2, 2, 1], 'lmax_by_orders': [0, 3, 2, 1, 1, 0]},
+    'TERNARY': {'nradmax_by_orders': [15, 3, 3, 2, 1], 'lmax_by_orders': [0, 2, 2, 1, 1]},
+    'ALL': {'nradmax_by_orders': [15, 3, 2, 1, 1], 'lmax_by_orders': [0, 2, 2, 1, 1]},
+}
+
+
+class EnergyWeighting(BaseModel):
+    """pacemaker's ``EnergyBasedWeightingPolicy``: lower weights for high-energy structures and large forces.
+
+    A structure ``E`` eV/atom above the reference (``energy``) gets the energy weight
+    ``1 / (E + de)**2``; each atom's force weight is ``1 / (|f|**2 + df)`` times its structure's
+    energy weight (both normalised). The policy also DROPS structures at or above ``de_up`` and,
+    with ``df_up``, those with an atomic force above it, and keeps at most ``nfit`` structures: the
+    defaults drop nothing.
+    """
+
+    model_config = ConfigDict(extra='forbid')
+
+    energy: Literal['convex_hull', 'cohesive'] = Field(
+        'convex_hull',
+        description='Energy reference: `convex_hull` (distance to the convex hull of the data, for alloys) or '
+        '`cohesive` (energy per atom above the lowest one in the data). One composition: the same.',
+    )
+    de: float = Field(1.0, gt=0.0, description="pacemaker's DE (eV/atom): energy weight 1 / (E + de)^2.")
+    df: float = Field(1.0, gt=0.0, description="pacemaker's DF ((eV/A)^2): force weight 1 / (|f|^2 + df).")
+    de_low: float = Field(
+        1.0,
+        gt=0.0,
+        description="pacemaker's DElow (eV/atom): structures below it form the low tier (see `wlow`, `nfit`).",
+    )
+    de_up: float = Field(
+        1000.0,
+        gt=0.0,
+        description="pacemaker's DEup (eV/atom): structures at or above it are DROPPED from the fit.",
+    )
+    df_up: float | None = Field(
+        None,
+        gt=0.0,
+        description="pacemaker's DFup (eV/A): structures with an atomic force above it are DROPPED; None keeps all.",
+    )
+    wlow: float | None = Field(
+        None,
+        gt=0.0,
+        le=1.0,
+        description="pacemaker's wlow: share of the energy weight given to the low tier; None keeps the weights "
+        '1 / (E + de)^2 as they are (with a fraction, a few structures above `de_low` share 1 - wlow).',
+    )
+    nfit: int | None = Field(
+        None,
+        ge=1,
+        description="pacemaker's nfit: keep at most this many structures (low tier first, the rest drawn at "
+        'random); None keeps all.',
+    )
+    seed: int | None = Field(
+        None, ge=0, description="Random seed of the draw for `nfit`; None takes the fit parameters' `seed`."
+    )
+
+    @model_validator(mode='after')
+    def _ordered(self) -> EnergyWeighting:
+        if self.de_up <= self.de_low:
+            raise ValueError(f'`de_up` ({self.de_up}) must be larger than `de_low` ({self.de_low})')
+        return self
+
+    def pacemaker_spec(self, seed: int) -> dict:
+        """Return pacemaker's ``fit: weighting`` section (``seed`` if this one has none)."""
+        spec = {
+            'type': 'EnergyBasedWeightingPolicy',
+            'energy': self.energy,
+            'DElow': self.de_low,
+            'DEup': self.de_up,
+            'DE': self.de,
+            'DF': self.df,
+            'wlow': self.wlow,
+            'reftype': 'all',
+            'seed': seed if self.seed is None else self.seed,
+        }
+        if self.df_up is not None:
+            spec['DFup'] = self.df_up
+        if self.nfit is not None:
+            spec['nfit'] = self.nfit
+        return spec
+
+
 class PacemakerParameters(BaseModel):
     """Fit parameters of one pacemaker run (units: A, eV)."""
 
@@ -111,6 +257,24 @@ class PacemakerParameters(BaseModel):
         ge=1,
         description='Structures per batch of `pace_activeset` (lower it for large sets); all at once if None.',
     )
+    weighting: EnergyWeighting | None = Field(
+        None,
+        description="pacemaker's energy-based weighting of structures and forces (`EnergyWeighting`); None: "
+        'uniform weights (every structure alike, every atom alike).',
+    )
+    basis_shape: dict[BlockKind, BlockShape] = Field(
+        default_factory=lambda: {kind: BlockShape(**shape) for kind, shape in DEFAULT_BASIS_SHAPE.items()},
+        description='Radial and angular sizes per rank of each kind of block (`UNARY`, `BINARY`, `TERNARY`, '
+        '`QUATERNARY`, `QUINARY`; `ALL` for every kind not named, required). The pool from which '
+        '`number_of_functions_per_element` functions are taken; ignored when continuing a potential.',
+    )
+
+    @field_validator('basis_shape')
+    @classmethod
+    def _has_all(cls, shape: dict) -> dict:
+        if 'ALL' not in shape:
+            raise ValueError(f'give an `ALL` shape (used for every kind of block not named); got {", ".join(shape)}')
+        return shape
 
 
 #: parameters of the committed Cu-Au fixture potential (tests/fixtures/make_ace_cuau.py)
@@ -194,10 +358,11 @@ def pacemaker_input(
             },
             'functions': {
                 'number_of_functions_per_element': parameters.number_of_functions_per_element,
-                'UNARY': {'nradmax_by_orders': [15, 6, 4, 3, 2, 2], 'lmax_by_orders': [0, 3, 3, 2, 2, 1]},
-                'BINARY': {'nradmax_by_orders': [15, 6, 3, 2, 2, 1], 'lmax_by_orders': [0, 3, 2, 1, 1, 0]},
-                'TERNARY': {'nradmax_by_orders': [15, 3, 3, 2, 1], 'lmax_by_orders': [0, 2, 2, 1, 1]},
-                'ALL': {'nradmax_by_orders': [15, 3, 2, 1, 1], 'lmax_by_orders': [0, 2, 2, 1, 1]},
+                **{
+                    kind: parameters.basis_shape[kind].model_dump()
+                    for kind in BLOCK_KINDS
+                    if kind in parameters.basis_shape
+                },
             },
         }
     data = {'filename': data_filename, 'reference_energy': reference}
@@ -215,6 +380,8 @@ def pacemaker_input(
         'optimizer': parameters.optimizer,
         'maxiter': parameters.maxiter,
     }
+    if parameters.weighting is not None:
+        fit['weighting'] = parameters.weighting.pacemaker_spec(parameters.seed)
     if parameters.repulsion:
         fit['repulsion'] = 'auto'
     return {
@@ -230,6 +397,54 @@ def pacemaker_input(
             'display_step': parameters.display_step,
         },
     }
+
+
+def basis_shape_error(parameters: PacemakerParameters, elements: Iterable[str]) -> str | None:
+    """Return why pyace cannot build the basis of ``parameters`` for ``elements`` (naming the field), or None.
+
+    pacemaker builds only functions of its precomputed white-list of couplings; a shape beyond it
+    (e.g. rank 6 with two radial functions in a binary block) stops the fit before it starts. This
+    builds the basis as pacemaker does (about 0.1 s for one element, 2 s for four).
+    """
+    shape = json.dumps({kind: value.model_dump() for kind, value in parameters.basis_shape.items()}, sort_keys=True)
+    return _basis_shape_error(shape, tuple(sorted(set(elements))))
+
+
+@functools.lru_cache(maxsize=64)
+def _basis_shape_error(shape: str, elements: tuple[str, ...]) -> str | None:
+    from pyace.multispecies_basisextension import create_multispecies_basis_config
+
+    parameters = PacemakerParameters(basis_shape=json.loads(shape), number_of_functions_per_element=1)
+    potential = pacemaker_input(parameters, elements)['potential']
+    try:
+        create_multispecies_basis_config(potential)
+    except (ValueError, KeyError) as exception:
+        return f'`parameters.basis_shape`: pyace cannot build this basis for {", ".join(elements)}: {exception}'
+    return None
+
+
+def convex_hull_possible(numbers, natoms, energies) -> bool:
+    """Return whether pacemaker can build the convex hull of a training set for ``energy: convex_hull``.
+
+    ``numbers`` are the atomic numbers of all configurations one after the other, ``natoms`` the
+    size of each and ``energies`` their energies (eV). pacemaker builds the hull over (concentrations
+    but the last, energy per atom) with SciPy's Qhull, which fails ("not enough points", "initial
+    simplex is flat") unless those points span every direction; with a single composition it falls
+    back to cohesive energies itself (True here).
+    """
+    import numpy as np
+
+    numbers = np.asarray(numbers)
+    natoms = np.asarray(natoms, dtype=int)
+    species = np.unique(numbers)
+    frame_of_atom = np.repeat(np.arange(len(natoms)), natoms)
+    counts = np.zeros((len(natoms), len(species)))
+    np.add.at(counts, (frame_of_atom, np.searchsorted(species, numbers)), 1.0)
+    concentrations = counts / natoms[:, None]
+    if len(np.unique(np.round(concentrations, 10), axis=0)) < 2:
+        return True
+    points = np.column_stack([concentrations[:, :-1], np.asarray(energies, dtype=float) / natoms])
+    return int(np.linalg.matrix_rank(points - points.mean(axis=0))) == points.shape[1]
 
 
 def write_pacemaker_input(path, parameters: PacemakerParameters, elements: Iterable[str], *args, **kwargs) -> None:
@@ -270,6 +485,33 @@ def lower_inner_cutoff(text: str, margin: float) -> str:
     return re.sub(r'^([ \t]*r_in:[ \t]*)([-+0-9.eE]+)[ \t]*$', lowered, text, flags=re.MULTILINE)
 
 
+def dataset_summary(structure_count: int, fit, test=None) -> dict:
+    """Return which structures pacemaker fitted and how unequal their weights were.
+
+    ``fit`` and ``test`` are pacemaker's ``fitting_data_info`` and ``test_data_info`` DataFrames
+    (``test`` None without a test split): ``name`` is ``<data file>:<row>``, ``w_energy`` the energy
+    weight of each structure and ``w_forces`` the force weight of each atom. ``structure_count``
+    is the number of rows written to the data file. Returns the fit and test structure counts, the
+    rows pacemaker left out (e.g. dropped by its weighting policy) and the ratio of the largest to
+    the smallest energy and force weight (1 with uniform weights of same-size structures).
+    """
+    import numpy as np
+
+    used = set()
+    summary = {}
+    for key, frame in (('fit', fit), ('test', test)):
+        if frame is None:
+            continue
+        summary[f'{key}_structure_count'] = len(frame)
+        used.update(int(str(name).rsplit(':', 1)[1]) for name in frame['name'])
+    summary['dropped_structures'] = sorted(set(range(structure_count)) - used)
+    energy_weights = np.asarray(fit['w_energy'], dtype=float)
+    force_weights = np.concatenate([np.ravel(value) for value in fit['w_forces']]).astype(float)
+    summary['energy_weight_spread'] = float(energy_weights.max() / energy_weights.min())
+    summary['force_weight_spread'] = float(force_weights.max() / force_weights.min())
+    return summary
+
+
 #: The driver run by the pacemaker environment's Python (``python run_pacemaker.py [seconds]``).
 #: It finds the three executables beside that Python, so the code registered is that Python.
 DRIVER_SCRIPT = '''\
@@ -277,7 +519,8 @@ DRIVER_SCRIPT = '''\
 
 Usage: python run_pacemaker.py [soft time limit in seconds] [active-set batch size] [r_in margin in A]
 pacemaker is stopped (SIGTERM) at the soft time limit; its interim potential stays.
-Each step's exit status (or "timeout") goes to status.json.
+Each step's exit status (or "timeout") goes to status.json, and so does what pacemaker fitted
+("datasets": structure counts, structures left out, weight spreads).
 """
 import json
 import re
@@ -325,7 +568,21 @@ remaining = None if LIMIT is None else max(LIMIT - (time.monotonic() - START), 1
 fit = ['pacemaker', 'input.yaml', '--no-predict']
 convert = ['pace_yaml2yace', 'output_potential.yaml', '-o', 'output_potential.yace']
 batch = ['-b', ACTIVESET_BATCH] if ACTIVESET_BATCH else []
-if step('pacemaker', fit, 'pacemaker.out', 'pacemaker.err', remaining) == 0:
+fit_status = step('pacemaker', fit, 'pacemaker.out', 'pacemaker.err', remaining)
+if Path('fitting_data_info.pckl.gzip').exists():
+    try:  # which structures pacemaker fitted, with which weights
+        import pandas as pd
+
+        test = Path('test_data_info.pckl.gzip')
+        status['datasets'] = dataset_summary(
+            len(pd.read_pickle('data.pckl.gzip', compression='gzip')),
+            pd.read_pickle('fitting_data_info.pckl.gzip', compression='gzip'),
+            pd.read_pickle(test, compression='gzip') if test.exists() else None,
+        )
+    except Exception as exception:  # a summary, never a reason to fail the job
+        status['datasets_error'] = repr(exception)[:300]
+    save()
+if fit_status == 0:
     if MARGIN > 0 and Path('output_potential.yaml').exists():
         fitted = Path('output_potential.yaml').read_text()
         Path('output_potential.yaml').write_text(lower_inner_cutoff(fitted, MARGIN))
@@ -343,8 +600,12 @@ if step('pacemaker', fit, 'pacemaker.out', 'pacemaker.err', remaining) == 0:
                 step('pace_activeset', [*activeset[:-1], '--all-atoms', activeset[-1]], 'activeset.log')
 sys.exit(0)
 '''
-# the job runs the very function tested here
-DRIVER_SCRIPT = DRIVER_SCRIPT.replace('\n\nsave()\n', f'\n\n{inspect.getsource(lower_inner_cutoff)}\n\nsave()\n', 1)
+# the job runs the very functions tested here
+DRIVER_SCRIPT = DRIVER_SCRIPT.replace(
+    '\n\nsave()\n',
+    f'\n\n{inspect.getsource(lower_inner_cutoff)}\n\n{inspect.getsource(dataset_summary)}\n\nsave()\n',
+    1,
+)
 
 
 def driver_arguments(
@@ -400,6 +661,7 @@ def summarise_metrics(tables: dict[str, str]) -> dict:
 
     Train and test errors come from the final cycle rows (``cycle_metrics.txt``,
     ``test_cycle_metrics.txt``), falling back to the last per-iteration row for an interrupted fit.
+    Without test tables (no test split) there is no ``test_*`` key.
     Energies in meV/atom, forces in meV/A (RMSE over force components), as pacemaker's log prints.
     """
     rows = {name: read_metrics_table(tables.get(name, '')) for name in METRICS_FILES}
@@ -415,7 +677,10 @@ def summarise_metrics(tables: dict[str, str]) -> dict:
         metrics['initial_train_energy_rmse_mev_per_atom'] = first['energy_rmse_mev_per_atom']
         metrics['initial_train_force_rmse_mev_per_angstrom'] = first['force_rmse_mev_per_angstrom']
     metrics['loss_per_iteration'] = [row['loss'] for row in rows['metrics.txt']]
-    metrics['test_loss_per_iteration'] = {str(int(row['iter_num'])): row['loss'] for row in rows['test_metrics.txt']}
+    if rows['test_metrics.txt']:  # no test_* key at all without a test split (test_size 0)
+        metrics['test_loss_per_iteration'] = {
+            str(int(row['iter_num'])): row['loss'] for row in rows['test_metrics.txt']
+        }
     metrics['iterations'] = int(max((row['iter_num'] for row in rows['metrics.txt']), default=0))
     if train_last and 'nfuncs' in train_last:
         metrics['number_of_functions'] = int(train_last['nfuncs'])

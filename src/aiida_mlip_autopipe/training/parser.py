@@ -22,7 +22,7 @@ class PacemakerParser(Parser):
     conversion (351) or active set (350; the potential is output without ``.asi``).
     """
 
-    CACHE_VERSION = 1
+    CACHE_VERSION = 2
 
     def _read(self, name: str, mode: str = 'r'):
         if name not in self._names:
@@ -42,6 +42,8 @@ class PacemakerParser(Parser):
         if status:
             metrics['step_exit_status'] = status.get('steps', {})
             metrics['step_seconds'] = status.get('seconds', {})
+            # fit_structure_count, test_structure_count, dropped_structures, energy/force_weight_spread
+            metrics.update(status.get('datasets', {}))
         stderr = self._read(io.PACEMAKER_STDERR) or ''
         log = self._read(io.LOG_FILENAME) or ''
 

@@ -28,6 +28,22 @@ def validate_inputs(inputs, _):
     return training_set_error(training_set, parameters, inputs.get('previous_potential'))
 
 
+def fit_summary(metrics: dict) -> str:
+    """Return one report line of a fit's ``metrics``: test errors (train errors without a test split)."""
+    prefix = 'test' if 'test_force_rmse_mev_per_angstrom' in metrics else 'train'
+    line = '{} RMSE: energy {:.2f} meV/atom, forces {:.1f} meV/A'.format(
+        prefix,
+        metrics.get(f'{prefix}_energy_rmse_mev_per_atom') or float('nan'),
+        metrics.get(f'{prefix}_force_rmse_mev_per_angstrom') or float('nan'),
+    )
+    if prefix == 'train':
+        line += ' (no test split)'
+    dropped = metrics.get('dropped_structures')
+    if dropped:
+        line += f'; pacemaker left out {len(dropped)} structure(s): {dropped[:10]}{" ..." if len(dropped) > 10 else ""}'
+    return line
+
+
 class PacemakerWorkChain(ProtocolMixin, BaseRestartWorkChain):
     """Fit an ACE potential with ``PacemakerCalculation``, handling recoverable failures.
 
@@ -173,11 +189,6 @@ class PacemakerWorkChain(ProtocolMixin, BaseRestartWorkChain):
         result = super().results()
         node = self.ctx.children[self.ctx.iteration - 1]
         if 'metrics' in node.outputs:
-            metrics = node.outputs.metrics
-            self.report(
-                'test RMSE: energy {:.2f} meV/atom, forces {:.1f} meV/A'.format(
-                    metrics.get('test_energy_rmse_mev_per_atom') or float('nan'),
-                    metrics.get('test_force_rmse_mev_per_angstrom') or float('nan'),
-                )
-            )
+            metrics = node.outputs.metrics.get_dict()
+            self.report(fit_summary(metrics))
         return result
