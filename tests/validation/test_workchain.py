@@ -200,3 +200,5 @@ def test_md_stability_in_lammps(potential, lmp_code):
         script = job.base.repository.get_object_content('md.in')
         assert ('atom/swap' in script) == bool(run['swaps']), script
         assert job.inputs.parameters.get_dict().get('swap_every', 0) == (50 if run['swaps'] else 0)
+        if run['swaps']:  # one pair of elements: 5 trials every 50 steps
+            assert run['swaps']['attempted'] == 5 * (run['steps_run'] // 50) and run['swaps']['accepted'] >= 0

@@ -174,7 +174,7 @@ def lammps_md_parameters(settings: dict, run: dict) -> dict:
     }
     if run['swaps']:
         parameters['swap_every'] = int(run['swaps']['every'])
-        parameters['swap_attempts'] = int(run['swaps']['attempts'])
+        parameters['swap_attempts'] = int(run['swaps']['attempts'])  # per pair of elements
     return parameters
 
 
@@ -192,8 +192,8 @@ def collect_lammps_md_runs(parameters: orm.Dict, **inputs) -> orm.Dict:
         report = inputs[f'run_{run["index"]}'].get_dict()
         steps_done = int(report.get('steps_done') or 0)
         swaps = dict(run['swaps']) if run['swaps'] else None
-        if swaps and report.get('swaps'):
-            swaps.update(report['swaps'])
+        if swaps and report.get('swaps_attempted') is not None:
+            swaps.update(attempted=report['swaps_attempted'], accepted=report.get('swaps_accepted'))
         runs.append(
             {
                 'cell': run['cell'],
