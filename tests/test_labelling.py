@@ -186,10 +186,10 @@ def al_vacancy():
 
 
 def test_pw_relax_labels_the_relaxed_structure(pw_code, pseudo_family):
-    """pw.x relaxes the keys in `relax`; a relaxation stopped after one ionic step is labelled as not converged."""
+    """pw.x relaxes the keys in `relax`; a relaxation stopped after two ionic steps is labelled as not converged."""
     from aiida_mlip_autopipe.labelling.protocol import RELAX_FMAX
 
-    stop_early = {'max_iterations': 1, 'pw': {'parameters': {'CONTROL': {'nstep': 1}}}}
+    stop_early = {'max_iterations': 1, 'pw': {'parameters': {'CONTROL': {'nstep': 2}}}}
     results, node = run_get_node(
         DftLabellingWorkChain,
         structures=structures(scf=al_vacancy(), relaxed=al_vacancy(), stopped=al_vacancy()),
@@ -214,11 +214,15 @@ def test_pw_relax_labels_the_relaxed_structure(pw_code, pseudo_family):
     assert np.abs(relaxed.positions - scf.positions).max() > 0.03
     assert relaxed.get_potential_energy() < scf.get_potential_energy() - 0.005
     np.testing.assert_allclose(relaxed.cell, scf.cell, atol=1e-8)
-    # the stopped one ran one SCF: the label holds those positions (not pw.x's next BFGS step) and their forces
-    assert relaxations['stopped']['max_force'] > RELAX_FMAX
-    np.testing.assert_allclose(stopped.positions, scf.positions, atol=1e-6)
-    np.testing.assert_allclose(stopped.get_forces(), scf.get_forces(), atol=1e-4)
-    assert stopped.get_potential_energy() == pytest.approx(scf.get_potential_energy(), abs=1e-4)
+    # the stopped one ran two SCFs: its label holds the second positions (not pw.x's next BFGS step) with
+    # their energy and forces, the same as the second step of the converged relaxation (same input)
+    assert relaxations['stopped']['max_force'] > RELAX_FMAX and relaxations['stopped']['steps'] == 2
+    trajectory = orm.load_node(relaxations['relaxed']['process_uuid']).outputs.output_trajectory
+    np.testing.assert_allclose(stopped.positions, trajectory.get_array('positions')[1], atol=1e-6)
+    np.testing.assert_allclose(stopped.get_forces(), trajectory.get_array('forces')[1], atol=1e-4)
+    assert stopped.get_potential_energy() == pytest.approx(trajectory.get_array('energy')[1], abs=1e-4)
+    assert np.abs(stopped.positions - scf.positions).max() > 0.005
+    assert scf.get_potential_energy() > stopped.get_potential_energy() > relaxed.get_potential_energy()
     base = orm.load_node(relaxations['relaxed']['process_uuid'])
     calculation = next(child for child in base.called if isinstance(child, orm.CalcJobNode))
     pw_parameters = calculation.inputs.parameters.get_dict()['CONTROL']
