@@ -279,6 +279,10 @@ def _label_outputs(node, relaxed: bool) -> dict | None:
         return None
     if not all(name in last.outputs for name in ('output_parameters', 'output_trajectory')):
         return None
+    if 'energy' not in last.outputs.output_parameters.get_dict():
+        return None
+    if not {'forces', 'positions', 'cells'} <= set(last.outputs.output_trajectory.get_arraynames()):
+        return None
     return {
         'structure': last.inputs.structure,
         'parameters': last.outputs.output_parameters,
