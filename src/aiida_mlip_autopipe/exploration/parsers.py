@@ -11,14 +11,16 @@ from .outputs import parse_dump, parse_log, parse_series, summarise_run
 
 
 def frames_to_trajectory(frames) -> orm.TrajectoryData | None:
-    """Return a ``TrajectoryData`` of ``frames`` (same atoms in each) with array ``gamma``; ``None`` if empty.
+    """Return a ``TrajectoryData`` of ``frames`` with arrays ``gamma`` and ``numbers``; ``None`` if empty.
 
-    Frames whose atom count differs from the first (lost atoms) are left out.
+    Atom swaps change which element sits on which atom from frame to frame, so the elements of every
+    frame are kept in the array ``numbers`` (the trajectory's ``symbols`` are those of the first
+    frame). Frames whose atom count differs from the first (lost atoms) are left out.
     """
     if not frames:
         return None
     symbols = frames[0].get_chemical_symbols()
-    frames = [atoms for atoms in frames if atoms.get_chemical_symbols() == symbols]
+    frames = [atoms for atoms in frames if len(atoms) == len(symbols)]
     trajectory = orm.TrajectoryData()
     trajectory.set_trajectory(
         symbols=symbols,
@@ -28,13 +30,14 @@ def frames_to_trajectory(frames) -> orm.TrajectoryData | None:
         pbc=tuple(bool(flag) for flag in frames[0].pbc),
     )
     trajectory.set_array('gamma', np.array([atoms.arrays['gamma'] for atoms in frames]))
+    trajectory.set_array('numbers', np.array([atoms.numbers for atoms in frames], dtype=int))
     return trajectory
 
 
 class LammpsMdParser(Parser):
     """Parse an extrapolation-grade MD run; a halted run is a success, a crashed or exploded one is not."""
 
-    CACHE_VERSION = 1
+    CACHE_VERSION = 2
 
     def parse(self, **kwargs):
         """Attach ``report``, ``series``, ``candidates`` and ``final_structure``; return an exit code on failure."""
