@@ -13,9 +13,9 @@ For the workflow with the given pk (an ``ActiveLearningWorkChain``, or any work 
   = ``max_concurrent`` x MPI processes per run, the batch running from the labelling work chain's
   creation to the end of its last pw.x run.
 
-A code run ends when AiiDA retrieved its files and lasted the code's own wall time (pw.x, LAMMPS)
-or, for the other codes, the run time the scheduler reported at its last check (short by at most one
-poll interval, 1 s on the computers ``mlip-autopipe setup`` makes). Reads only; starts nothing.
+A code run ends when AiiDA retrieved its files and lasted the time the code reports itself (pw.x,
+LAMMPS in whole seconds, the pacemaker driver's steps, the surrogate's total); a code that reports
+none counts from its upload to the retrieval of its files (an upper bound). Reads only; starts nothing.
 
 Usage: ``python benchmarks/campaign_overhead.py PK [--profile NAME] [--gaps 5] [--json FILE]``
 (``AIIDA_PATH`` as for the profile the campaign ran in).

@@ -241,6 +241,7 @@ def pw_runs(node) -> dict:
 def test_rolling_window_submits_the_next_structure_as_soon_as_any_run_ends(pw_code, pseudo_family):
     """Two runs at a time: while the slow structure runs, the fast ones follow each other in the other slot."""
     from aiida_mlip_autopipe.benchmark.overhead import overhead_report
+    from aiida_mlip_autopipe.campaign.stages import labelling_core_saturation
 
     results, node = run_get_node(
         DftLabellingWorkChain,
@@ -275,6 +276,7 @@ def test_rolling_window_submits_the_next_structure_as_soon_as_any_run_ends(pw_co
     assert last - 5 < timing['wall_seconds'] <= last
     assert 0 < timing['core_saturation'] <= 1
     assert timing['core_saturation'] == pytest.approx(pw_seconds / (2 * timing['wall_seconds']), abs=1e-3)
+    assert labelling_core_saturation(node) == timing['core_saturation']  # the campaign table's `busy` column
     report = '\n'.join(log.message for log in orm.Log.collection.get_logs_for(node))
     assert f'pw.x kept 2 cores {100 * timing["core_saturation"]:.0f} % busy' in report
     # the overhead benchmark on this node: code time is the union of the three pw.x runs, within the wall time

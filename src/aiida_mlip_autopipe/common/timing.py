@@ -2,8 +2,9 @@
 
 Times are seconds since the epoch (``datetime.timestamp()``). A code run is the interval in which the
 code itself ran: it ends when AiiDA retrieved its files (the ``retrieved`` node's creation) and
-started its own wall time before that (pw.x's ``wall_time_seconds``, LAMMPS's ``wall_time_s``, or the
-scheduler's last reported run time). Orchestration (upload, queueing, polling, parsing, the work
+started its own wall time before that (pw.x's ``wall_time_seconds``, LAMMPS's ``wall_time_s``, the
+pacemaker driver's step times, the surrogate's ``total_seconds``; else the job's time from upload to
+retrieval, see :func:`code_seconds`). Orchestration (upload, queueing, polling, parsing, the work
 chains' steps) is everything else.
 """
 
@@ -106,24 +107,35 @@ def calcjob_processes(node) -> int:
     return int(machines * per_machine)
 
 
+#: Where a code's own wall time is in its outputs, as (output, key); a dict of times is summed.
+CODE_SECONDS = (
+    ('output_parameters', 'wall_time_seconds'),  # pw.x
+    ('output_parameters', 'total_seconds'),  # the surrogate
+    ('report', 'wall_time_s'),  # lmp (whole seconds)
+    ('metrics', 'step_seconds'),  # the pacemaker driver, per step
+)
+
+
 def code_seconds(node) -> float | None:
     """Return the wall time the code of a calculation job ran (s), or ``None`` when nothing tells it.
 
-    From the code's own output where the parser keeps it (pw.x ``wall_time_seconds``, LAMMPS
-    ``wall_time_s``), else the run time the scheduler reported at its last check before the job ended
-    (short by at most one poll interval). A job served from the cache ran nothing: 0.
+    From the code's own output where the parser keeps it (:data:`CODE_SECONDS`), else the time from
+    the job's upload (its ``remote_folder``) to the retrieval of its files: an upper bound that also
+    holds the submission, the scheduler's notice of the end (one poll interval) and any queueing.
+    A job served from the cache ran nothing: 0.
     """
     if node.base.caching.is_created_from_cache:
         return 0.0
-    for output in ('output_parameters', 'report', 'results'):
+    for output, key in CODE_SECONDS:
         if output in node.outputs and hasattr(node.outputs[output], 'get_dict'):
-            values = node.outputs[output].get_dict()
-            for key in ('wall_time_seconds', 'wall_time_s'):
-                if isinstance(values.get(key), (int, float)):
-                    return float(values[key])
-    info = node.get_last_job_info()
-    seconds = getattr(info, 'wallclock_time_seconds', None) if info is not None else None
-    return float(seconds) if seconds is not None else None
+            value = node.outputs[output].get_dict().get(key)
+            if isinstance(value, dict) and value:
+                value = sum(seconds for seconds in value.values() if isinstance(seconds, (int, float)))
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                return float(value)
+    if 'remote_folder' in node.outputs and 'retrieved' in node.outputs:
+        return (node.outputs.retrieved.ctime - node.outputs.remote_folder.ctime).total_seconds()
+    return None
 
 
 def code_run(node) -> CodeRun | None:

@@ -213,6 +213,8 @@ class DftLabellingWorkChain(WorkChain):
 
         The other children keep running; :meth:`fill_window` awaits them again with fresh awaitables, so a
         callback for an awaitable of an earlier step is ignored (its child is awaited by the current one).
+        Such stale callbacks, at most one per step while a child runs, are dropped by the runner when their
+        child ends. After a restart from a checkpoint the awaitables saved with it are registered again.
         """
         if not any(awaitable is current for current in self._awaitables):
             return
