@@ -14,12 +14,14 @@ from aiida.engine import run_get_node
 from aiida.plugins import CalculationFactory
 from ase.build import bulk
 
-from aiida_mlip_autopipe.labelling.workchain import DftLabellingWorkChain
+from aiida_mlip_autopipe.labelling.workchain import DftLabellingWorkChain, _pw_calculations
 
 from .conftest import cu3au
 
 PwCalculation = CalculationFactory('quantumespresso.pw')
 FAST = {'kpoints_distance': 0.5}
+#: k-point distance of the slow structure of the rolling-window test: long enough for three short runs beside it.
+SLOW_KPOINTS_DISTANCE = 0.15
 
 
 def structures(**atoms):
@@ -228,3 +230,91 @@ def test_pw_relax_labels_the_relaxed_structure(pw_code, pseudo_family):
     pw_parameters = calculation.inputs.parameters.get_dict()['CONTROL']
     assert pw_parameters['calculation'] == 'relax'
     assert pw_parameters['forc_conv_thr'] == pytest.approx(RELAX_FMAX / 25.711, rel=1e-3)
+
+
+def pw_runs(node) -> dict:
+    """The ``PwBaseWorkChain`` children of a labelling node, by structure key."""
+    children = [child for child in node.called if isinstance(child, orm.WorkChainNode)]
+    return {child.base.extras.get('structure_key'): child for child in children}
+
+
+def test_rolling_window_submits_the_next_structure_as_soon_as_any_run_ends(pw_code, pseudo_family):
+    """Two runs at a time: while the slow structure runs, the fast ones follow each other in the other slot."""
+    from aiida_mlip_autopipe.benchmark.overhead import overhead_report
+    from aiida_mlip_autopipe.campaign.stages import labelling_core_saturation
+
+    results, node = run_get_node(
+        DftLabellingWorkChain,
+        structures=structures(
+            a_slow=bulk('Al', 'fcc', a=4.05, cubic=True), b_fast0=bulk('Al', 'fcc', a=3.98), b_fast1=bulk('Al', 'fcc')
+        ),
+        code=pw_code,
+        protocol=orm.Str('fast'),
+        overrides=orm.Dict({'kpoints_distance': 0.8}),
+        structure_overrides=orm.Dict({'a_slow': {'kpoints_distance': SLOW_KPOINTS_DISTANCE}}),
+        max_concurrent=orm.Int(2),
+    )
+    assert node.exit_status == 0, node.exit_message
+    assert results['training_set'].count == 3
+    runs = pw_runs(node)
+    # a run ends when its parser made its output parameters
+    ends = {key: run.outputs.output_parameters.ctime for key, run in runs.items()}
+    starts = {key: run.ctime for key, run in runs.items()}
+    # the third structure was submitted when the first fast one ended, while the slow one still ran: batches of two
+    # would have waited for the slow one
+    assert starts['a_slow'] < starts['b_fast0'] < ends['b_fast0'] <= starts['b_fast1'] < ends['a_slow']
+    # never more than two at once
+    for key, start in starts.items():
+        assert sum(starts[other] <= start < ends[other] for other in runs if other != key) <= 1
+    # the work chain records how busy pw.x kept the two cores
+    timing = node.base.extras.get('core_saturation')
+    pw_seconds = sum(run.outputs.output_parameters['wall_time_seconds'] for run in runs.values())
+    assert timing['cores'] == 2 and timing['runs'] == 3
+    assert timing['pw_cpu_seconds'] == pytest.approx(pw_seconds, abs=0.1)
+    # the batch ends when the last pw.x run ended (its files retrieved, a moment before they are parsed)
+    last = max(ends.values()).timestamp() - node.ctime.timestamp()
+    assert last - 5 < timing['wall_seconds'] <= last
+    assert 0 < timing['core_saturation'] <= 1
+    assert timing['core_saturation'] == pytest.approx(pw_seconds / (2 * timing['wall_seconds']), abs=1e-3)
+    assert labelling_core_saturation(node) == timing['core_saturation']  # the campaign table's `busy` column
+    report = '\n'.join(log.message for log in orm.Log.collection.get_logs_for(node))
+    assert f'pw.x kept 2 cores {100 * timing["core_saturation"]:.0f} % busy' in report
+    # the overhead benchmark on this node: code time is the union of the three pw.x runs, within the wall time
+    overhead = overhead_report(node)
+    assert overhead.runs == 3 and not overhead.unknown_runs
+    assert ends['a_slow'].timestamp() - starts['a_slow'].timestamp() < overhead.wall_seconds
+    slow_seconds = runs['a_slow'].outputs.output_parameters['wall_time_seconds']
+    assert slow_seconds <= overhead.code_seconds <= min(pw_seconds, overhead.wall_seconds) + 1e-6
+    assert overhead.batches[0]['core_saturation'] == timing['core_saturation']
+
+
+def test_pools_never_exceed_the_kpoints_with_two_processes(pw_code, pseudo_family):
+    """pw.x with two MPI processes: a 1-k-point cell runs without pools, an 8-k-point cell with two."""
+    from aiida_mlip_autopipe.labelling.protocol import irreducible_kpoint_count
+
+    options = {'resources': {'num_machines': 1, 'num_mpiprocs_per_machine': 2}, 'withmpi': True}
+    results, node = run_get_node(
+        DftLabellingWorkChain,
+        structures=structures(gamma=bulk('Al', 'fcc', a=4.0), mesh=bulk('Al', 'fcc', a=4.05)),
+        code=pw_code,
+        protocol=orm.Str('fast'),
+        overrides=orm.Dict({'kpoints_distance': 10.0}),
+        structure_overrides=orm.Dict({'mesh': {'kpoints_distance': 0.75}}),
+        options=orm.Dict(options),
+    )
+    assert node.exit_status == 0, results['failures'].get_dict()
+    calculations = {key: _pw_calculations(run)[0] for key, run in pw_runs(node).items()}
+    # pw.x's own count of k-points equals the one the pools were chosen from
+    for key, mesh, count in (('gamma', [1, 1, 1], 1), ('mesh', [4, 4, 4], 8)):
+        assert calculations[key].inputs.kpoints.get_kpoints_mesh()[0] == mesh
+        counted = irreducible_kpoint_count(calculations[key].inputs.structure.get_ase(), mesh)
+        assert calculations[key].outputs.output_parameters['number_of_k_points'] == counted == count
+    # pw.x 6.7 runs with more pools than k-points, but leaves a process without work and says so
+    outputs = {
+        key: calc.outputs.retrieved.base.repository.get_object_content('aiida.out')
+        for key, calc in calculations.items()
+    }
+    assert not any('some nodes have no k-points' in output for output in outputs.values())
+    assert re.search(r'K-points division:\s+npool\s+=\s+2', outputs['mesh'])
+    assert 'parallelization' not in calculations['gamma'].inputs
+    assert calculations['mesh'].inputs.parallelization.get_dict() == {'npool': 2}

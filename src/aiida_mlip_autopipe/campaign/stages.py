@@ -144,6 +144,19 @@ def labelling_cpu_seconds(node) -> float | None:
     return round(seconds, 1) if found else None
 
 
+def labelling_core_saturation(node) -> float | None:
+    """Return the share of its cores the pw.x runs of a labelling node kept busy, or None without pw.x runs.
+
+    pw.x CPU seconds / (cores x batch wall seconds), cores = ``max_concurrent`` x MPI processes per
+    run (:func:`~aiida_mlip_autopipe.common.timing.labelling_saturation`); a batch still running
+    counts up to its last finished run.
+    """
+    from ..common.timing import labelling_saturation
+
+    timing = labelling_saturation(node)
+    return timing['core_saturation'] if timing else None
+
+
 # -- training --------------------------------------------------------------------------------------
 
 

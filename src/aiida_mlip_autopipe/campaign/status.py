@@ -7,7 +7,7 @@ from pathlib import Path
 
 from aiida import orm
 
-from .stages import labelling_cpu_seconds
+from .stages import labelling_core_saturation, labelling_cpu_seconds
 
 #: (row key, column title, width, number format)
 COLUMNS = (
@@ -28,6 +28,7 @@ COLUMNS = (
     ('max_gamma', 'max gamma', 9, '.2f'),
     ('selected', 'picked', 6, 'd'),
     ('dft_cpu_seconds', 'DFT s', 7, '.0f'),
+    ('core_saturation', 'busy', 4, '.2f'),
     ('state', 'state', 9, 's'),
 )
 
@@ -57,6 +58,8 @@ def campaign_rows(node: orm.WorkflowNode) -> list[dict]:
     for row in rows:  # a batch still running has no recorded CPU time yet: sum what has finished
         if row.get('labelling_pk') and row.get('dft_cpu_seconds') is None:
             row['dft_cpu_seconds'] = labelling_cpu_seconds(orm.load_node(row['labelling_pk']))
+        if row.get('labelling_pk') and row.get('core_saturation') is None:
+            row['core_saturation'] = labelling_core_saturation(orm.load_node(row['labelling_pk']))
     return rows
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import warnings
 
 from aiida import orm
 from aiida_quantumespresso.common.types import SpinType
@@ -17,6 +18,8 @@ SPIN_CHOICES = ('auto', 'none', 'collinear')
 MAGNETIC_ELEMENTS = frozenset({'Cr', 'Mn', 'Fe', 'Co', 'Ni'})
 #: Force criterion of a relaxation (eV/A), as the ASE labeller's; pw.x's ``forc_conv_thr`` is in Ry/Bohr.
 RELAX_FMAX = 0.01
+#: spglib's tolerance (A) when counting irreducible k-points: looser than pw.x's, so never more k-points than pw.x.
+IRREDUCIBLE_SYMPREC = 1e-3
 
 
 def check_protocol(protocol: str) -> None:
@@ -49,7 +52,10 @@ def get_pw_builder(
     ``{'kpoints_distance': 0.2, 'pw': {'parameters': {'SYSTEM': {'ecutwfc': 50, 'ecutrho': 400}}}}``)
     and may also hold ``spin`` (one of :data:`SPIN_CHOICES`). Cutoffs default to the family's
     recommended ones at the stringency of ``protocol``. With more than one MPI process per machine,
-    pw.x gets one k-point pool per process.
+    pw.x gets k-point pools (``parallelization: {npool: N}``, pw.x's ``-nk N``): one per process, but
+    never more than the irreducible k-points of the structure's mesh, and always a divisor of the
+    processes (:func:`pool_count`); unless ``overrides`` give ``pw.parallelization`` or a command line in
+    ``pw.settings``.
 
     With ``relax`` pw.x relaxes the atomic positions (``calculation: relax``, BFGS, cell fixed) until
     every force is below the protocol's ``forc_conv_thr`` and at most :data:`RELAX_FMAX` (0.01 eV/A,
@@ -87,6 +93,71 @@ def get_pw_builder(
             control['forc_conv_thr'] = min(float(control.get('forc_conv_thr', ceiling)), ceiling)
         builder.pw.parameters = orm.Dict(parameters)
     processes = builder.pw.metadata.options.get('resources', {}).get('num_mpiprocs_per_machine', 1)
-    if processes > 1 and 'settings' not in builder.pw:
-        builder.pw.settings = orm.Dict({'cmdline': ['-nk', str(processes)]})
+    settings = builder.pw.settings.get_dict() if 'settings' in builder.pw else {}
+    chosen = 'parallelization' in builder.pw or any(key.lower() == 'cmdline' for key in settings)
+    if processes > 1 and not chosen:
+        pools = pool_count(processes, builder_kpoint_count(builder, structure))
+        if pools > 1:
+            builder.pw.parallelization = orm.Dict({'npool': pools})
     return builder
+
+
+def builder_kpoint_count(builder, structure: orm.StructureData) -> int:
+    """Return a lower bound of the irreducible k-points pw.x will have for the ``PwBaseWorkChain`` ``builder``.
+
+    The mesh is the one ``PwBaseWorkChain`` makes from ``kpoints_distance`` (aiida-quantumespresso's
+    ``create_kpoints_from_distance``, called here without storing anything), or the ``kpoints`` given;
+    an explicit list of k-points counts as it is. A mesh whose offset spglib cannot take (other than
+    0 or 1/2 of a step) counts as 1.
+    """
+    if 'kpoints' in builder and builder.kpoints is not None:
+        kpoints = builder.kpoints
+    else:
+        from aiida_quantumespresso.calculations.functions.create_kpoints_from_distance import (
+            create_kpoints_from_distance,
+        )
+
+        parity = builder.get('kpoints_force_parity')
+        kpoints = create_kpoints_from_distance.__wrapped__(
+            structure, builder.kpoints_distance, parity if parity is not None else orm.Bool(False)
+        )
+    try:
+        mesh, offset = kpoints.get_kpoints_mesh()
+    except AttributeError:  # an explicit list
+        return len(kpoints.get_kpoints())
+    return irreducible_kpoint_count(structure.get_ase(), mesh, offset)
+
+
+def irreducible_kpoint_count(atoms, mesh, offset=(0.0, 0.0, 0.0), symprec: float = IRREDUCIBLE_SYMPREC) -> int:
+    """Return the number of k-points of ``mesh`` left after the crystal's symmetry and time reversal (spglib).
+
+    ``offset`` is aiida's, in steps of the mesh: 0 (Gamma-centred) or 0.5 (half-shifted) per axis;
+    any other offset gives 1, a bound that never overestimates. pw.x reduces the same mesh with
+    the same operations, or with fewer of them (it drops fractional translations its FFT grid does not
+    take, and doubles the k-points of a spin-polarised run); ``symprec`` is looser than pw.x's
+    tolerance, so spglib finds at least pw.x's symmetry and the count is at most pw.x's. Where spglib
+    fails the count is 1.
+    """
+    import numpy as np
+    import spglib
+
+    shift = [round(2 * value) for value in offset]
+    if any(abs(2 * value - step) > 1e-8 or step not in (0, 1) for value, step in zip(offset, shift)):
+        return 1
+    cell = (np.asarray(atoms.cell), atoms.get_scaled_positions(), atoms.numbers)
+    with warnings.catch_warnings():  # spglib 2.5+ warns on its old error handling, which returns None
+        warnings.simplefilter('ignore', DeprecationWarning)
+        result = spglib.get_ir_reciprocal_mesh(
+            np.asarray(mesh, dtype='intc'), cell, is_shift=shift, is_time_reversal=True, symprec=symprec
+        )
+    return 1 if result is None else len(np.unique(result[0]))
+
+
+def pool_count(processes: int, kpoints: int) -> int:
+    """Return pw.x's k-point pools (``-nk``): the largest divisor of ``processes`` that is at most ``kpoints``.
+
+    pw.x refuses more pools than k-points, and its processes must divide evenly into pools.
+    """
+    if processes < 1 or kpoints < 1:
+        raise ValueError(f'processes ({processes}) and k-points ({kpoints}) must be 1 or more')
+    return max(pools for pools in range(1, min(processes, kpoints) + 1) if processes % pools == 0)

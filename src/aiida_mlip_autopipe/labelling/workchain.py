@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from aiida import orm
-from aiida.engine import WorkChain, append_, while_
+from aiida.engine import ProcessState, ToContext, WorkChain, while_
 from aiida_quantumespresso.workflows.protocols.utils import recursive_merge
 
+from ..common.timing import labelling_saturation
 from ..data import TrainingSet
 from ..pseudos import DEFAULT_FAMILY_LABEL, check_family_covers, load_family
 from ..recovery import submit_once
@@ -20,6 +21,10 @@ IONIC_NOT_CONVERGED = (
     'ERROR_IONIC_CYCLE_EXCEEDED_NSTEP',
     'ERROR_IONIC_CYCLE_BFGS_HISTORY_FAILURE',
 )
+#: Context namespace of the awaitables of the running ``PwBaseWorkChain`` runs, by structure key.
+WINDOW = 'window'
+#: Extra of the work chain node with how busy pw.x kept its cores (``common.timing.labelling_saturation``).
+TIMING_EXTRA = 'core_saturation'
 
 
 def validate_inputs(inputs, _):
@@ -60,7 +65,10 @@ def validate_inputs(inputs, _):
 class DftLabellingWorkChain(WorkChain):
     """Label structures with ``PwBaseWorkChain`` runs and collect the results in one ``TrainingSet``.
 
-    At most ``max_concurrent`` runs go at a time. Structures with atoms closer than
+    ``max_concurrent`` runs go at a time, in a rolling window: as soon as any run ends, the next
+    structure is submitted (see :meth:`fill_window`). At the end the work chain's extra
+    ``core_saturation`` records how busy pw.x kept the cores (``core_saturation``, ``cores``,
+    ``pw_cpu_seconds``, ``wall_seconds``, ``runs``). Structures with atoms closer than
     ``min_distance`` are refused before DFT. A structure whose run fails is recorded in the
     ``failures`` output with its exit status and message; the work chain fails only when fewer than
     ``min_success_fraction`` of the structures were labelled, and outputs what was labelled anyway.
@@ -125,7 +133,7 @@ class DftLabellingWorkChain(WorkChain):
         spec.outline(
             cls.setup,
             cls.refuse_close_atoms,
-            while_(cls.has_pending)(cls.submit_batch, cls.inspect_batch),
+            while_(cls.has_work)(cls.fill_window, cls.inspect_finished),
             cls.collect,
         )
         spec.output('training_set', valid_type=TrainingSet, help='Every successful label.')
@@ -145,6 +153,7 @@ class DftLabellingWorkChain(WorkChain):
     def setup(self):
         """Queue every structure and load the pseudo family once."""
         self.ctx.pending = sorted(self.inputs.structures)
+        self.ctx.running = {}
         self.ctx.labelled = {}
         self.ctx.failures = {}
         self.ctx.relaxations = {}
@@ -160,20 +169,23 @@ class DftLabellingWorkChain(WorkChain):
                 self.ctx.failures[key] = {'stage': 'refused', 'exit_status': None, 'message': reason}
                 self.report(f'refused `{key}` before DFT: {reason}')
 
-    def has_pending(self):
-        """Return whether structures are still waiting for a run."""
-        return bool(self.ctx.pending)
+    def has_work(self):
+        """Return whether structures are still waiting for a run or running."""
+        return bool(self.ctx.pending or self.ctx.running)
 
-    def submit_batch(self):
-        """Submit the next ``max_concurrent`` structures."""
+    def fill_window(self):
+        """Submit structures until ``max_concurrent`` runs go, then wait until any one of them ends.
+
+        Every run is submitted through :func:`~aiida_mlip_autopipe.recovery.submit_once` under
+        ``label_<key>``: a replay of this step after a crash takes the runs it had submitted. The wait
+        is for all running children as awaitables, but :meth:`_on_awaitable_finished` resumes the work
+        chain at the first of them to end; the next step sorts out whichever have ended by then.
+        """
         overrides = self.inputs.overrides.get_dict() if 'overrides' in self.inputs else {}
         per_structure = self.inputs.structure_overrides.get_dict() if 'structure_overrides' in self.inputs else {}
         options = self.inputs.options.get_dict() if 'options' in self.inputs else None
-        batch, self.ctx.pending = (
-            self.ctx.pending[: self.inputs.max_concurrent.value],
-            self.ctx.pending[self.inputs.max_concurrent.value :],
-        )
-        for key in batch:
+        while self.ctx.pending and len(self.ctx.running) < self.inputs.max_concurrent.value:
+            key = self.ctx.pending.pop(0)
             structure = self.inputs.structures[key]
             builder = get_pw_builder(
                 self.inputs.code,
@@ -186,16 +198,40 @@ class DftLabellingWorkChain(WorkChain):
             )
             node = submit_once(self, builder, f'label_{key}')
             node.base.extras.set('structure_key', key)
+            self.ctx.running[key] = node.pk
             what = 'relaxation' if key in self.ctx.relax else 'label'
             self.report(
                 f'submitted {node.process_label}<{node.pk}> for the {what} of `{key}` ({len(structure.sites)} atoms)'
             )
-            self.to_context(batch=append_(node))
+        running = {key: orm.load_node(pk) for key, pk in self.ctx.running.items()}
+        if any(node.is_terminated for node in running.values()):
+            return None  # one ended already (e.g. taken after a restart): sort it out before waiting
+        return ToContext(**{f'{WINDOW}.{key}': node for key, node in running.items()})
 
-    def inspect_batch(self):
-        """Sort the finished runs into labelled and failed."""
-        for node in self.ctx.pop('batch', []):
-            key = node.base.extras.get('structure_key')
+    def _on_awaitable_finished(self, awaitable) -> None:
+        """Resume at the first running child to end, not after all of them (aiida-core's ``WorkChain`` waits for all).
+
+        The other children keep running; :meth:`fill_window` awaits them again with fresh awaitables, so a
+        callback for an awaitable of an earlier step is ignored (its child is awaited by the current one).
+        Such stale callbacks, at most one per step while a child runs, are dropped by the runner when their
+        child ends. After a restart from a checkpoint the awaitables saved with it are registered again.
+        """
+        if not any(awaitable is current for current in self._awaitables):
+            return
+        super()._on_awaitable_finished(awaitable)
+        if self._awaitables and self.state == ProcessState.WAITING:
+            self._awaitables.clear()
+            self._update_process_status()
+            self.resume()
+
+    def inspect_finished(self):
+        """Sort the runs that have ended into labelled and failed; the others stay in the window."""
+        self.ctx.pop(WINDOW, None)
+        for key, pk in sorted(self.ctx.running.items()):
+            node = orm.load_node(pk)
+            if not node.is_terminated:
+                continue
+            del self.ctx.running[key]
             outputs = _label_outputs(node, relaxed=key in self.ctx.relax)
             if outputs is not None:
                 self.ctx.labelled[key] = outputs
@@ -237,6 +273,14 @@ class DftLabellingWorkChain(WorkChain):
         total = len(self.inputs.structures)
         labelled = len(self.ctx.labelled)
         self.report(f'labelled {labelled} of {total} structures; TrainingSet<{training_set.pk}>')
+        timing = labelling_saturation(self.node)
+        if timing is not None:
+            self.node.base.extras.set(TIMING_EXTRA, timing)
+            if timing['core_saturation'] is not None:
+                self.report(
+                    f'pw.x kept {timing["cores"]} cores {100 * timing["core_saturation"]:.0f} % busy: '
+                    f'{timing["pw_cpu_seconds"]:.0f} CPU s in {timing["wall_seconds"]:.0f} s ({timing["runs"]} runs)'
+                )
         fraction = self.inputs.min_success_fraction.value
         if labelled < fraction * total:
             return self.exit_codes.ERROR_TOO_FEW_LABELLED.format(labelled=labelled, total=total, fraction=fraction)
