@@ -124,7 +124,9 @@ def parse_args(argv=None):
     parser.add_argument('--heldout-frames-per-run', type=int, help='Typical held-out frames per MD run; default 10.')
     parser.add_argument('--heldout-rare-scale', type=float, help='Rare held-out frames, times the default counts.')
     parser.add_argument('--duplicate-pairs', type=int, help='Near-duplicates planted in the pool; default 8.')
-    parser.add_argument('--functions', type=int, help=f'Linear ACE functions per element; default {DEFAULT["functions"]}.')
+    parser.add_argument(
+        '--functions', type=int, help=f'Linear ACE functions per element; default {DEFAULT["functions"]}.'
+    )
     parser.add_argument('--md-alloys', nargs='*', help='Alloys with the MD robustness check; default Cu-Au.')
     parser.add_argument('--md-ps', type=float, help=f'Length of each MD run (ps); default {DEFAULT["md_ps"]}.')
     parser.add_argument('--pacemaker-alloys', nargs='*', help='Alloys with the pacemaker check; default Cu-Au.')
@@ -134,7 +136,7 @@ def parse_args(argv=None):
     parser.add_argument('--pacemaker-functions', type=int, help='pacemaker functions per element; default 32.')
     parser.add_argument('--pacemaker-maxiter', type=int, help='pacemaker iterations; default 150.')
     parser.add_argument('--bootstrap', type=int, help='Bootstrap samples; default 2000.')
-    parser.add_argument('--protocol', default='balanced', help="Campaign protocol whose trust window is used.")
+    parser.add_argument('--protocol', default='balanced', help='Campaign protocol whose trust window is used.')
     parser.add_argument('--workers', type=int, default=2, help='Processes and code runs at a time (default 2).')
     parser.add_argument('--out', default='al_efficiency_out', help='Folder for the results (and cache/, work/).')
     parser.add_argument('--no-cache', action='store_true', help='Build the pools again even if cached in --out.')
@@ -282,7 +284,11 @@ def run(args) -> dict:
             folder = work / 'pacemaker' / f'{training["strategy"]}-seed{training["seed"]}-added{training["budget"]}'
             shutil.rmtree(folder, ignore_errors=True)
             checks.append(
-                (name, 'pacemaker', threads.submit(guarded, pacemaker_job, training, done['heldout'], result['elements'], args, folder))
+                (
+                    name,
+                    'pacemaker',
+                    threads.submit(guarded, pacemaker_job, training, done['heldout'], result['elements'], args, folder),
+                )
             )
         if done['md_potentials']:
             cells = md_cells(result['elements'], args.seeds)
@@ -297,7 +303,9 @@ def run(args) -> dict:
         entry = future.result()
         result = results[name]
         if kind == 'pacemaker':
-            result.setdefault('pacemaker', {'functions': args.pacemaker_functions, 'maxiter': args.pacemaker_maxiter, 'fits': []})
+            result.setdefault(
+                'pacemaker', {'functions': args.pacemaker_functions, 'maxiter': args.pacemaker_maxiter, 'fits': []}
+            )
             result['pacemaker']['fits'].append(entry)
         else:
             md = result.setdefault(
@@ -318,13 +326,9 @@ def run(args) -> dict:
     processes.shutdown()
     threads.shutdown()
     sampler.stopped.set()
-    for name, result in results.items():
+    for result in results.values():
         result['summary'] = summarise(result, samples=args.bootstrap)
-    settings = {
-        key: getattr(args, key)
-        for key in (*DEFAULT, 'protocol', 'workers')
-        if key not in ('alloys',)
-    }
+    settings = {key: getattr(args, key) for key in (*DEFAULT, 'protocol', 'workers') if key not in ('alloys',)}
     return {
         'settings': {**settings, 'alloys': args.alloys},
         'run': {
@@ -333,7 +337,11 @@ def run(args) -> dict:
             'command': 'python benchmarks/al_efficiency.py ' + shlex.join(sys.argv[1:]),
             'minutes': (time.perf_counter() - started) / 60,
             'cpus': os.cpu_count(),
-            'load': {'start': list(load_start), 'end': list(os.getloadavg()), 'mean': sum(sampler.samples) / len(sampler.samples)},
+            'load': {
+                'start': list(load_start),
+                'end': list(os.getloadavg()),
+                'mean': sum(sampler.samples) / len(sampler.samples),
+            },
         },
         'alloys': {name: results[name] for name in args.alloys},
     }
@@ -352,7 +360,10 @@ def write_outputs(results: dict, out: Path, docs: str | None) -> None:
         (docs / '_static').mkdir(parents=True, exist_ok=True)
         shutil.copyfile(out / 'al_efficiency.png', docs / '_static' / 'al_efficiency.png')
         (docs / 'al_efficiency_results.inc').write_text(docs_section(results))
-    print(f'wrote {out / "results.json"}, {out / "tables.txt"}, {out / "al_efficiency.png"}' + (f' and {docs}' if docs else ''))
+    print(
+        f'wrote {out / "results.json"}, {out / "tables.txt"}, {out / "al_efficiency.png"}'
+        + (f' and {docs}' if docs else '')
+    )
 
 
 def main(argv=None) -> dict:

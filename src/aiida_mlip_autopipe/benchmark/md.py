@@ -99,7 +99,7 @@ def run_md(
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    steps = int(round(picoseconds * 1000 / timestep_fs / gamma_every)) * gamma_every
+    steps = max(1, round(picoseconds * 1000 / timestep_fs / gamma_every)) * gamma_every
     parameters = MdParameters(
         ensemble='npt',
         temperature=temperature,

@@ -97,7 +97,11 @@ def bootstrap_ratio(
         for i in rng.integers(len(seeds), size=len(seeds)):
             top, bottom = tops[i], bottoms[i]
             pooled.append(
-                pair_ratios(top[rng.integers(len(top), size=len(top))], bottom[rng.integers(len(bottom), size=len(bottom))], floor)
+                pair_ratios(
+                    top[rng.integers(len(top), size=len(top))],
+                    bottom[rng.integers(len(bottom), size=len(bottom))],
+                    floor,
+                )
             )
         medians[k] = np.median(np.concatenate(pooled))
     low, high = (float(v) for v in np.percentile(medians, [2.5, 97.5]))

@@ -45,7 +45,11 @@ def fit_pacemaker(frames: list[Atoms], elements, folder: Path, parameters, pacem
     folder.mkdir(parents=True, exist_ok=True)
     count = write_pacemaker_dataframe(frames, folder / 'data.pckl.gzip')
     write_pacemaker_input(
-        folder / 'input.yaml', parameters, elements, reference_energies=isolated_energies(elements), structure_count=count
+        folder / 'input.yaml',
+        parameters,
+        elements,
+        reference_energies=isolated_energies(elements),
+        structure_count=count,
     )
     environment = {
         key: value for key, value in os.environ.items() if key not in ('PYTHONPATH', 'VIRTUAL_ENV', 'AIIDA_PATH')

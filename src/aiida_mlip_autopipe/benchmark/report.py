@@ -187,9 +187,9 @@ def tables(results: dict) -> str:
             )
         lines += ['', *verdict_lines(name, summary), '']
         if alloy.get('pacemaker'):
-            lines += pacemaker_table(alloy['pacemaker']) + ['']
+            lines += [*pacemaker_table(alloy['pacemaker']), '']
         if alloy.get('md'):
-            lines += md_table(alloy['md']) + ['']
+            lines += [*md_table(alloy['md']), '']
     return '\n'.join(lines)
 
 
@@ -268,7 +268,8 @@ def md_summary(md: dict) -> dict:
 def md_table(md: dict) -> list[str]:
     """Return the MD robustness table."""
     lines = [
-        f'MD robustness: NPT at {md["temperature"]:g} K and 0 GPa, {md["picoseconds"]:g} ps ({md["timestep_fs"]:g} fs), '
+        f'MD robustness: NPT at {md["temperature"]:g} K and 0 GPa, {md["picoseconds"]:g} ps '
+        f'({md["timestep_fs"]:g} fs steps), '
         f'gamma_upper {md["gamma_upper"]:g}; cells {", ".join(md["cells"])}; linear potentials after '
         f'{md["labels_added"]} labels added (random and stratified: draw 0), one per seed:',
         f'  {"strategy":<20}{"failed":>10}{"95 % interval":>16}{"gamma > upper":>15}{"median t (ps)":>15}  reasons',

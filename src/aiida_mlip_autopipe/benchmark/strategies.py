@@ -49,7 +49,9 @@ def stratified_random(
     names, totals = np.unique(strata, return_counts=True)
     share = dict(zip(names, totals / totals.sum()))
     taken = Counter(strata[list(added)].tolist()) if len(added) else Counter()
-    left = {name: [int(i) for i in sorted(available) if strata[i] == name] for name in names}
+    left: dict[str, list[int]] = {name: [] for name in names}
+    for i in sorted(int(i) for i in available):
+        left[strata[i]].append(i)
     chosen = []
     for _ in range(count):
         done = sum(taken.values()) + 1

@@ -146,6 +146,7 @@ def run_alloy(config: dict) -> dict:
             'rare': int(rare),
             'rare_fraction': rare / len(kinds),
             'twins': len(system.twins),
+            'twin_pairs': sorted([copy, original] for copy, original in system.twins.items()),
             'kinds': {kind: kinds.count(kind) for kind in sorted(set(kinds))},
             'atoms': {int(n): int(c) for n, c in zip(*np.unique(system.design.natoms, return_counts=True))},
             'settings': pool_settings.as_dict(),
