@@ -67,24 +67,31 @@ def test_every_strategy_adds_the_same_labels_per_round_from_the_same_start_set(q
 
 
 def test_maxvol_rules_pick_no_frame_twice_and_no_planted_duplicate(quick_run):
+    """What the campaign's rule and MaxVol choose themselves (not the random top-ups that fill a batch
+    when a rule finds too few) is never a labelled frame nor the twin of one."""
     results, *_ = quick_run
     for alloy in results['alloys'].values():
         pairs = alloy['pool']['twin_pairs']
         assert len(pairs) == results['settings']['duplicate_pairs']
         partner = {a: b for a, b in pairs} | {b: a for a, b in pairs}
-        twin_in_start = 0
+        twin_in_start = chosen_by_rules = 0
         for run in alloy['runs']:
             if run['strategy'] not in ('campaign', 'maxvol'):
                 continue
             labelled = list(run['start'])
             twin_in_start += any(i in partner for i in labelled)
-            for batch in run['chosen']:
-                for index in batch:
+            for batch, top_ups in zip(run['chosen'], run['top_ups']):
+                own = batch[: len(batch) - top_ups]
+                chosen_by_rules += len(own)
+                for index in own:
                     assert index not in labelled, (run['strategy'], run['seed'], index)
                     assert partner.get(index) not in labelled, (run['strategy'], run['seed'], index)
                     labelled.append(index)
+                labelled += batch[len(own) :]
+            assert len(set(labelled)) == len(labelled)
             assert run['picked_again'] == run['picked_twin'] == 0
         assert twin_in_start  # the start sets hold an original of a planted pair: its twin was on offer
+        assert chosen_by_rules >= len(results['settings']['seeds']) * results['settings']['per_round']
 
 
 def test_summary_intervals_checks_and_docs_section(quick_run):

@@ -115,15 +115,19 @@ def _species_widths(basis) -> list[int]:
 class RidgeFit:
     """Normal equations of a weighted ridge fit, grown frame by frame.
 
-    Each frame contributes its force rows (weight 1 per component, eV/A) and its energy per atom
-    with weight ``sqrt(energy_weight * 3 N)``: an error of 1 meV/atom then costs as much as an
-    error of ``sqrt(energy_weight)`` meV/A on every force component of the frame. The penalty is
-    ``ridge`` times the mean diagonal of one pool frame's normal matrix (``scale``), per coefficient,
-    i.e. a ridge on standardised coefficients. ``solve`` is deterministic.
+    Each frame contributes its force rows, the squared error of each atom's force components
+    weighted by ``1 / (1 + |F| / force_scale)`` (``|F|`` its labelled force; pacemaker's
+    energy-based weighting does the same with ``df``: a compressed contact with 10 eV/A forces
+    must not outweigh a hundred ordinary atoms; ``force_scale`` 0 weighs every atom alike), and
+    its energy per atom with weight ``sqrt(energy_weight * 3 N)``: an error of 1 meV/atom then
+    costs as much as an error of ``sqrt(energy_weight)`` meV/A on every force component of the
+    frame. The penalty is ``ridge`` times the mean diagonal of one pool frame's normal matrix
+    (``scale``), per coefficient, i.e. a ridge on standardised coefficients. ``solve`` is deterministic.
     """
 
-    def __init__(self, design: Design, energy_weight: float, ridge: float, scale: np.ndarray):
+    def __init__(self, design: Design, energy_weight: float, ridge: float, scale: np.ndarray, force_scale: float = 1.0):
         self.design, self.energy_weight, self.ridge, self.scale = design, energy_weight, ridge, scale
+        self.force_scale = force_scale
         n = design.energy_rows.shape[1]
         self.gram = np.zeros((n, n))
         self.rhs = np.zeros(n)
@@ -136,8 +140,14 @@ class RidgeFit:
         for i in indices:
             n = d.natoms[i]
             weight = np.sqrt(self.energy_weight * 3 * n) / n
-            blocks += [d.energy_rows[i : i + 1] * weight, d.force_rows[d.frame_forces(i)]]
-            targets += [[d.energies[i] * weight], d.forces[d.frame_forces(i)]]
+            forces = d.forces[d.frame_forces(i)]
+            if self.force_scale:
+                norms = np.linalg.norm(forces.reshape(-1, 3), axis=1)
+                atom = np.repeat(1.0 / np.sqrt(1.0 + norms / self.force_scale), 3)
+            else:
+                atom = np.ones(len(forces))
+            blocks += [d.energy_rows[i : i + 1] * weight, d.force_rows[d.frame_forces(i)] * atom[:, None]]
+            targets += [[d.energies[i] * weight], forces * atom]
         return np.vstack(blocks), np.concatenate(targets)
 
     def add(self, indices) -> None:
@@ -154,9 +164,9 @@ class RidgeFit:
         return np.linalg.solve(matrix, self.rhs)
 
 
-def frame_scale(design: Design, energy_weight: float) -> np.ndarray:
+def frame_scale(design: Design, energy_weight: float, force_scale: float = 1.0) -> np.ndarray:
     """Return the mean diagonal of one frame's weighted normal matrix over ``design`` (the ridge's scale)."""
-    fit = RidgeFit(design, energy_weight, 0.0, np.zeros(design.energy_rows.shape[1]))
+    fit = RidgeFit(design, energy_weight, 0.0, np.zeros(design.energy_rows.shape[1]), force_scale)
     diagonal = np.zeros(design.energy_rows.shape[1])
     for start in range(0, design.size, 200):
         rows, _ = fit.rows(range(start, min(start + 200, design.size)))

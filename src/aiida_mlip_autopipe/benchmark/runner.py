@@ -66,6 +66,7 @@ class FitSettings:
     cutoff: float = 5.0
     energy_weight: float = 1.0
     ridge: float = 1e-6
+    force_scale: float = 1.0
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)
@@ -137,7 +138,7 @@ class System:
     timings: dict[str, float] = field(default_factory=dict)
 
     def new_fit(self) -> RidgeFit:
-        return RidgeFit(self.design, self.fit.energy_weight, self.fit.ridge, self.scale)
+        return RidgeFit(self.design, self.fit.energy_weight, self.fit.ridge, self.scale, self.fit.force_scale)
 
     def cost(self, index: int) -> float:
         """DFT cost of labelling frame ``index`` relative to a 32-atom frame (atoms cubed)."""
@@ -218,7 +219,7 @@ def build_system(frames: dict, fit: FitSettings, elements) -> System:
         rare=rare,
         properties=properties,
         fit=fit,
-        scale=linear.frame_scale(design, fit.energy_weight),
+        scale=linear.frame_scale(design, fit.energy_weight, fit.force_scale),
         timings={**frames['timings'], 'design_s': design_s},
     )
     whole = system.new_fit()

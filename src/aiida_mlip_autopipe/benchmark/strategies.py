@@ -9,8 +9,8 @@
   protocol's thresholds, then the greedy D-optimal batch (``exploration.selection.select_frames_maxvol``).
   A change to any of them is measured by the next run;
 - :func:`maxvol_selection`: plain D-optimal selection as ``pace_select`` does it: one MaxVol over the
-  B-projections of every unlabelled frame together with the active set, the frames owning the most
-  rows of the new active set first.
+  B-projections of the unlabelled frames' extrapolative atoms together with the active set, the
+  frames owning the most rows of the new active set first.
 
 When a rule finds fewer frames than asked (nothing left in the trust window, or the active set
 already spans every frame), the rest of the batch is drawn uniformly at random among the frames
@@ -136,26 +136,35 @@ def campaign_selection(
 
 
 def maxvol_selection(design: Design, active: dict, available: Sequence[int], count: int) -> tuple[list[int], dict]:
-    """Return the frames ``pace_select`` would take: one MaxVol over every available frame plus the active set.
+    """Return the frames ``pace_select`` would take: one MaxVol over the available frames' atoms and the active set.
 
-    Frames are ranked by how many rows of the new active set they own (ties: lower index first);
-    frames owning none are never taken. The info has how many frames own rows.
+    Only atoms the active set does not span (extrapolation grade above MaxVol's tolerance) can
+    enlarge it; the others are left out first, as ``pace_select``'s batch mode does in its
+    refinement stage (otherwise a near copy of an active-set row can win a tie against it). The
+    active set's rows go first. Frames are ranked by how many rows of the new active set they own
+    (ties: lower index first); frames owning none are never taken. The info has how many frames
+    have extrapolative atoms and how many own rows.
     """
     from pyace.activelearning import compute_active_set
 
     rows, owners = subset(design.projections, design.owners, available)
-    _, new_owners = compute_active_set(
-        {t: value.copy() for t, value in rows.items()},
-        {t: value.astype(float) for t, value in owners.items()},
-        tol=MAXVOL_TOLERANCE,
-        max_iters=MAXVOL_ITERATIONS,
-        extra_A0_projections_dict={t: np.array(a, dtype=float) for t, a in active.items()},
-    )
+    joint, joint_owners = {}, {}
+    extrapolative = set()
+    for species, values in rows.items():
+        base = np.asarray(active[species], dtype=float)
+        gamma = np.abs(values @ np.linalg.pinv(base)).max(axis=1) if len(values) else np.zeros(0)
+        keep = gamma > MAXVOL_TOLERANCE
+        extrapolative.update(int(i) for i in owners[species][keep])
+        joint[species] = np.vstack([base, values[keep]])
+        joint_owners[species] = np.concatenate([-np.ones(len(base)), owners[species][keep].astype(float)])
+    if not extrapolative:
+        return [], {'extrapolative_frames': 0, 'frames_with_rows': 0}
+    _, new_owners = compute_active_set(joint, joint_owners, tol=MAXVOL_TOLERANCE, max_iters=MAXVOL_ITERATIONS)
     counts = Counter()
     for values in new_owners.values():
         counts.update(int(v) for v in np.asarray(values) if v >= 0)
     ranked = sorted(counts, key=lambda i: (-counts[i], i))
-    return ranked[:count], {'frames_with_rows': len(ranked)}
+    return ranked[:count], {'extrapolative_frames': len(extrapolative), 'frames_with_rows': len(ranked)}
 
 
 def acceptable_for_top_up(

@@ -61,6 +61,7 @@ def run_alloy(config: dict) -> dict:
     ``per_round``, ``protocol``, ``cache`` (folder or None), ``md`` (None, or ``folder`` and
     ``strategies``), ``pacemaker`` (None, or ``seeds``, ``budgets`` and ``strategies``).
     """
+    logging.getLogger('alembic').setLevel(logging.WARNING)  # AiiDA's storage plugins announce themselves
     tick = time.perf_counter()
     elements = tuple(config['elements'])
     pool_settings = PoolSettings(elements=elements, **config['pool'])
