@@ -252,7 +252,7 @@ def run(args) -> dict:
     from aiida_mlip_autopipe.benchmark.report import summarise
     from aiida_mlip_autopipe.benchmark.study import run_alloy
 
-    out = Path(args.out)
+    out = Path(args.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     sampler = LoadSampler()

@@ -121,4 +121,5 @@ def test_summary_intervals_checks_and_docs_section(quick_run):
         assert len(runs) == 2 * len(results['settings']['seeds'])
         for run in runs:
             assert run['simulated_ps'] > 0 and run['max_gamma'] is not None, (strategy, run)
+            assert not run['errors'] and run['returncode'] == 0, (strategy, run)
     assert 'md' not in results['alloys']['Ag-Pd'] and 'pacemaker' not in results['alloys']['Ag-Pd']

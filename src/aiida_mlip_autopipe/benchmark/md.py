@@ -91,8 +91,9 @@ def run_md(
     """Run one NPT run (0 GPa) of ``atoms`` and return how it ended.
 
     Returns the exploration summary (``exploration.outputs.summarise_run``) plus ``failed``,
-    ``time_to_gamma_upper_ps`` (``None`` if gamma never exceeded ``gamma_upper``),
-    ``simulated_ps`` and ``wall_s``.
+    ``time_to_gamma_upper_ps`` (``None`` if gamma never exceeded ``gamma_upper``), ``simulated_ps``
+    and ``wall_s``. Raises ``RuntimeError`` when LAMMPS never starts the run (missing files, bad
+    input): that is a broken set-up, not a failure of the potential.
     """
     from ..exploration.inputs import MdParameters, write_data_file, write_md_input
     from ..exploration.outputs import parse_log, parse_series, summarise_run
@@ -111,6 +112,7 @@ def run_md(
         dump_every=steps,
         seed=seed,
     )
+    yaml_path, asi_path = Path(yaml_path).resolve(), Path(asi_path).resolve()
     pair_lines = ['pair_style pace/extrapolation', f'pair_coeff * * {yaml_path} {asi_path} {" ".join(species)}']
     types = sorted({species.index(symbol) + 1 for symbol in atoms.get_chemical_symbols()})
     (folder / 'structure.data').write_text(write_data_file(atoms, species))
@@ -129,7 +131,10 @@ def run_md(
         returncode = process.returncode
     except subprocess.TimeoutExpired:
         returncode = 'timeout'
-    log = parse_log((folder / 'log.lammps').read_text() if (folder / 'log.lammps').exists() else '')
+    text = (folder / 'log.lammps').read_text() if (folder / 'log.lammps').exists() else ''
+    if 'Per MPI rank memory' not in text:  # the run never started: the set-up is wrong, not the potential
+        raise RuntimeError(f'LAMMPS did not start the run in {folder} (exit {returncode}): {text[-800:]}')
+    log = parse_log(text)
     series_file = folder / 'gamma.dat'
     series = parse_series(series_file.read_text() if series_file.exists() else '')
     summary = summarise_run(series, log, steps, gamma_lower, gamma_upper, temperature, 0)
