@@ -380,6 +380,7 @@ def main(argv=None) -> dict:
     results = run(args)
     out = Path(args.out)
     (out / 'results.json').write_text(json.dumps(results, indent=None, separators=(',', ':')))
+    print(f'wrote {out / "results.json"}')
     write_outputs(results, out, args.docs)
     print(f'{results["run"]["minutes"]:.1f} min', flush=True)
     return results

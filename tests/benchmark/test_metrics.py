@@ -73,3 +73,15 @@ def test_prediction_errors_is_still_exported_for_the_benchmark():
         return copy.get_potential_energy(), copy.get_forces()
 
     assert prediction_errors(frames, exact)['force_rmse'] == pytest.approx(0.0, abs=1e-9)
+
+
+def test_verdict_needs_an_interval_on_one_side_of_one_and_three_seeds():
+    from aiida_mlip_autopipe.benchmark.report import verdict
+
+    def ratio(low, high, seeds=5):
+        return {'median': (low + high) / 2, 'low': low, 'high': high, 'seeds': seeds}
+
+    assert verdict(ratio(0.4, 0.9)) == 'saves labels'
+    assert verdict(ratio(1.1, 2.0)) == 'needs more labels'
+    assert verdict(ratio(0.8, 1.2)) == 'no difference shown'
+    assert verdict(ratio(0.4, 0.9, seeds=2)) == 'too few seeds (2)'

@@ -19,6 +19,8 @@ from .runner import MEASURES, PRIMARY, SECONDARY
 
 #: A strategy reaches a measure when its error is at most this times the whole-pool fit's.
 THRESHOLD_FACTOR = 1.25
+#: Fewer seeds than this give no verdict: a bootstrap over one or two start sets says little.
+MIN_SEEDS = 3
 REPORTED = (*PRIMARY, *SECONDARY)
 LABELS = {
     'random': 'uniform random',
@@ -107,6 +109,8 @@ def verdict(ratio: dict) -> str:
     """Return what an interval says: a saving, a loss, or no difference shown."""
     if ratio['seeds'] == 0 or not math.isfinite(ratio['median']):
         return 'not measured'
+    if ratio['seeds'] < MIN_SEEDS:
+        return f'too few seeds ({ratio["seeds"]})'
     if ratio['high'] < 1.0:
         return 'saves labels'
     if ratio['low'] > 1.0:
