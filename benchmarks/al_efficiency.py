@@ -361,8 +361,8 @@ def write_outputs(results: dict, out: Path, docs: str | None) -> None:
         shutil.copyfile(out / 'al_efficiency.png', docs / '_static' / 'al_efficiency.png')
         (docs / 'al_efficiency_results.inc').write_text(docs_section(results))
     print(
-        f'wrote {out / "results.json"}, {out / "tables.txt"}, {out / "al_efficiency.png"}'
-        + (f' and {docs}' if docs else '')
+        f'wrote {out / "tables.txt"}, {out / "al_efficiency.png"}'
+        + (f' and the results section in {docs}' if docs else '')
     )
 
 
