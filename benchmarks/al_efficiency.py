@@ -41,7 +41,12 @@ import tempfile
 for _variable in ('OMP_NUM_THREADS', 'OPENBLAS_NUM_THREADS', 'MKL_NUM_THREADS'):
     os.environ.setdefault(_variable, '1')
 # the campaign's selection module imports AiiDA: never let that touch ~/.aiida
-os.environ.setdefault('AIIDA_PATH', tempfile.mkdtemp(prefix='al-efficiency-aiida-'))
+if 'AIIDA_PATH' not in os.environ:
+    import atexit
+    import shutil as _shutil
+
+    os.environ['AIIDA_PATH'] = tempfile.mkdtemp(prefix='al-efficiency-aiida-')
+    atexit.register(_shutil.rmtree, os.environ['AIIDA_PATH'], ignore_errors=True)
 
 import argparse  # noqa: E402
 import concurrent.futures as futures  # noqa: E402
