@@ -1,86 +1,87 @@
-"""Pure helpers of the selection benchmark: errors, selection of the same count, labels to a target."""
+"""Pure measures of the selection benchmark: labels to reach a threshold, areas, paired bootstrap intervals."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
-from ase import units
 from ase.build import bulk
 from ase.calculators.emt import EMT
 
-from aiida_mlip_autopipe.benchmark.heldout import alloy_cell
 from aiida_mlip_autopipe.benchmark.metrics import (
-    gamma_selection,
-    labels_to_target,
+    area_under_curve,
+    bootstrap_ratio,
+    labels_to_reach,
+    pair_ratios,
     prediction_errors,
-    random_selection,
-    ratio_summary,
+    wilson_interval,
 )
-from aiida_mlip_autopipe.labelling.ase_labeller import label_atoms
 
 
-def test_prediction_errors_are_zero_for_the_labeller_and_exact_for_a_known_shift():
-    frames = [bulk('Cu', 'fcc', a=3.6, cubic=True).repeat(2) for _ in range(2)]
-    frames[1].rattle(0.05, seed=1)
-    label_atoms(frames, 'emt')
+def test_labels_to_reach_interpolates_and_requires_staying_below():
+    labels = [0, 5, 10, 15, 20]
+    # first below 100 between 5 (150) and 10 (50): crosses at 7.5; leaves again at 15 and comes back at 20
+    values = [200.0, 150.0, 50.0, 120.0, 80.0]
+    assert labels_to_reach(labels, values, 100.0, stay=False) == pytest.approx(7.5)
+    assert labels_to_reach(labels, values, 100.0) == pytest.approx(15 + 5 * 20 / 40)
+    assert labels_to_reach(labels, [90.0, 80.0, 70.0, 60.0, 50.0], 100.0) == 0
+    assert labels_to_reach(labels, [200.0, 150.0, 50.0, 60.0, 120.0], 100.0) is None
+    assert labels_to_reach(labels, [200.0] * 5, 100.0, stay=False) is None
+
+
+def test_area_under_curve_is_the_mean_relative_error_over_labels():
+    assert area_under_curve([0, 10], [2.0, 2.0], 2.0) == pytest.approx(1.0)
+    assert area_under_curve([0, 5, 10], [3.0, 1.0, 1.0], 1.0) == pytest.approx((2 * 5 + 1 * 5) / 10)
+
+
+def test_pair_ratios_divide_every_draw_and_floor_at_one_label():
+    assert pair_ratios([10.0], [20.0, 40.0]).tolist() == [0.5, 0.25]
+    assert sorted(pair_ratios([10.0, 20.0], [20.0, 40.0]).tolist()) == [0.25, 0.5, 0.5, 1.0]
+    assert pair_ratios([0.0], [0.2]).tolist() == [1.0]  # both reached at the start set
+
+
+def test_bootstrap_ratio_finds_a_clear_saving_and_no_difference_where_there_is_none():
+    rng = np.random.default_rng(1)
+    random = {seed: list(rng.normal(100, 10, size=20)) for seed in range(5)}
+    better = {seed: [50.0 + seed] for seed in range(5)}
+    same = {seed: list(rng.normal(100, 10, size=20)) for seed in range(5)}
+    saving = bootstrap_ratio(better, random, samples=500)
+    assert saving['high'] < 1 and saving['excludes_one'] and saving['pairs'] == 100
+    assert saving['low'] <= saving['median'] <= saving['high']
+    assert saving['median'] == pytest.approx(
+        np.median(np.concatenate([pair_ratios(better[s], random[s]) for s in range(5)]))
+    )
+    neutral = bootstrap_ratio(same, random, samples=500)
+    assert neutral['low'] < 1 < neutral['high'] and not neutral['excludes_one'] and neutral['pairs'] == 2000
+    assert bootstrap_ratio(better, random, samples=500) == saving  # deterministic for a seed
+    assert bootstrap_ratio({}, random)['seeds'] == 0
+
+
+def test_wilson_interval_of_zero_and_all_failures():
+    low, high = wilson_interval(0, 10)
+    assert low == 0 and high == pytest.approx(0.2775, abs=1e-3)
+    assert wilson_interval(10, 10)[0] == pytest.approx(1 - 0.2775, abs=1e-3)
+
+
+def test_prediction_errors_is_still_exported_for_the_benchmark():
+    frames = [bulk('Cu', 'fcc', a=3.6, cubic=True)]
+    frames[0].calc = EMT()
+    frames[0].get_forces()
 
     def exact(atoms):
-        atoms = atoms.copy()
-        atoms.calc = EMT()
-        return atoms.get_potential_energy(), atoms.get_forces()
+        copy = atoms.copy()
+        copy.calc = EMT()
+        return copy.get_potential_energy(), copy.get_forces()
 
-    assert prediction_errors(frames, exact) == pytest.approx(
-        {'frames': 2, 'energy_rmse': 0, 'force_rmse': 0, 'force_p95': 0, 'force_max': 0}, abs=1e-9
-    )
-
-    def with_stress(atoms):
-        energy, forces = exact(atoms)
-        atoms = atoms.copy()
-        atoms.calc = EMT()
-        return energy, forces, atoms.get_stress() + 0.5 * units.GPa  # every component 0.5 GPa off
-
-    assert prediction_errors(frames, with_stress)['stress_rmse'] == pytest.approx(0.5)
-
-    def shifted(atoms):
-        energy, forces = exact(atoms)
-        forces = forces.copy()
-        forces[0] += [0.3, 0.0, 0.4]  # one atom off by 0.5 eV/A
-        return energy + 0.01 * len(atoms), forces
-
-    errors = prediction_errors(frames, shifted)
-    components = 2 * 32 * 3
-    assert errors['energy_rmse'] == pytest.approx(10.0)
-    assert errors['force_max'] == pytest.approx(500.0)
-    assert errors['force_rmse'] == pytest.approx(1000 * np.sqrt(2 * (0.09 + 0.16) / components))
+    assert prediction_errors(frames, exact)['force_rmse'] == pytest.approx(0.0, abs=1e-9)
 
 
-def test_gamma_selection_takes_the_highest_gamma_first_and_tops_up_to_the_same_count():
-    rng = np.random.default_rng(0)
-    descriptors = rng.normal(size=(20, 4))
-    max_gamma = np.linspace(0.5, 2.4, 20)  # frames 15..19 reach 1.95
-    eligible = np.ones(20, dtype=bool)
-    eligible[19] = False  # the highest gamma has atoms too close
-    chosen, above = gamma_selection(descriptors, max_gamma, 6, 1.95, eligible, seed=0)
-    assert len(chosen) == 6 and len(set(chosen)) == 6
-    assert above == 4 and chosen[0] == 18 and 19 not in chosen
-    assert set(chosen[:4]) == {15, 16, 17, 18}
-    picks = random_selection(6, eligible, seed=3)
-    assert len(picks) == 6 and 19 not in picks
-    assert picks == random_selection(6, eligible, seed=3) != random_selection(6, eligible, seed=4)
+def test_verdict_needs_an_interval_on_one_side_of_one_and_three_seeds():
+    from aiida_mlip_autopipe.benchmark.report import verdict
 
+    def ratio(low, high, seeds=5):
+        return {'median': (low + high) / 2, 'low': low, 'high': high, 'seeds': seeds}
 
-def test_labels_to_target_and_ratio_summary_report_not_reached_honestly():
-    assert labels_to_target([10, 18, 26], [150.0, 119.0, 90.0], 120.0) == 18
-    assert labels_to_target([10, 18], [150.0, 130.0], 120.0) is None
-    # interpolated: 150 -> 110 between 10 and 18 labels crosses 120 at three quarters of the way
-    assert labels_to_target([10, 18, 26], [150.0, 110.0, 90.0], 120.0, interpolate=True) == pytest.approx(16.0)
-    assert labels_to_target([10, 18], [100.0, 90.0], 120.0, interpolate=True) == 10
-    assert labels_to_target([10, 18], [150.0, 130.0], 120.0, interpolate=True) is None
-    assert ratio_summary([0.5, None, 1.0, 0.75]) == {'median': 0.75, 'min': 0.5, 'max': 1.0, 'reached': 3, 'seeds': 4}
-    assert ratio_summary([None])['median'] is None
-
-
-def test_alloy_cell_has_the_composition_and_vegard_volume():
-    atoms = alloy_cell({'Cu': 0.5, 'Au': 0.5}, 2, np.random.default_rng(1))
-    assert len(atoms) == 32 and atoms.get_chemical_symbols().count('Au') == 16
-    assert atoms.cell.lengths()[0] == pytest.approx(2 * (3.61 + 4.08) / 2)
+    assert verdict(ratio(0.4, 0.9)) == 'saves labels'
+    assert verdict(ratio(1.1, 2.0)) == 'needs more labels'
+    assert verdict(ratio(0.8, 1.2)) == 'no difference shown'
+    assert verdict(ratio(0.4, 0.9, seeds=2)) == 'too few seeds (2)'
