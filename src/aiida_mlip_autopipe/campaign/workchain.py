@@ -266,6 +266,7 @@ class ActiveLearningWorkChain(WorkChain):
             training_set_size=self.ctx.training_set.count,
             held_out_size=self.ctx.held_out.count,
             dft_cpu_seconds=stages.labelling_cpu_seconds(node),
+            core_saturation=stages.labelling_core_saturation(node),
         )
         self.report(
             f'{split["train"].count} labels for training, {split["held_out"].count} held out '
