@@ -210,17 +210,7 @@ class Benchmark:
         from aiida_mlip_autopipe.labelling.ase_labeller import label_atoms
 
         config = self.config
-        spec = {
-            'elements': config.elements,
-            'seed': seed,
-            'composition_range': {
-                'element': config.elements[-1],
-                'start': config.composition.min,
-                'stop': config.composition.max,
-                'num': config.composition.points,
-            },
-            **config.generation,
-        }
+        spec = {**config.generation_spec(), 'seed': seed}
         # the fast preset's counts, with more rattled and strained cells (forces to learn from)
         spec['counts'] = {**spec.get('counts', {}), 'sqs': 2, 'ordered': 4, 'random_strain': 4, 'rattle': 16}
         generated, _ = generate_all(GenerationSpec(**spec))

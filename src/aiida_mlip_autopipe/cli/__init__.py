@@ -86,8 +86,9 @@ def setup(obj, computer, scheduler, mpiprocs, executables, pseudo_folder, family
 
 
 def _add_campaign_commands():
-    from .campaign import export, status, submit
+    from .campaign import check, export, status, submit
 
+    cli.add_command(check)
     cli.add_command(submit)
     cli.add_command(status)
     cli.add_command(export)
