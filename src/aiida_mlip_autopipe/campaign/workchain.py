@@ -16,8 +16,8 @@ import time
 from aiida import orm
 from aiida.engine import ToContext, WorkChain, if_, while_
 
+from ..common.engine import submit_once
 from ..data import AcePotential, TrainingSet
-from ..recovery import submit_once
 from . import stages
 from .config import CampaignError, campaign_from_dict
 from .functions import merge_training_sets, score_potentials, split_held_out_labels, summarise_campaign

@@ -109,11 +109,11 @@ def recover(obj, workers):
 
     Running processes continue where they were; finished calculations are not run again.
     """
-    from .. import recovery
+    from . import daemon
 
     profile = _load_profile(obj['profile'])
     try:
-        removed = recovery.restart_daemon_after_crash(profile, number_workers=workers)
+        removed = daemon.restart_daemon_after_crash(profile, number_workers=workers)
     except RuntimeError as exception:
         raise click.ClickException(str(exception)) from exception
     for path in removed:

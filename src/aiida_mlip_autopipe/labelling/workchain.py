@@ -6,9 +6,9 @@ from aiida import orm
 from aiida.engine import WorkChain, append_, while_
 from aiida_quantumespresso.workflows.protocols.utils import recursive_merge
 
+from ..common.engine import submit_once
 from ..data import TrainingSet
 from ..pseudos import DEFAULT_FAMILY_LABEL, check_family_covers, load_family
-from ..recovery import submit_once
 from .functions import generate_training_set, record_failures
 from .geometry import too_close_reason
 from .protocol import PROTOCOLS, SPIN_CHOICES, get_pw_builder

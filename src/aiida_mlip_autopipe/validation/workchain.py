@@ -11,8 +11,8 @@ from aiida import orm
 from aiida.engine import ToContext, WorkChain, append_, if_
 from aiida.plugins import CalculationFactory, WorkflowFactory
 
+from ..common.engine import submit_once
 from ..data import AcePotential, TrainingSet
-from ..recovery import submit_once
 from .functions import (
     collect_lammps_md_runs,
     compute_potential_properties,
