@@ -13,6 +13,8 @@ import pytest
 
 SCRIPT = Path(__file__).parents[2] / 'benchmarks' / 'al_efficiency.py'
 
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
+
 
 @pytest.fixture(scope='module')
 def quick_run(tmp_path_factory):
