@@ -220,18 +220,21 @@ def test_fit_stopped_by_its_time_limit_continues_from_the_interim_potential(pace
     import yaml
     from aiida.engine import run_get_node
 
-    maxiter = 100_000
-    training_set = TrainingSet(frames=emt_cuau_frames(20, 1)).store()
+    maxiter = 100_000  # and a basis large enough that BFGS does not converge before the limit
+    training_set = TrainingSet(frames=emt_cuau_frames(30, 1)).store()
     overrides = {
         'max_iterations': 2,
-        'pacemaker': {'parameters': {'number_of_functions_per_element': 8, 'maxiter': maxiter, 'test_size': 0.0}},
+        'pacemaker': {'parameters': {'number_of_functions_per_element': 32, 'maxiter': maxiter, 'test_size': 0.0}},
     }
     builder = PacemakerWorkChain.get_builder_from_protocol(
         pacemaker_code, training_set, protocol='fast', overrides=overrides, options={'max_wallclock_seconds': 120}
     )
     _, node = run_get_node(builder)
+    report = '\n'.join(log.message for log in orm.Log.collection.get_logs_for(node))
 
-    first, second = sorted(node.called, key=lambda child: child.ctime)
+    calculations = sorted(node.called, key=lambda child: child.ctime)
+    assert len(calculations) == 2, f'{[(c.exit_status, c.exit_message) for c in calculations]}\n{report}'
+    first, second = calculations
     assert first.exit_status == PacemakerCalculation.exit_codes.ERROR_TIME_LIMIT.status, first.exit_message
     done = first.outputs.metrics['iterations']
     assert 0 < done < maxiter
@@ -247,5 +250,4 @@ def test_fit_stopped_by_its_time_limit_continues_from_the_interim_potential(pace
     assert second_losses[0] == pytest.approx(first_losses[-1], rel=0.5)
     assert second.exit_status == PacemakerCalculation.exit_codes.ERROR_TIME_LIMIT.status, second.exit_message
     assert node.exit_status == PacemakerWorkChain.exit_codes.ERROR_MAXIMUM_ITERATIONS_EXCEEDED.status
-    report = '\n'.join(log.message for log in orm.Log.collection.get_logs_for(node))
     assert f'hit the time limit after {done} iterations: continuing from its interim potential' in report
