@@ -11,15 +11,11 @@ import math
 from aiida import orm
 from aiida.common.exceptions import MultipleObjectsError, NotExistent
 
+from ..setup import CODES
 from .config import CampaignConfig, CampaignError
 
 #: Code field of the campaign -> the calculation plugin its code must run (as `mlip-autopipe setup` registers it)
-CODE_PLUGINS = {
-    'pw': 'quantumespresso.pw',
-    'pacemaker': 'mlip_autopipe.pacemaker',
-    'lmp': 'mlip_autopipe.lammps.md',
-    'surrogate': 'mlip_autopipe.surrogate',
-}
+CODE_PLUGINS = {field: plugin for field, (plugin, _) in CODES.items()}
 
 
 def _code(label: str, field: str) -> orm.AbstractCode:
