@@ -72,7 +72,9 @@ def test_override_sections_keep_only_what_was_given():
 
     data = MINIMAL | {
         'protocol': 'balanced',
-        'dft': {'overrides': {'kpoints_distance': 0.4, 'pw': {'parameters': {'SYSTEM': {'degauss': 0.01}}}}},
+        'dft': {
+            'overrides': {'kpoints_distance': 0.4, 'spin': None, 'pw': {'parameters': {'SYSTEM': {'degauss': 0.01}}}}
+        },
         'fit': {'overrides': {'pacemaker': {'parameters': {'maxiter': 7, 'weighting': None}}}},
         'validation': {'tolerances': {'elastic': 0.2}},
     }

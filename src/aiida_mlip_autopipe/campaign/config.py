@@ -54,15 +54,15 @@ class _Section(BaseModel):
 class _Overrides(_Section):
     """A section whose fields all default to the stage's own choice: only the fields given are kept.
 
-    Dumped (and stored on the campaign node) with the fields the user gave only, so that the stage's
-    protocol fills the rest, and an explicit ``null`` (e.g. ``weighting: null``) stays distinct from
-    a field left out.
+    Dumped (and stored on the campaign node) with the fields the user gave a value only (``null``
+    counts as not given), so that the stage's protocol fills the rest. Values inside a free mapping
+    stay as given: ``fit.overrides.pacemaker.parameters.weighting: null`` switches weighting off.
     """
 
     @model_serializer(mode='wrap')
     def _given_only(self, handler):
         data = handler(self)
-        return {key: value for key, value in data.items() if key in self.model_fields_set}
+        return {key: value for key, value in data.items() if key in self.model_fields_set and value is not None}
 
 
 class Range(_Section):
