@@ -420,10 +420,10 @@ class ScreeningSettings(_Section):
 class Tolerances(_Overrides):
     """Largest errors of a passing validation, over the defaults of ``validation.properties``."""
 
-    lattice_a: float | None = Field(None, gt=0, le=1, description='Lattice parameter, relative error (default 0.005).')
-    bulk_modulus: float | None = Field(None, gt=0, le=1, description='Bulk modulus, relative error (default 0.05).')
-    elastic: float | None = Field(None, gt=0, le=1, description='C11, C12, C44, relative error (default 0.10).')
-    vacancy_energy: float | None = Field(None, gt=0, le=10, description='Vacancy formation energy (eV; default 0.1).')
+    lattice_a: float | None = Field(None, gt=0, description='Lattice parameter, relative error (default 0.005).')
+    bulk_modulus: float | None = Field(None, gt=0, description='Bulk modulus, relative error (default 0.05).')
+    elastic: float | None = Field(None, gt=0, description='C11, C12, C44, relative error (default 0.10).')
+    vacancy_energy: float | None = Field(None, gt=0, description='Vacancy formation energy (eV; default 0.1).')
 
 
 class ValidationSettings(_Section):
