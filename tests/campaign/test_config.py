@@ -122,3 +122,11 @@ def test_check_offline_needs_no_profile(tmp_path):
         'fields      ok: campaign `x`, Cu, Au, protocol fast',
         'resources   not checked (--offline)',
     ]
+
+
+@pytest.mark.parametrize('protocol', ['fast', 'balanced', 'stringent'])
+@pytest.mark.parametrize('elements', [['Cu'], ['Cu', 'Au']])
+def test_every_preset_passes_the_whole_check(protocol, elements):
+    """The presets fill generation, fit and the rest so that the cross-section checks hold."""
+    config = campaign_from_dict({'name': 'x', 'elements': elements, 'protocol': protocol})
+    assert config.generation_spec()['max_atoms'] == {'fast': 8, 'balanced': 32, 'stringent': 64}[protocol]
