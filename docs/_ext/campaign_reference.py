@@ -14,7 +14,7 @@ def _type_name(annotation) -> str:
     return text.replace('typing.', '').replace("<class '", '').replace("'>", '')
 
 
-def _rows(model: type[BaseModel], prefix: str, presets: dict) -> list[str]:
+def _rows(model: type[BaseModel], prefix: str, presets: dict, overrides: type | None = None) -> list[str]:
     rows = []
     for name, field in model.model_fields.items():
         path = f'{prefix}{name}'
@@ -28,10 +28,12 @@ def _rows(model: type[BaseModel], prefix: str, presets: dict) -> list[str]:
             None,
         )
         if nested is not None:
-            rows += _rows(nested, f'{path}.', presets)
+            rows += _rows(nested, f'{path}.', presets, overrides)
             continue
         if field.is_required():
             default = 'from protocol' if path.split('.')[0] in presets else 'required'
+        elif overrides is not None and issubclass(model, overrides):
+            default = "stage's protocol"
         else:
             default = f'``{field.get_default(call_default_factory=True)!r}``'
         rows += [
@@ -44,7 +46,7 @@ def _rows(model: type[BaseModel], prefix: str, presets: dict) -> list[str]:
 
 
 def write_reference(app):
-    from aiida_mlip_autopipe.campaign.config import CampaignConfig, protocol_presets
+    from aiida_mlip_autopipe.campaign.config import CampaignConfig, _Overrides, protocol_presets
 
     presets = {key for preset in protocol_presets().values() for key in preset if key != 'description'}
     lines = [
@@ -56,7 +58,7 @@ def write_reference(app):
         '     - type',
         '     - default',
         '     - meaning',
-        *_rows(CampaignConfig, '', presets),
+        *_rows(CampaignConfig, '', presets, _Overrides),
     ]
     Path(app.srcdir, 'campaign_fields.rst').write_text('\n'.join(lines) + '\n')
 

@@ -33,6 +33,8 @@ from ..daemon_processes import kill_daemon
 BIN = Path(sys.executable).parent
 ROOT = Path(__file__).resolve().parents[2]
 PROFILE = 'app-browser-test'
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 CHROMIUM = '/usr/bin/chromium'
 CHROMIUM_ARGS = [
     '--no-sandbox',

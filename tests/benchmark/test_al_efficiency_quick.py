@@ -14,6 +14,8 @@ import pytest
 SCRIPT = Path(__file__).parents[2] / 'benchmarks' / 'al_efficiency.py'
 SRC = Path(__file__).parents[2] / 'src'
 
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
+
 
 @pytest.fixture(scope='module')
 def quick_run(tmp_path_factory):

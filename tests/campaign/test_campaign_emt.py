@@ -16,7 +16,7 @@ from aiida_mlip_autopipe.campaign.workchain import ActiveLearningWorkChain
 from aiida_mlip_autopipe.data.ace_potential import AcePotential
 from aiida_mlip_autopipe.setup import CODES, default_executable, ensure_code
 
-pytestmark = pytest.mark.campaign
+pytestmark = [pytest.mark.campaign, pytest.mark.slow, pytest.mark.timeout(3600)]
 
 SELECT = 20  # candidates the surrogate screening keeps for the first labelling batch (of about 25)
 

@@ -64,3 +64,69 @@ def test_not_a_mapping_and_not_yaml(tmp_path):
     path.write_text('name: [unclosed')
     with pytest.raises(CampaignError, match='is not valid YAML'):
         load_campaign(path)
+
+
+def test_override_sections_keep_only_what_was_given():
+    """The stages' protocols fill the rest; an explicit null (weighting off) survives the stored round trip."""
+    from aiida_mlip_autopipe.campaign.config import fit_parameters
+
+    data = MINIMAL | {
+        'protocol': 'balanced',
+        'dft': {
+            'overrides': {'kpoints_distance': 0.4, 'spin': None, 'pw': {'parameters': {'SYSTEM': {'degauss': 0.01}}}}
+        },
+        'fit': {'overrides': {'pacemaker': {'parameters': {'maxiter': 7, 'weighting': None}}}},
+        'validation': {'tolerances': {'elastic': 0.2}},
+    }
+    stored = campaign_from_dict(data).model_dump(mode='json')
+    assert stored['dft']['overrides'] == {'kpoints_distance': 0.4, 'pw': {'parameters': {'SYSTEM': {'degauss': 0.01}}}}
+    assert stored['dft']['options'] == {}
+    assert stored['fit']['overrides'] == {'pacemaker': {'parameters': {'maxiter': 7, 'weighting': None}}}
+    assert stored['validation']['tolerances'] == {'elastic': 0.2}
+    config = campaign_from_dict(stored)
+    assert config.model_dump(mode='json') == stored
+    parameters = fit_parameters(config)
+    # the balanced fit protocol weights by energy and fits 100 functions; the override switched weighting off
+    assert parameters['weighting'] is None and parameters['maxiter'] == 7
+    assert parameters['number_of_functions_per_element'] == 100
+    assert parameters['seed'] == 0 and parameters['test_size'] == 0.0  # the campaign's seed, its own held-out set
+
+
+def test_generation_spec_takes_the_chemistry_from_the_campaign():
+    config = campaign_from_dict(
+        MINIMAL | {'protocol': 'fast', 'seed': 5, 'composition': {'min': 0.25, 'max': 0.75, 'points': 3}}
+    )
+    spec = config.generation_spec()
+    assert spec['elements'] == ['Cu', 'Au'] and spec['seed'] == 5
+    assert spec['composition_range'] == {'element': 'Au', 'start': 0.25, 'stop': 0.75, 'num': 3}
+    assert spec['max_atoms'] == 8 and spec['counts']['rattle'] == 3  # the fast preset
+    assert spec['counts']['surface'] == 0 and spec['surface_thickness'] == 7.0  # preset, GenerationSpec default
+    single = campaign_from_dict({'name': 'cu', 'elements': ['Cu'], 'protocol': 'fast'}).generation_spec()
+    assert single['compositions'] == [{'Cu': 1.0}] and 'composition_range' not in single
+
+
+def test_check_offline_needs_no_profile(tmp_path):
+    from click.testing import CliRunner
+
+    from aiida_mlip_autopipe.cli import cli
+
+    path = tmp_path / 'campaign.yaml'
+    path.write_text('name: x\nelements: [Cu, Au]\nprotocol: fast\ngeneration: {counts: {rattle: -1}}\n')
+    result = CliRunner().invoke(cli, ['check', '--offline', str(path)])
+    assert result.exit_code == 1
+    assert 'field `generation.counts.rattle`: Input should be greater than or equal to 0' in result.output
+    path.write_text('name: x\nelements: [Cu, Au]\nprotocol: fast\n')
+    result = CliRunner().invoke(cli, ['check', '--offline', str(path)])
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines() == [
+        'fields      ok: campaign `x`, Cu, Au, protocol fast',
+        'resources   not checked (--offline)',
+    ]
+
+
+@pytest.mark.parametrize('protocol', ['fast', 'balanced', 'stringent'])
+@pytest.mark.parametrize('elements', [['Cu'], ['Cu', 'Au']])
+def test_every_preset_passes_the_whole_check(protocol, elements):
+    """The presets fill generation, fit and the rest so that the cross-section checks hold."""
+    config = campaign_from_dict({'name': 'x', 'elements': elements, 'protocol': protocol})
+    assert config.generation_spec()['max_atoms'] == {'fast': 8, 'balanced': 32, 'stringent': 64}[protocol]

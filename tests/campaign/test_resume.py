@@ -24,7 +24,7 @@ import pytest
 
 from ..daemon_processes import kill_daemon
 
-pytestmark = pytest.mark.campaign
+pytestmark = [pytest.mark.campaign, pytest.mark.slow, pytest.mark.timeout(3600)]
 
 BIN = Path(sys.executable).parent
 PROFILE = 'resume-test'

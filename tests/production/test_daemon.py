@@ -22,7 +22,7 @@ from aiida_mlip_autopipe.labelling.workchain import DftLabellingWorkChain
 
 from .conftest import DAEMON_WORKERS, is_alive, kill_daemon
 
-pytestmark = pytest.mark.production
+pytestmark = [pytest.mark.production, pytest.mark.slow, pytest.mark.timeout(2400)]
 
 PwCalculation = CalculationFactory('quantumespresso.pw')
 #: Al lattice parameters (A) around the LDA equilibrium of Al.pz-vbc (about 3.98 A): compressed, near, stretched

@@ -88,16 +88,46 @@ def case_time_limit(work):
     run(work, parameters=SMALL.model_copy(update={'maxiter': 5000}), limit=150)
 
 
-def case_out_of_memory(work):
-    # what the kernel's out-of-memory killer does: SIGKILL to the biggest process (pacemaker, in its fit)
+def start_long_fit(work, max_memory_kb=None):
+    """Start the driver on a fit of 5000 iterations; return it and pacemaker's process id."""
     io.write_pacemaker_dataframe(frames(), work / io.DATA_FILENAME)
     io.write_pacemaker_input(work / io.INPUT_FILENAME, SMALL.model_copy(update={'maxiter': 5000}), ['Au', 'Cu'])
     (work / io.DRIVER_FILENAME).write_text(io.DRIVER_SCRIPT)
-    driver = subprocess.Popen([default_executable('pacemaker'), *io.driver_arguments(None)], cwd=work)
+    arguments = io.driver_arguments(None, max_memory_kb=max_memory_kb)
+    driver = subprocess.Popen([default_executable('pacemaker'), *arguments], cwd=work)
+    while True:
+        found = subprocess.run(['pgrep', '-P', str(driver.pid)], capture_output=True, text=True).stdout.split()
+        if found:
+            return driver, int(found[0])
+        time.sleep(0.05)
+
+
+def resident_kb(pid: int) -> int:
+    """Return the resident set (kB) of process ``pid`` (0 once it is gone)."""
+    try:
+        status = Path(f'/proc/{pid}/status').read_text()
+    except OSError:
+        return 0
+    return next((int(line.split()[1]) for line in status.splitlines() if line.startswith('VmRSS:')), 0)
+
+
+def case_killed(work):
+    # a SIGKILL that is not about memory (a scheduler's time or preemption, a user): pacemaker mid-fit
+    driver, pacemaker = start_long_fit(work)
     while not (work / 'metrics.txt').exists() or len((work / 'metrics.txt').read_text().splitlines()) < 3:
         time.sleep(1)
-    pacemaker = subprocess.run(['pgrep', '-P', str(driver.pid)], capture_output=True, text=True).stdout.split()
-    os.kill(int(pacemaker[0]), signal.SIGKILL)
+    os.kill(pacemaker, signal.SIGKILL)
+    driver.wait()
+
+
+def case_out_of_memory(work):
+    # a scheduler enforcing the job's memory (`max_memory_kb`) as Slurm does without cgroups: SIGKILL once
+    # pacemaker's resident set passes it; the driver records the peak against the job's limit
+    limit_kb = 400_000
+    driver, pacemaker = start_long_fit(work, max_memory_kb=limit_kb)
+    while driver.poll() is None and resident_kb(pacemaker) <= limit_kb:
+        time.sleep(0.02)
+    os.kill(pacemaker, signal.SIGKILL)
     driver.wait()
 
 

@@ -30,18 +30,66 @@ def test_parameters_defaults_and_errors():
     assert parameters_error({'maxiter': 3}) is None
 
 
-def test_input_new_basis_and_continuation(data_regression):
+#: pacemaker's ``input.yaml`` for a new linear-embedding Cu-Au basis of 30 functions per element with the
+#: fit parameters' defaults and no test split, written by hand from pacemaker's input-file documentation
+#: (docs/pacemaker/inputfile.md): a linear embedding is FinnisSinclairShiftedScaled with one density and
+#: ``fs_parameters: [1, 1]``; ``kappa`` is the weight of the forces; energies are fitted relative to
+#: pacemaker's ``auto`` reference energies; the default basis shape is the one documented in training.rst.
+EXPECTED_NEW_BASIS = """
+cutoff: 5.0
+seed: 42
+metadata: {origin: aiida-mlip-autopipe}
+potential:
+  deltaSplineBins: 0.001
+  elements: [Au, Cu]
+  embeddings:
+    ALL: {npot: FinnisSinclairShiftedScaled, fs_parameters: [1, 1], ndensity: 1}
+  bonds:
+    ALL: {radbase: SBessel, radparameters: [5.25], rcut: 5.0, dcut: 0.01, NameOfCutoffFunction: cos}
+  functions:
+    number_of_functions_per_element: 30
+    UNARY: {nradmax_by_orders: [15, 6, 4, 3, 2, 2], lmax_by_orders: [0, 3, 3, 2, 2, 1]}
+    BINARY: {nradmax_by_orders: [15, 6, 3, 2, 2, 1], lmax_by_orders: [0, 3, 2, 1, 1, 0]}
+    TERNARY: {nradmax_by_orders: [15, 3, 3, 2, 1], lmax_by_orders: [0, 2, 2, 1, 1]}
+    ALL: {nradmax_by_orders: [15, 3, 2, 1, 1], lmax_by_orders: [0, 2, 2, 1, 1]}
+data:
+  filename: data.pckl.gzip
+  reference_energy: auto
+fit:
+  loss: {kappa: 0.3, L1_coeffs: 1.0e-8, L2_coeffs: 1.0e-8}
+  optimizer: BFGS
+  maxiter: 100
+  repulsion: auto
+backend: {evaluator: tensorpot, batch_size: 100, display_step: 10}
+"""
+
+
+def test_input_new_basis_and_continuation(tmp_path):
     parameters = io.PacemakerParameters(number_of_functions_per_element=30, embedding='linear', test_size=0.0)
-    content = io.pacemaker_input(parameters, ['Cu', 'Au', 'Cu'])
-    assert content['potential']['elements'] == ['Au', 'Cu']
-    assert content['potential']['embeddings']['ALL']['ndensity'] == 1
-    assert 'test_size' not in content['data']
-    data_regression.check(content)
+    io.write_pacemaker_input(tmp_path / 'input.yaml', parameters, ['Cu', 'Au', 'Cu'])
+    assert yaml.safe_load((tmp_path / 'input.yaml').read_text()) == yaml.safe_load(EXPECTED_NEW_BASIS)
+
+    # a continuation names the previous potential instead of a basis; given reference energies are written as such;
+    # the non-linear embedding has two densities (rho_1 + rho_2^0.5) and a test split is a number of structures
+    changed = parameters.model_copy(
+        update={'embedding': 'finnis_sinclair', 'force_weight': 0.8, 'test_size': 0.2, 'maxiter': 7, 'seed': 3}
+    )
     continued = io.pacemaker_input(
-        parameters, ['Au', 'Cu'], potential_filename='previous.yaml', reference_energies={'Au': -1.0, 'Cu': -2.0}
+        changed,
+        ['Au', 'Cu'],
+        potential_filename='previous.yaml',
+        reference_energies={'Cu': -2.0, 'Au': -1.0},
+        structure_count=12,
     )
     assert continued['potential'] == 'previous.yaml'
-    assert continued['data']['reference_energy'] == {'Au': -1.0, 'Cu': -2.0}
+    assert continued['data'] == {
+        'filename': 'data.pckl.gzip',
+        'reference_energy': {'Au': -1.0, 'Cu': -2.0},
+        'test_size': 2,
+    }
+    assert continued['fit']['loss']['kappa'] == 0.8 and continued['fit']['maxiter'] == 7 and continued['seed'] == 3
+    nonlinear = io.pacemaker_input(changed, ['Au', 'Cu'])['potential']['embeddings']['ALL']
+    assert nonlinear == {'npot': 'FinnisSinclairShiftedScaled', 'fs_parameters': [1, 1, 1, 0.5], 'ndensity': 2}
     with pytest.raises(ValueError, match='`reference_energies`: no value for Cu'):
         io.pacemaker_input(parameters, ['Au', 'Cu'], reference_energies={'Au': -1.0})
 
@@ -69,8 +117,8 @@ def test_write_input_is_yaml(tmp_path):
 
 
 def test_driver_arguments_and_time_limit():
-    assert io.driver_arguments(None) == ['run_pacemaker.py', 'none', 'none', '0.0']
-    assert io.driver_arguments(3240.4, 50, 0.2) == ['run_pacemaker.py', '3240', '50', '0.2']
+    assert io.driver_arguments(None) == ['run_pacemaker.py', 'none', 'none', '0.0', 'none']
+    assert io.driver_arguments(3240.4, 50, 0.2, 4000000) == ['run_pacemaker.py', '3240', '50', '0.2', '4000000']
     assert io.soft_time_limit(None) is None
     assert io.soft_time_limit(3600) == pytest.approx(3240)
     assert io.soft_time_limit(100) == pytest.approx(70)
@@ -97,7 +145,34 @@ def test_read_metrics_table_skips_cut_rows():
     ('status', 'stderr', 'metrics', 'label'),
     [
         ({'steps': {'pacemaker': 1}}, TRACEBACK + 'MemoryError: x\n', {}, 'ERROR_OUT_OF_MEMORY'),
-        ({'steps': {'pacemaker': -9}}, '', {}, 'ERROR_OUT_OF_MEMORY'),
+        # a SIGKILL is an out-of-memory kill only with evidence from the driver's memory record
+        ({'steps': {'pacemaker': -9}}, '', {}, 'ERROR_KILLED'),
+        ({'steps': {'pacemaker': 137}, 'memory': {'peak_rss_kb': 10**6, 'limit_kb': 10**7}}, '', {}, 'ERROR_KILLED'),
+        (
+            {'steps': {'pacemaker': -9}, 'memory': {'peak_rss_kb': 10**6, 'limit_kb': 2 * 10**7, 'oom_kills': 0}},
+            '',
+            {},
+            'ERROR_KILLED',
+        ),
+        (
+            {'steps': {'pacemaker': -9}, 'memory': {'peak_rss_kb': 10**6, 'limit_kb': 10**7, 'oom_kills': 1}},
+            '',
+            {},
+            'ERROR_OUT_OF_MEMORY',
+        ),
+        (
+            {'steps': {'pacemaker': -9}, 'memory': {'peak_rss_kb': 95 * 10**4, 'limit_kb': 10**6}},
+            '',
+            {},
+            'ERROR_OUT_OF_MEMORY',
+        ),
+        (
+            {'steps': {'pacemaker': -15}, 'memory': {'peak_rss_kb': 10**6, 'limit_kb': 10**6}},
+            '',
+            {},
+            'ERROR_OUT_OF_MEMORY',
+        ),
+        ({'steps': {'pacemaker': -15}}, '', {'iterations': 4}, 'ERROR_KILLED'),
         ({'steps': {'pacemaker': 'timeout'}}, '', {'iterations': 12}, 'ERROR_TIME_LIMIT'),
         (None, '', {'iterations': 12}, 'ERROR_TIME_LIMIT'),
         ({'steps': {'pacemaker': 0}}, '', {'loss_per_iteration': [1.0, math.nan]}, 'ERROR_NAN_LOSS'),
@@ -106,6 +181,67 @@ def test_read_metrics_table_skips_cut_rows():
 )
 def test_diagnose(status, stderr, metrics, label):
     assert io.diagnose(status, stderr, '', metrics)[0] == label
+
+
+def test_killed_detail_says_what_was_recorded():
+    status = {
+        'steps': {'pacemaker': -9},
+        'memory': {'peak_rss_kb': 2 * 1024**2, 'limit_kb': 16 * 1024**2, 'oom_kills': 0},
+    }
+    label, detail = io.diagnose(status, '', '', {'iterations': 7})
+    assert label == 'ERROR_KILLED'
+    assert detail == (
+        'pacemaker was killed (SIGKILL) after 7 iterations without evidence of running out of memory (peak memory '
+        '2.00 GiB of a 16.00 GiB limit, 0 out-of-memory kill(s) in its cgroup): a scheduler, a user or the system '
+        'stopped it'
+    )
+    status['memory']['oom_kills'] = 1
+    assert io.diagnose(status, '', '', {})[1].startswith(
+        "pacemaker was killed (SIGKILL): the kernel's out-of-memory killer acted in the job's memory cgroup"
+    )
+
+
+@pytest.mark.parametrize(
+    ('cgroup', 'files', 'expected'),
+    [
+        # cgroup v1 (this kind of machine): the memory controller's own line and folder
+        (
+            '4:memory:/jobs/42\n0::/\n',
+            {
+                'memory/jobs/42/memory.limit_in_bytes': '1073741824\n',
+                'memory/jobs/42/memory.oom_control': 'oom_kill_disable 0\nunder_oom 0\noom_kill 3\n',
+            },
+            {'limit_kb': 1048576, 'oom_kills': 3},
+        ),
+        # v1 without a limit: the kernel writes a huge number
+        (
+            '4:memory:/\n',
+            {'memory/memory.limit_in_bytes': '9223372036854771712\n', 'memory/memory.oom_control': 'oom_kill 0\n'},
+            {'limit_kb': None, 'oom_kills': 0},
+        ),
+        # cgroup v2 (a Slurm job's cgroup)
+        (
+            '0::/system.slice/slurmstepd.scope/job_7\n',
+            {
+                'system.slice/slurmstepd.scope/job_7/memory.max': '2147483648\n',
+                'system.slice/slurmstepd.scope/job_7/memory.events': 'low 0\nhigh 0\nmax 12\noom 1\noom_kill 1\n',
+            },
+            {'limit_kb': 2097152, 'oom_kills': 1},
+        ),
+        (
+            '0::/user.slice\n',
+            {'user.slice/memory.max': 'max\n', 'user.slice/memory.events': 'oom_kill 0\n'},
+            {'limit_kb': None, 'oom_kills': 0},
+        ),
+        ('0::/\n', {}, {'limit_kb': None, 'oom_kills': None}),  # no memory cgroup to read
+    ],
+)
+def test_cgroup_memory_reads_v1_and_v2(tmp_path, cgroup, files, expected):
+    (tmp_path / 'cgroup').write_text(cgroup)
+    for name, text in files.items():
+        (tmp_path / 'fs' / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / 'fs' / name).write_text(text)
+    assert io.cgroup_memory(str(tmp_path / 'cgroup'), str(tmp_path / 'fs')) == expected
 
 
 def test_lower_inner_cutoff_moves_only_the_switch_to_zbl(tmp_path):

@@ -206,3 +206,48 @@ def test_flat_convex_hull_falls_back_to_cohesive_weighting(pacemaker_code, emt_c
     )
     written = yaml.safe_load((Path(node.dry_run_info['folder']) / 'input.yaml').read_text())
     assert written['fit']['weighting']['energy'] == 'cohesive'
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_fit_stopped_by_its_time_limit_continues_from_the_interim_potential(pacemaker_code, emt_cuau_frames):
+    """A real restart by ``BaseRestartWorkChain``: the driver stops pacemaker at its soft time limit (340),
+    ``handle_time_limit`` continues from the interim potential for the iterations left.
+
+    The wall time (120 s, soft limit 90 s) leaves pacemaker time to start and fit some of far too many
+    iterations; the work chain may run two fits, so it ends after the second, also stopped (401).
+    """
+    import yaml
+    from aiida.engine import run_get_node
+
+    maxiter = 100_000  # and a basis large enough that BFGS does not converge before the limit
+    training_set = TrainingSet(frames=emt_cuau_frames(30, 1)).store()
+    overrides = {
+        'max_iterations': 2,
+        'pacemaker': {'parameters': {'number_of_functions_per_element': 32, 'maxiter': maxiter, 'test_size': 0.0}},
+    }
+    builder = PacemakerWorkChain.get_builder_from_protocol(
+        pacemaker_code, training_set, protocol='fast', overrides=overrides, options={'max_wallclock_seconds': 120}
+    )
+    _, node = run_get_node(builder)
+    report = '\n'.join(log.message for log in orm.Log.collection.get_logs_for(node))
+
+    calculations = sorted(node.called, key=lambda child: child.ctime)
+    assert len(calculations) == 2, f'{[(c.exit_status, c.exit_message) for c in calculations]}\n{report}'
+    first, second = calculations
+    assert first.exit_status == PacemakerCalculation.exit_codes.ERROR_TIME_LIMIT.status, first.exit_message
+    done = first.outputs.metrics['iterations']
+    assert 0 < done < maxiter
+    # the restart: the interim potential of the first fit is where the second starts, for the iterations left
+    assert second.inputs.previous_potential.uuid == first.outputs.interim_potential.uuid
+    assert second.inputs.parameters['maxiter'] == maxiter - done
+    written = yaml.safe_load(second.base.repository.get_object_content('input.yaml'))
+    assert written['potential'] == 'previous_potential.yaml' and written['fit']['maxiter'] == maxiter - done
+    # ... and it continues the fit rather than starting over: its first loss is where the first fit ended
+    first_losses = first.outputs.metrics['loss_per_iteration']
+    second_losses = second.outputs.metrics['loss_per_iteration']
+    assert second_losses[0] < 0.2 * first_losses[0]
+    assert second_losses[0] == pytest.approx(first_losses[-1], rel=0.5)
+    assert second.exit_status == PacemakerCalculation.exit_codes.ERROR_TIME_LIMIT.status, second.exit_message
+    assert node.exit_status == PacemakerWorkChain.exit_codes.ERROR_MAXIMUM_ITERATIONS_EXCEEDED.status
+    assert f'hit the time limit after {done} iterations: continuing from its interim potential' in report

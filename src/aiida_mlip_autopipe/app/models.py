@@ -1,9 +1,9 @@
 """The app's state and logic as traitlets models, testable without a browser.
 
 Each wizard step has a model; the views in :mod:`.views` only mirror the models' traits and call
-their methods. Validation is the campaign file's own (:func:`campaign_from_dict` and
-:func:`check_resources`), so the app and the ``mlip-autopipe submit`` command refuse the same inputs
-with the same messages.
+their methods. Validation is the campaign file's own (:func:`campaign_from_dict`, then
+:func:`~aiida_mlip_autopipe.campaign.launch.check_campaign` with the resources), so the app and the
+``mlip-autopipe submit`` command refuse the same inputs with the same messages.
 """
 
 from __future__ import annotations
@@ -269,10 +269,10 @@ class SubmitModel(tl.HasTraits):
 
     def check(self) -> str:
         """Return why the campaign cannot be submitted with these resources ('' when it can)."""
-        from ..campaign.stages import check_resources
+        from ..campaign.launch import check_campaign
 
         try:
-            check_resources(campaign_from_dict(self.campaign_dict()))
+            check_campaign(self.campaign_dict())
         except (CampaignError, ValueError) as error:
             return str(error)
         return ''

@@ -9,41 +9,134 @@ from __future__ import annotations
 import math
 
 from aiida import orm
-from aiida.common.exceptions import NotExistent
+from aiida.common.exceptions import MultipleObjectsError, NotExistent
 
-from .config import CampaignConfig, deep_merge
+from ..setup import CODES
+from .config import CampaignConfig, CampaignError
+
+#: Code field of the campaign -> the calculation plugin its code must run (as `mlip-autopipe setup` registers it)
+CODE_PLUGINS = {field: plugin for field, (plugin, _) in CODES.items()}
 
 
 def _code(label: str, field: str) -> orm.AbstractCode:
+    """Return the code ``label`` of the field ``codes.<field>``; refuse one that is absent or of another plugin."""
     try:
-        return orm.load_code(label)
+        code = orm.load_code(label)
     except NotExistent:
         raise ValueError(f'field `codes.{field}`: code `{label}` is not set up; run `mlip-autopipe setup`') from None
+    except MultipleObjectsError:
+        raise ValueError(f'field `codes.{field}`: `{label}` names more than one code; give `label@computer`') from None
+    plugin = code.default_calc_job_plugin
+    if plugin != CODE_PLUGINS[field]:
+        raise ValueError(
+            f'field `codes.{field}`: code `{code.full_label}` runs `{plugin}`; `codes.{field}` needs a '
+            f'`{CODE_PLUGINS[field]}` code'
+        )
+    return code
 
 
-def check_resources(config: CampaignConfig) -> None:
-    """Refuse, before submission, a campaign whose codes, pseudopotentials or labeller do not fit."""
-    from ..labelling.ase_labeller import check_ase_labeller
-
+def _needed_codes(config: CampaignConfig) -> dict[str, str]:
     needed = {'pacemaker': config.codes.pacemaker, 'lmp': config.codes.lmp}
     if config.labeller == 'qe':
         needed['pw'] = config.codes.pw
     if config.screening.enabled:
         needed['surrogate'] = config.codes.surrogate
-    for field, label in needed.items():
-        _code(label, field)
+    return needed
+
+
+def _scheduler_problem(code: orm.AbstractCode, options: dict, path: str) -> str | None:
+    """Return why the computer of ``code`` refuses the ``resources`` of ``options`` (field ``path``), or None."""
+    resources = options.get('resources')
+    if not resources:
+        return None
+    try:
+        code.computer.get_scheduler().create_job_resource(**resources)
+    except (ValueError, TypeError) as exception:
+        return (
+            f'field `{path}.resources`: the {code.computer.scheduler_type} scheduler of `{code.computer.label}` '
+            f'refuses {resources}: {exception}'
+        )
+    return None
+
+
+def _labelling_problems(config: CampaignConfig, code: orm.AbstractCode) -> list[str]:
+    """Build, without submitting, the ``PwBaseWorkChain`` of one small structure with the campaign's DFT settings.
+
+    aiida-quantumespresso then reads ``dft.overrides`` and ``dft.options`` as it would for every
+    label, and the inputs are validated against its process specification.
+    """
+    from aiida_quantumespresso.workflows.pw.base import PwBaseWorkChain
+    from ase.build import bulk
+
+    from ..labelling.protocol import get_pw_builder
+    from ..pseudos import load_family
+
+    options = config.dft.options.model_dump()
+    atoms = bulk(config.elements[0], 'fcc', a=4.0, cubic=len(config.elements) > 1)
+    if len(config.elements) > 1:
+        atoms.symbols[1:] = config.elements[1]
+    try:
+        builder = get_pw_builder(
+            code,
+            orm.StructureData(ase=atoms),
+            load_family(config.dft.pseudo_family),
+            protocol=config.dft.protocol,
+            overrides=config.dft.overrides.model_dump(),
+            options=options or None,
+        )
+        error = PwBaseWorkChain.spec().inputs.validate(builder._inputs(prune=True))
+    except (ValueError, TypeError, KeyError, AttributeError) as exception:
+        return [f'field `dft.overrides`: aiida-quantumespresso cannot build a pw.x run from it: {exception}']
+    if error is None:
+        return []
+    field = 'dft.options' if 'metadata.options' in f'{error.port} {error.message}' else 'dft.overrides'
+    return [f'field `{field}`: the pw.x run built from it is refused: {error.message}']
+
+
+def resource_problems(config: CampaignConfig) -> list[str]:
+    """Return what the profile refuses in ``config``: codes (set up, right plugin), pseudopotentials, labeller, jobs.
+
+    These checks need the AiiDA profile; :func:`~.config.campaign_from_dict` made the pure ones.
+    """
+    from ..labelling.ase_labeller import check_ase_labeller
+
+    problems, codes = [], {}
+    for field, label in _needed_codes(config).items():
+        try:
+            codes[field] = _code(label, field)
+        except ValueError as exception:
+            problems.append(str(exception))
     if config.labeller == 'emt':
         try:
             check_ase_labeller('emt', config.elements)
         except ValueError as exception:
-            raise ValueError(f'field `labeller`: {exception}') from None
+            problems.append(f'field `labeller`: {exception}')
     else:
         from ..pseudos import check_family_covers, load_family
 
         try:
             check_family_covers(load_family(config.dft.pseudo_family), config.elements)
         except ValueError as exception:
-            raise ValueError(f'field `dft.pseudo_family`: {exception}') from None
+            problems.append(f'field `dft.pseudo_family`: {exception}')
+        else:
+            if 'pw' in codes:
+                problems += _labelling_problems(config, codes['pw'])
+    if 'pacemaker' in codes:
+        options = (config.fit_overrides()['pacemaker'].get('metadata') or {}).get('options') or {}
+        problem = _scheduler_problem(codes['pacemaker'], options, 'fit.overrides.pacemaker.metadata.options')
+        if problem:
+            problems.append(problem)
+    return problems
+
+
+def check_resources(config: CampaignConfig) -> None:
+    """Refuse, before submission, a campaign whose codes, pseudopotentials, labeller or jobs do not fit.
+
+    Raises :class:`~.config.CampaignError` (a ``ValueError``) naming every wrong field, one per line.
+    """
+    problems = resource_problems(config)
+    if problems:
+        raise CampaignError('\n'.join(problems))
 
 
 # -- generation ------------------------------------------------------------------------------------
@@ -57,18 +150,8 @@ def generation_builder(config: CampaignConfig):
     """
     from ..generation.workchain import StructureGenerationWorkChain
 
-    spec = {'elements': config.elements, 'seed': config.seed}
-    if len(config.elements) == 2:
-        spec['composition_range'] = {
-            'element': config.elements[-1],
-            'start': config.composition.min,
-            'stop': config.composition.max,
-            'num': config.composition.points,
-        }
-    else:
-        spec['compositions'] = config.compositions()
     builder = StructureGenerationWorkChain.get_builder()
-    builder.spec = orm.Dict(deep_merge(spec, config.generation))
+    builder.spec = orm.Dict(config.generation_spec())
     builder.group_label = orm.Str(f'mlip-autopipe/campaign/{config.name}/generated')
     return builder
 
@@ -115,10 +198,11 @@ def labelling_builder(config: CampaignConfig, structures: dict):
         builder.code = _code(config.codes.pw, 'pw')
         builder.pseudo_family = orm.Str(config.dft.pseudo_family)
         builder.protocol = orm.Str(config.dft.protocol)
-        if config.dft.overrides:
-            builder.overrides = orm.Dict(config.dft.overrides)
-        if config.dft.options:
-            builder.options = orm.Dict(config.dft.options)
+        overrides, options = config.dft.overrides.model_dump(), config.dft.options.model_dump()
+        if overrides:
+            builder.overrides = orm.Dict(overrides)
+        if options:
+            builder.options = orm.Dict(options)
         builder.max_concurrent = orm.Int(config.dft.max_concurrent)
         builder.min_success_fraction = orm.Float(config.dft.min_success_fraction)
     builder.structures = dict(structures)
@@ -163,16 +247,16 @@ def labelling_core_saturation(node) -> float | None:
 def training_builder(config: CampaignConfig, training_set, previous_potential=None):
     """Return the ``PacemakerWorkChain`` builder; refit from ``previous_potential`` when given.
 
-    pacemaker's own random test split is off: the campaign scores every potential on its held-out set.
+    pacemaker's own random test split is off: the campaign scores every potential on its held-out set
+    (``CampaignConfig.fit_overrides``).
     """
     from ..training.workchain import PacemakerWorkChain
 
-    overrides = {'pacemaker': {'parameters': {'seed': config.seed, 'test_size': 0.0}}}
     return PacemakerWorkChain.get_builder_from_protocol(
         _code(config.codes.pacemaker, 'pacemaker'),
         training_set,
         protocol=config.fit.protocol,
-        overrides=deep_merge(overrides, config.fit.overrides),
+        overrides=config.fit_overrides(),
         previous_potential=previous_potential,
     )
 
@@ -275,8 +359,8 @@ def validation_builder(config: CampaignConfig, potential):
         pw_code=_code(config.codes.pw, 'pw') if qe else None,
         pseudo_family=config.dft.pseudo_family if qe else None,
         protocol=config.dft.protocol if qe else None,
-        overrides=(config.dft.overrides or None) if qe else None,
-        options=(config.dft.options or None) if qe else None,
+        overrides=(config.dft.overrides.model_dump() or None) if qe else None,
+        options=(config.dft.options.model_dump() or None) if qe else None,
         max_concurrent=config.dft.max_concurrent if qe else None,
         lmp_code=_code(config.codes.lmp, 'lmp'),
         properties=settings.properties,
@@ -288,6 +372,6 @@ def validation_builder(config: CampaignConfig, potential):
         compositions=config.compositions(),
         gamma_halt=config.exploration.gamma_upper,
         vacancy_supercell=settings.vacancy_supercell,
-        tolerances=settings.tolerances or None,
+        tolerances=settings.tolerances.model_dump() or None,
         seed=config.seed,
     )

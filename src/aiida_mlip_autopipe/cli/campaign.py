@@ -1,10 +1,45 @@
-"""``mlip-autopipe submit`` and ``mlip-autopipe status``: launch a campaign and see where it stands."""
+"""``mlip-autopipe check``, ``submit`` and ``status``: check and launch a campaign, see where it stands."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import click
+
+
+@click.command()
+@click.argument('campaign_file', type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    '--offline',
+    is_flag=True,
+    help='Only the checks that need no AiiDA profile (every field of the file); skip codes and pseudopotentials.',
+)
+@click.pass_obj
+def check(obj, campaign_file, offline):
+    """Check CAMPAIGN_FILE as `submit` does, without submitting anything.
+
+    First every field of the file (no profile needed), then what the profile must provide: the codes
+    (set up, of the right plugin), the pseudo family, and the pw.x run built from the `dft` section.
+    Each wrong field is named with what is allowed; the exit status is 1 if any is wrong.
+    """
+    from ..campaign.config import CampaignError, load_campaign
+    from ..campaign.stages import resource_problems
+
+    try:
+        config = load_campaign(campaign_file)
+    except CampaignError as exception:
+        raise click.ClickException(str(exception)) from exception
+    click.echo(f'fields      ok: campaign `{config.name}`, {", ".join(config.elements)}, protocol {config.protocol}')
+    if offline:
+        click.echo('resources   not checked (--offline)')
+        return
+    from aiida import load_profile
+
+    profile = load_profile(obj['profile'], allow_switch=True)
+    problems = resource_problems(config)
+    if problems:
+        raise click.ClickException(f'campaign cannot run in profile `{profile.name}`:\n  ' + '\n  '.join(problems))
+    click.echo(f'resources   ok in profile `{profile.name}`: codes, pseudopotentials, {config.labeller} labeller')
 
 
 @click.command()

@@ -9,8 +9,8 @@ from aiida import orm
 from aiida.engine import ToContext, WorkChain, while_
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from ..common.engine import submit_once
 from ..data import AcePotential
-from ..recovery import submit_once
 from .calculations import LammpsMdCalculation
 from .functions import SELECTION_DEFAULTS, SELECTION_METHODS, generate_exploration_report, select_structures
 from .inputs import MdParameters, check_finite_cell

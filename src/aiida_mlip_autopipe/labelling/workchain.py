@@ -6,10 +6,10 @@ from aiida import orm
 from aiida.engine import ProcessState, ToContext, WorkChain, while_
 from aiida_quantumespresso.workflows.protocols.utils import recursive_merge
 
+from ..common.engine import submit_once
 from ..common.timing import labelling_saturation
 from ..data import TrainingSet
 from ..pseudos import DEFAULT_FAMILY_LABEL, check_family_covers, load_family
-from ..recovery import submit_once
 from .functions import check_relax_keys, generate_training_set, record_failures, record_relaxations
 from .geometry import too_close_reason
 from .protocol import PROTOCOLS, SPIN_CHOICES, get_pw_builder
@@ -176,7 +176,7 @@ class DftLabellingWorkChain(WorkChain):
     def fill_window(self):
         """Submit structures until ``max_concurrent`` runs go, then wait until any one of them ends.
 
-        Every run is submitted through :func:`~aiida_mlip_autopipe.recovery.submit_once` under
+        Every run is submitted through :func:`~aiida_mlip_autopipe.common.engine.submit_once` under
         ``label_<key>``: a replay of this step after a crash takes the runs it had submitted. The wait
         is for all running children as awaitables, but :meth:`_on_awaitable_finished` resumes the work
         chain at the first of them to end; the next step sorts out whichever have ended by then.

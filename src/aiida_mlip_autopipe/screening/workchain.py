@@ -5,8 +5,8 @@ from __future__ import annotations
 from aiida import orm
 from aiida.engine import ToContext, WorkChain
 
+from ..common.engine import submit_once
 from ..data import TrainingSet
-from ..recovery import submit_once
 from .calculations import SurrogateCalculation
 from .functions import select_candidates
 

@@ -108,7 +108,10 @@ class PacemakerCalculation(CalcJob):
     as ``pacemaker``); the job runs a small driver, ``run_pacemaker.py``, that calls
     ``pacemaker input.yaml --no-predict``, ``pace_yaml2yace`` and ``pace_activeset`` from the
     same ``bin`` folder, stops pacemaker at 90 % of ``max_wallclock_seconds`` (its interim
-    potential is kept) and records each step's exit status in ``status.json``.
+    potential is kept) and records each step's exit status in ``status.json``, with pacemaker's
+    peak memory, the lowest memory limit (cgroup, ``max_memory_kb``, the machine) and any
+    out-of-memory kill in the job's cgroup: a pacemaker killed by a signal ran out of memory
+    (330) only with that evidence, else it was killed (332).
 
     Energies: pacemaker fits ``energy - sum of per-element reference energies`` (``data:
     reference_energy``). They are ``reference_energies`` when given, else those of
@@ -117,7 +120,7 @@ class PacemakerCalculation(CalcJob):
     (``AcePotential.reference_energies``).
     """
 
-    CACHE_VERSION = 2
+    CACHE_VERSION = 3
     _DEFAULT_PARSER = 'mlip_autopipe.pacemaker'
 
     @classmethod
@@ -174,6 +177,11 @@ class PacemakerCalculation(CalcJob):
         spec.exit_code(330, 'ERROR_OUT_OF_MEMORY', message='pacemaker ran out of memory: {detail}')
         spec.exit_code(331, 'ERROR_TENSORFLOW', message='TensorFlow failed: {detail}')
         spec.exit_code(
+            332,
+            'ERROR_KILLED',
+            message='pacemaker was killed by a signal without evidence of running out of memory: {detail}',
+        )
+        spec.exit_code(
             340,
             'ERROR_TIME_LIMIT',
             message='pacemaker was stopped by the time limit ({detail}); the interim potential is in '
@@ -227,7 +235,8 @@ class PacemakerCalculation(CalcJob):
         codeinfo = CodeInfo()
         codeinfo.code_uuid = self.inputs.code.uuid
         margin = parameters.repulsion_margin if parameters.repulsion else 0.0
-        codeinfo.cmdline_params = io.driver_arguments(time_limit, parameters.activeset_batch_size, margin)
+        memory = self.inputs.metadata.options.get('max_memory_kb')
+        codeinfo.cmdline_params = io.driver_arguments(time_limit, parameters.activeset_batch_size, margin, memory)
         codeinfo.stdout_name = 'driver.out'
         codeinfo.stderr_name = 'driver.err'
 

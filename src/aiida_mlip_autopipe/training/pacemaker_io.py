@@ -11,7 +11,8 @@
   time limit, moves the ZBL core switching below the data (:func:`lower_inner_cutoff`), records which
   structures pacemaker fitted and with what weights (:func:`dataset_summary`) and writes
   ``status.json``.
-- :func:`read_metrics_table`, :func:`summarise_metrics`, :func:`diagnose`: read the results.
+- :func:`read_metrics_table`, :func:`summarise_metrics`, :func:`diagnose`: read the results
+  (:func:`memory_evidence` tells an out-of-memory kill from another one).
 """
 
 from __future__ import annotations
@@ -512,18 +513,93 @@ def dataset_summary(structure_count: int, fit, test=None) -> dict:
     return summary
 
 
+def cgroup_memory(proc_cgroup: str = '/proc/self/cgroup', root: str = '/sys/fs/cgroup') -> dict:
+    """Return the memory limit (kB) and the out-of-memory kills so far of this process's memory cgroup.
+
+    Read from cgroup v2 (``memory.max``, ``memory.events``) or v1 (``memory.limit_in_bytes``,
+    ``memory.oom_control``), whichever this process is in; ``None`` for what cannot be read (no
+    memory cgroup, no limit). Only reads files. The kernel log (``dmesg``) is not readable for a job.
+    """
+    from pathlib import Path
+
+    found = {'limit_kb': None, 'oom_kills': None}
+    try:
+        lines = Path(proc_cgroup).read_text().splitlines()
+    except OSError:
+        return found
+    candidates = []
+    for line in lines:
+        parts = line.split(':', 2)
+        if len(parts) != 3:
+            continue
+        _, controllers, path = parts
+        relative = path.strip().lstrip('/')
+        if controllers == '':  # cgroup v2, mounted at the root or (hybrid) under `unified`
+            for mount in (Path(root), Path(root) / 'unified'):
+                candidates += [(folder, 'memory.max', 'memory.events') for folder in (mount / relative, mount)]
+        elif 'memory' in controllers.split(','):
+            mount = Path(root) / 'memory'
+            candidates += [
+                (mount / relative, 'memory.limit_in_bytes', 'memory.oom_control'),
+                (mount, 'memory.limit_in_bytes', 'memory.oom_control'),
+            ]
+    for folder, limit_name, events_name in candidates:
+        try:
+            events = (folder / events_name).read_text()
+        except OSError:
+            continue
+        for line in events.splitlines():
+            key, _, value = line.partition(' ')
+            if key == 'oom_kill' and value.strip().isdigit():
+                found['oom_kills'] = int(value)
+        try:
+            limit = (folder / limit_name).read_text().strip()
+            if limit.isdigit() and int(limit) < 2**60:  # v1 writes a huge number for no limit, v2 `max`
+                found['limit_kb'] = int(limit) // 1024
+        except OSError:
+            pass
+        return found
+    return found
+
+
+def memory_record(before: dict, max_memory_kb: int | None, peak_rss_kb: int, meminfo: str = '/proc/meminfo') -> dict:
+    """Return the memory evidence of a pacemaker run: its peak RSS, the lowest memory limit, cgroup OOM kills.
+
+    ``before`` is :func:`cgroup_memory` before the run, ``max_memory_kb`` the job's memory option and
+    ``peak_rss_kb`` the largest resident set of the driver's children (``ru_maxrss``). The limit is
+    the lowest of the cgroup's, the job's and the machine's memory.
+    """
+    from pathlib import Path
+
+    after = cgroup_memory()
+    limits = [after['limit_kb'], max_memory_kb]
+    try:
+        lines = Path(meminfo).read_text().splitlines()
+        limits += [int(line.split()[1]) for line in lines if line.startswith('MemTotal:')]
+    except (OSError, ValueError, IndexError):
+        pass
+    limits = [limit for limit in limits if limit]
+    record = {'peak_rss_kb': int(peak_rss_kb), 'limit_kb': min(limits) if limits else None}
+    if before.get('oom_kills') is not None and after['oom_kills'] is not None:
+        record['oom_kills'] = after['oom_kills'] - before['oom_kills']
+    return record
+
+
 #: The driver run by the pacemaker environment's Python (``python run_pacemaker.py [seconds]``).
 #: It finds the three executables beside that Python, so the code registered is that Python.
 DRIVER_SCRIPT = '''\
 """Run pacemaker, pace_yaml2yace and pace_activeset; written by aiida-mlip-autopipe.
 
 Usage: python run_pacemaker.py [soft time limit in seconds] [active-set batch size] [r_in margin in A]
+                                [job memory limit in kB]
 pacemaker is stopped (SIGTERM) at the soft time limit; its interim potential stays.
 Each step's exit status (or "timeout") goes to status.json, and so does what pacemaker fitted
-("datasets": structure counts, structures left out, weight spreads).
+("datasets": structure counts, structures left out, weight spreads) and its memory ("memory": peak
+resident set, the lowest memory limit, out-of-memory kills in the job's cgroup during the fit).
 """
 import json
 import re
+import resource
 import subprocess
 import sys
 import time
@@ -533,6 +609,7 @@ BIN = Path(sys.executable).parent
 LIMIT = float(sys.argv[1]) if len(sys.argv) > 1 and sys.argv[1] != 'none' else None
 ACTIVESET_BATCH = sys.argv[2] if len(sys.argv) > 2 and sys.argv[2] != 'none' else None
 MARGIN = float(sys.argv[3]) if len(sys.argv) > 3 else 0.0
+MEMORY_LIMIT = int(sys.argv[4]) if len(sys.argv) > 4 and sys.argv[4] != 'none' else None
 START = time.monotonic()
 status = {'steps': {}, 'seconds': {}}
 
@@ -568,7 +645,14 @@ remaining = None if LIMIT is None else max(LIMIT - (time.monotonic() - START), 1
 fit = ['pacemaker', 'input.yaml', '--no-predict']
 convert = ['pace_yaml2yace', 'output_potential.yaml', '-o', 'output_potential.yace']
 batch = ['-b', ACTIVESET_BATCH] if ACTIVESET_BATCH else []
+memory_before = cgroup_memory()
 fit_status = step('pacemaker', fit, 'pacemaker.out', 'pacemaker.err', remaining)
+try:  # evidence for telling an out-of-memory kill from another one
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # kB: the largest child, pacemaker
+    status['memory'] = memory_record(memory_before, MEMORY_LIMIT, peak)
+except Exception as exception:  # a record, never a reason to fail the job
+    status['memory_error'] = repr(exception)[:300]
+save()
 if Path('fitting_data_info.pckl.gzip').exists():
     try:  # which structures pacemaker fitted, with which weights
         import pandas as pd
@@ -603,18 +687,24 @@ sys.exit(0)
 # the job runs the very functions tested here
 DRIVER_SCRIPT = DRIVER_SCRIPT.replace(
     '\n\nsave()\n',
-    f'\n\n{inspect.getsource(lower_inner_cutoff)}\n\n{inspect.getsource(dataset_summary)}\n\nsave()\n',
+    '\n\n'
+    + '\n\n'.join(inspect.getsource(function) for function in (lower_inner_cutoff, dataset_summary, cgroup_memory))
+    + f'\n\n{inspect.getsource(memory_record)}\n\nsave()\n',
     1,
 )
 
 
 def driver_arguments(
-    time_limit: float | None, activeset_batch_size: int | None = None, inner_cutoff_margin: float = 0.0
+    time_limit: float | None,
+    activeset_batch_size: int | None = None,
+    inner_cutoff_margin: float = 0.0,
+    max_memory_kb: int | None = None,
 ) -> list[str]:
     """Return the command-line arguments of :data:`DRIVER_SCRIPT`."""
     limit = 'none' if time_limit is None else f'{float(time_limit):.0f}'
     batch = 'none' if activeset_batch_size is None else str(int(activeset_batch_size))
-    return [DRIVER_FILENAME, limit, batch, repr(float(inner_cutoff_margin))]
+    memory = 'none' if not max_memory_kb else str(int(max_memory_kb))
+    return [DRIVER_FILENAME, limit, batch, repr(float(inner_cutoff_margin)), memory]
 
 
 def soft_time_limit(max_wallclock_seconds: int | None) -> float | None:
@@ -732,11 +822,41 @@ def last_error_line(text: str) -> str:
     return lines[-1][:300]
 
 
+#: a run killed with a peak resident set at or above this fraction of the memory limit ran out of memory
+MEMORY_NEAR_LIMIT = 0.9
+
+
+def _gib(kilobytes: float) -> str:
+    return f'{kilobytes / 1024**2:.2f} GiB'
+
+
+def memory_evidence(status: dict | None) -> tuple[str | None, str]:
+    """Return (why a killed pacemaker ran out of memory, or None; what the driver recorded, in words).
+
+    Evidence (``status['memory']``, see :func:`memory_record`): out-of-memory kills in the job's
+    memory cgroup during the fit, or a peak resident set within 10 % of the lowest memory limit.
+    """
+    memory = (status or {}).get('memory')
+    if not memory:
+        return None, 'no memory record'
+    peak, limit, kills = memory.get('peak_rss_kb'), memory.get('limit_kb'), memory.get('oom_kills')
+    recorded = f'peak memory {_gib(peak)}' if peak else 'no peak memory'
+    recorded += f' of a {_gib(limit)} limit' if limit else ', no known limit'
+    recorded += '' if kills is None else f', {kills} out-of-memory kill(s) in its cgroup'
+    if kills:
+        return f"the kernel's out-of-memory killer acted in the job's memory cgroup ({recorded})", recorded
+    if peak and limit and peak >= MEMORY_NEAR_LIMIT * limit:
+        return f'its memory reached the limit ({recorded})', recorded
+    return None, recorded
+
+
 def diagnose(status: dict | None, stderr: str, log: str, metrics: dict) -> tuple[str | None, str]:
     """Return (exit-code label or None, detail) for a pacemaker run that left no final potential.
 
     ``status`` is the driver's ``status.json`` (None if the job was killed before writing it).
-    The order: out of memory, NaN loss, TensorFlow error, time limit, then missing potential.
+    The order: out of memory (by its error text), NaN loss, TensorFlow error, killed by a signal
+    (out of memory only with memory evidence, see :func:`memory_evidence`; ``ERROR_KILLED``
+    otherwise), time limit, then missing potential.
     """
     text = f'{stderr}\n{log}'
     step = (status or {}).get('steps', {}).get('pacemaker')
@@ -746,12 +866,18 @@ def diagnose(status: dict | None, stderr: str, log: str, metrics: dict) -> tuple
             return label, last_error_line(stderr) or match.group(0)
     if has_nan_loss(metrics):
         return 'ERROR_NAN_LOSS', 'the loss became NaN'
-    if step in (-9, 137):
-        return 'ERROR_OUT_OF_MEMORY', 'pacemaker was killed (SIGKILL), most likely by the out-of-memory killer'
+    signal_number = 9 if step == 137 else (-step if isinstance(step, int) and step < 0 else None)
+    if signal_number is not None:
+        name = {9: 'SIGKILL', 15: 'SIGTERM', 6: 'SIGABRT', 2: 'SIGINT'}.get(signal_number, f'signal {signal_number}')
+        evidence, recorded = memory_evidence(status)
+        if evidence:
+            return 'ERROR_OUT_OF_MEMORY', f'pacemaker was killed ({name}): {evidence}'
+        return 'ERROR_KILLED', (
+            f'pacemaker was killed ({name}) after {metrics.get("iterations", 0)} iterations without evidence of '
+            f'running out of memory ({recorded}): a scheduler, a user or the system stopped it'
+        )
     if step == 'timeout' or (step is None and metrics.get('iterations', 0) > 0):
         return 'ERROR_TIME_LIMIT', f'stopped after {metrics.get("iterations", 0)} iterations'
-    if isinstance(step, int) and step < 0:
-        return 'ERROR_MISSING_POTENTIAL', last_error_line(stderr) or f'pacemaker was killed by signal {-step}'
     return 'ERROR_MISSING_POTENTIAL', last_error_line(stderr) or f'pacemaker exit status {step}'
 
 

@@ -16,13 +16,14 @@ LOGGER = logging.getLogger(__name__)
 class PacemakerParser(Parser):
     """Parse a ``PacemakerCalculation``; never raises, every failure is an exit code.
 
-    Checked in order: out of memory (330), a NaN loss (320), a TensorFlow error (331), then, when
+    Checked in order: out of memory (330), a NaN loss (320), a TensorFlow error (331), killed by a
+    signal (330 with memory evidence in ``status.json``, else 332), then, when
     pacemaker left no final potential, the time limit with an interim potential present (340,
     output ``interim_potential``) or a missing potential (310); with a potential, a failed YACE
     conversion (351) or active set (350; the potential is output without ``.asi``).
     """
 
-    CACHE_VERSION = 2
+    CACHE_VERSION = 3
 
     def _read(self, name: str, mode: str = 'r'):
         if name not in self._names:
@@ -44,6 +45,8 @@ class PacemakerParser(Parser):
             metrics['step_seconds'] = status.get('seconds', {})
             # fit_structure_count, test_structure_count, dropped_structures, energy/force_weight_spread
             metrics.update(status.get('datasets', {}))
+            if status.get('memory'):
+                metrics['memory'] = status['memory']  # peak_rss_kb, limit_kb, oom_kills
         stderr = self._read(io.PACEMAKER_STDERR) or ''
         log = self._read(io.LOG_FILENAME) or ''
 

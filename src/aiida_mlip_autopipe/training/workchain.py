@@ -52,7 +52,8 @@ class PacemakerWorkChain(ProtocolMixin, BaseRestartWorkChain):
       L2 regularisation; fail after CG;
     - out of memory (330): restart with half the TensorFlow batch size; fail at batch size 1.
 
-    Other failures are retried once, as ``BaseRestartWorkChain`` does, then the work chain fails.
+    Other failures, among them pacemaker killed by a signal without memory evidence (332), are
+    retried once, as ``BaseRestartWorkChain`` does, then the work chain fails.
     """
 
     _process_class = PacemakerCalculation

@@ -13,8 +13,8 @@ from aiida import orm
 from aiida.engine import ToContext, WorkChain, append_, if_
 from aiida.plugins import CalculationFactory, WorkflowFactory
 
+from ..common.engine import submit_once
 from ..data import AcePotential, TrainingSet
-from ..recovery import submit_once
 from .cells import cell_names, check_compositions, default_compositions
 from .functions import (
     MD_ATOMS_ASE,

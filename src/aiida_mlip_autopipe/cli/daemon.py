@@ -1,12 +1,13 @@
-"""Restart a profile's daemon after it died without cleaning up (SIGKILL, power loss, OOM killer).
+"""Daemon operations of ``mlip-autopipe recover``: restart a profile's daemon after it died without cleaning up.
 
-On the embedded default the ZeroMQ broker runs under the daemon. When it is killed, its files
-(pid, status and the address of its sockets) stay behind; a new worker that reads the old socket
-address before the new broker has rewritten it waits on a dead endpoint forever. The broker's
-persisted tasks are fine: only the stale files have to go before the daemon starts again.
+A SIGKILL, a power loss or the out-of-memory killer leave the daemon's files behind. On the
+embedded default the ZeroMQ broker runs under the daemon; when it is killed, its files (pid, status
+and the address of its sockets) stay behind, and a new worker that reads the old socket address
+before the new broker has rewritten it waits on a dead endpoint forever. The broker's persisted
+tasks are fine: only the stale files have to go before the daemon starts again.
 
-``submit_once`` is the other half: the work chains submit their children through it, so a step
-replayed after such a crash does not submit a child a second time.
+The other half of recovery, that a step replayed after such a crash does not submit a child a
+second time, is the work chains' :func:`aiida_mlip_autopipe.common.engine.submit_once`.
 """
 
 from __future__ import annotations
@@ -67,26 +68,3 @@ def restart_daemon_after_crash(profile, number_workers: int = 1) -> list[Path]:
         LOGGER.info('removed stale broker file %s', path)
     client.start_daemon(number_workers=number_workers)
     return removed
-
-
-def submit_once(workchain, builder, link_label: str):
-    """Submit ``builder`` from ``workchain`` under the call link ``link_label``, unless it was submitted already.
-
-    A work chain killed after submitting a child but before its next checkpoint replays that step
-    when it is continued. The child submitted the first time still runs (its task was queued), so
-    it is taken instead of a second one: a crash never runs the same calculation twice. Link labels
-    must therefore be unique among the children of ``workchain``.
-    """
-    from aiida.common.links import LinkType
-
-    links = workchain.node.base.links.get_outgoing(
-        link_type=(LinkType.CALL_CALC, LinkType.CALL_WORK),
-        link_label_filter=link_label,  # `_` is a LIKE wildcard
-    ).all()
-    called = [link.node for link in links if link.link_label == link_label]
-    if called:
-        node = called[0]
-        workchain.report(f'`{link_label}`: taking {node.process_label}<{node.pk}>, submitted before a restart')
-        return node
-    builder.metadata.call_link_label = link_label
-    return workchain.submit(builder)
