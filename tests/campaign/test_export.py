@@ -74,7 +74,7 @@ def lmp():
     from aiida_mlip_autopipe.setup import default_executable
 
     path = default_executable('lmp')
-    assert Path(path).is_file(), f'{path} missing: run `make setup` (scripts/setup.d/30-lammps.sh builds it)'
+    assert Path(path).is_file(), f'{path} missing: run `make setup` (`mlip-autopipe install-codes lammps` builds it)'
     return path
 
 
