@@ -79,20 +79,32 @@ def test_emt_campaign_runs_every_stage_and_stops_on_its_budget(stage_codes):
     rows = summary['iterations']
     assert [row['iteration'] for row in rows] == [0, 1, 2]
     assert summary['converged'] is False
-    # every fit reports finite test errors; every exploration a gamma statistic
+    # every fit is scored on the held-out set; every exploration reports gamma, halts and what it reached
     for row in rows:
-        assert math.isfinite(row['force_rmse_test']) and row['force_rmse_test'] > 0
+        assert math.isfinite(row['heldout_force_rmse']) and row['heldout_force_rmse'] > 0
+        assert row['heldout_force_max'] >= row['heldout_force_p95'] > 0
     for row in rows[:2]:
         assert 0.0 <= row['high_gamma_fraction'] <= 1.0 and row['max_gamma'] > 0
+        assert row['runs_total'] == 6 and {item['name'] for item in row['criteria']} >= {'temperature', 'runs_halted'}
+    assert rows[0]['temperature_explored'] is None or rows[0]['temperature_explored'] < 1200  # the ramp
+    # the held-out set is never trained on: no training label shares a configuration with it
+    held_out, training_set = results['held_out_set'], results['iterations']['iteration_02']['training_set']
+    assert held_out.count == sum(row['labels_held_out'] for row in rows) > 0
+    assert not set(held_out.fingerprints()) & set(training_set.fingerprints())
+    assert rows[0]['labels_added'] + rows[0]['labels_held_out'] == SELECT
     # selected frames were labelled and added: the training set grows
     sizes = [row['training_set_size'] for row in rows]
     assert sizes[0] > 0 and sizes[1] > sizes[0] and sizes[2] > sizes[1]
-    assert rows[0]['labels_added'] == SELECT
-    assert all(0 < row['labels_added'] <= 6 for row in rows[1:])
-
+    assert all(0 < row['labels_added'] + row['labels_held_out'] <= 6 for row in rows[1:])
+    # the potential that ships has the lowest error on the final held-out set among the stable iterations
+    scores = summary['final_scores']
+    assert set(scores) == {'iteration_00', 'iteration_01', 'iteration_02'}
     assert isinstance(results['potential'], AcePotential)
-    best = summary['best_iteration']
-    assert results['potential'].uuid == results['iterations'][f'iteration_{best:02d}']['potential'].uuid
+    shipped = summary['shipped']
+    assert results['potential'].uuid == results['iterations'][shipped]['potential'].uuid
+    stable = [f'iteration_{row["iteration"]:02d}' for row in rows if row.get('runs_total') and not row['runs_halted']]
+    pool = stable or list(scores)
+    assert scores[shipped]['force_rmse'] == min(scores[key]['force_rmse'] for key in pool)
     assert set(results['iterations']['iteration_00']) >= {'potential', 'training_set', 'exploration_report'}
 
     # validated against EMT: the potential, fitted on EMT labels, reproduces EMT's lattice parameters

@@ -158,6 +158,8 @@ def test_held_out_split_is_stratified_seeded_and_keeps_every_kind():
     held = split_held_out(explored, 0.25, {'explored'}, seed=0)
     assert len(held) == 1
     assert split_held_out({'bulk_000': ('bulk', 'Cu1', 'static')}, 0.5, set(), seed=0) == []  # never a lone label
+    compressed = {f'compressed_{i:03d}': ('compressed', 'Cu1', 'static') for i in range(9)}
+    assert split_held_out({**strata, **compressed}, 0.3, set(), seed=1) == split_held_out(strata, 0.3, set(), seed=1)
     assert structure_kind('it03_run_002_step00000450') == 'explored' and structure_kind('sqs_001') == 'sqs'
 
 
