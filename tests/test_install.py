@@ -181,6 +181,9 @@ def test_two_iteration_emt_campaign_with_codes_given_by_path(fresh_env):
             targets: {force_rmse_mev_a: 1.0, high_gamma_fraction: 0.0}
             budgets: {iterations: 2, dft_calculations: 200, wall_time_hours: 1.0}
             exploration: {steps: 1000, max_selected: 6}
+            # more rattled and randomly strained cells than the preset: distinct atomic environments
+            # keep pace_activeset's matrix regular on so small a training set
+            generation: {counts: {rattle: 8, random_strain: 5}}
             validation: {properties: [eos]}
             """
         )

@@ -33,8 +33,9 @@ def cache_dir() -> Path:
 CODES = {
     'pw': ('quantumespresso.pw', 'pw.x'),
     'surrogate': ('mlip_autopipe.surrogate', '{cache}/surrogate-chgnet-0.4.2/bin/python'),
-    # LAMMPS with ML-PACE (pace/extrapolation), built by installers/lammps.sh (`mlip-autopipe install-codes`)
-    'lmp': ('mlip_autopipe.lammps.md', '{cache}/lammps-mlpace-20250204-pyace0.4.0rc1-mc/bin/lmp'),
+    # LAMMPS with ML-PACE (pace/extrapolation), built by installers/lammps.sh (`mlip-autopipe install-codes`);
+    # the MD runs go through aiida-lammps' `lammps.raw` CalcJob (LammpsMdWorkChain)
+    'lmp': ('lammps.raw', '{cache}/lammps-mlpace-20250204-pyace0.4.0rc1-mc/bin/lmp'),
     # the Python of pacemaker's own environment (installers/pacemaker.sh); PacemakerCalculation's
     # driver runs pacemaker, pace_yaml2yace and pace_activeset from the same bin folder
     'pacemaker': ('mlip_autopipe.pacemaker', '{cache}/pacemaker-pyace0.4.0rc1-tp0.6.2.1-tf2.20.0/bin/python'),
@@ -217,8 +218,10 @@ def code_from_label(label: str, value: str) -> orm.AbstractCode | None:
     return code
 
 
-#: Code label -> further calculation plugins whose codes run ``label``'s jobs unchanged.
-COMPATIBLE_PLUGINS: dict[str, tuple[str, ...]] = {}
+#: Code label -> further calculation plugins whose codes run ``label``'s jobs unchanged. The MD runs
+#: give the code to aiida-lammps' ``lammps.raw`` whatever its default plugin: a code registered for
+#: ``lammps.base``, or for this plugin's former ``mlip_autopipe.lammps.md`` CalcJob, works as it is.
+COMPATIBLE_PLUGINS: dict[str, tuple[str, ...]] = {'lmp': ('lammps.base', 'mlip_autopipe.lammps.md')}
 
 
 def accepted_plugins(label: str) -> tuple[str, ...]:

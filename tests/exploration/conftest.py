@@ -36,10 +36,10 @@ def lmp_executable():
 
 @pytest.fixture(scope='session')
 def lmp_code(localhost, lmp_executable):
-    """`lmp` registered as an `mlip_autopipe.lammps.md` code."""
+    """`lmp` registered as `mlip-autopipe setup` does it: a code for aiida-lammps' `lammps.raw`."""
     from aiida_mlip_autopipe.setup import ensure_code
 
-    return ensure_code('lmp', localhost, 'mlip_autopipe.lammps.md', lmp_executable)
+    return ensure_code('lmp', localhost, 'lammps.raw', lmp_executable)
 
 
 @pytest.fixture(scope='session')

@@ -80,7 +80,7 @@ def generate_md_structure(potential_properties: orm.Dict, parameters: orm.Dict) 
 
 
 def lammps_md_parameters(settings: dict, temperature: float, index: int) -> dict:
-    """Return the ``mlip_autopipe.lammps.md`` parameters of one stability run (NVT, halting above ``gamma_halt``).
+    """Return the ``LammpsMdWorkChain`` parameters of one stability run (NVT, halting above ``gamma_halt``).
 
     The steps are rounded up to a multiple of the gamma interval (10 steps).
     """

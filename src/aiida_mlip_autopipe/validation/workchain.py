@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from aiida import orm
 from aiida.engine import ToContext, WorkChain, append_, if_
-from aiida.plugins import CalculationFactory, WorkflowFactory
+from aiida.plugins import WorkflowFactory
 
 from ..data import AcePotential, TrainingSet
 from ..recovery import submit_once
@@ -88,7 +88,8 @@ class ValidationWorkChain(WorkChain):
             'lmp_code',
             valid_type=orm.AbstractCode,
             required=False,
-            help='ML-PACE `lmp` (`mlip_autopipe.lammps.md`) for the MD runs; without it they run in ASE (pyace).',
+            help='LAMMPS with ML-PACE for the MD runs (through aiida-lammps `lammps.raw`, `LammpsMdWorkChain`); '
+            'without it they run in ASE (pyace).',
         )
         spec.input('temperature_max', valid_type=orm.Float, required=False, help='Highest campaign temperature (K).')
         spec.input('md_steps', valid_type=orm.Int, default=lambda: orm.Int(2000), help='MD steps per temperature.')
@@ -251,10 +252,10 @@ class ValidationWorkChain(WorkChain):
         self.ctx.md_structure = generate_md_structure(
             self.ctx.potential_properties, self.ctx.parameters, metadata={'call_link_label': 'md_structure'}
         )
-        calculation = CalculationFactory('mlip_autopipe.lammps.md')
+        md_workchain = WorkflowFactory('mlip_autopipe.lammps.md')
         settings = self.ctx.parameters.get_dict()
         for index, temperature in enumerate(settings['temperatures']):
-            builder = calculation.get_builder()
+            builder = md_workchain.get_builder()
             builder.code = self.inputs.lmp_code
             builder.potential = self.inputs.potential
             builder.structure = self.ctx.md_structure
