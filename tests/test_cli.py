@@ -123,3 +123,20 @@ def test_pacemaker_given_by_its_script_registers_the_python_of_its_environment(t
     (bin_dir / 'pace_activeset').unlink()
     with pytest.raises(FileNotFoundError, match='lacks pace_activeset'):
         pacemaker_python(str(bin_dir / 'pacemaker'))
+
+
+def test_setup_takes_a_lammps_code_registered_for_aiida_lammps(aiida_profile):
+    """The MD runs are aiida-lammps `lammps.raw` jobs: a code registered for aiida-lammps is used as it is."""
+    from aiida_mlip_autopipe.setup import default_executable, ensure_localhost
+
+    computer = ensure_localhost('cli-host8')
+    executable = default_executable('lmp')
+    orm.InstalledCode(
+        label='lammps', computer=computer, filepath_executable=executable, default_calc_job_plugin='lammps.base'
+    ).store()
+    result = CliRunner().invoke(
+        cli, ['-p', aiida_profile.name, 'setup', '--computer', 'cli-host8', '--code', 'lmp=lammps@cli-host8']
+    )
+    assert result.exit_code == 0, result.output
+    assert 'code      lammps@cli-host8 (registered before, used as it is)' in result.output
+    assert '  lmp: lammps@cli-host8' in result.output
