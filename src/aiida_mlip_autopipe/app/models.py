@@ -185,7 +185,10 @@ class ResourcesModel(tl.HasTraits):
 
     computers = tl.List(tl.Unicode())
     computer = tl.Unicode('', allow_none=True)
-    code_options = tl.Dict(help='Code kind -> `label@computer` of the codes of that plugin on the computer.')
+    code_options = tl.Dict(
+        help='Code kind -> `label@computer` of the codes on the computer whose plugin can run it (for `lmp`: '
+        'also codes registered for aiida-lammps).'
+    )
     codes = tl.Dict(help='Code kind -> chosen `label@computer`.')
 
     def __init__(self, **kwargs):
@@ -204,11 +207,12 @@ class ResourcesModel(tl.HasTraits):
     def _fill_codes(self) -> None:
         from aiida import orm
 
-        from ..setup import CODES
+        from ..setup import accepted_plugins
 
         options = {}
         for kind in CODE_KINDS:
-            query = orm.QueryBuilder().append(orm.InstalledCode, filters={'attributes.input_plugin': CODES[kind][0]})
+            plugins = {'attributes.input_plugin': {'in': list(accepted_plugins(kind))}}
+            query = orm.QueryBuilder().append(orm.InstalledCode, filters=plugins)
             labels = sorted(code.full_label for code in query.all(flat=True) if code.computer.label == self.computer)
             options[kind] = labels
         self.code_options = options
