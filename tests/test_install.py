@@ -19,6 +19,7 @@ from __future__ import annotations
 import configparser
 import json
 import os
+import re
 import site
 import subprocess
 import sys
@@ -52,14 +53,31 @@ def dependency_dirs() -> list[Path]:
     return [d.resolve() for d in dirs if d.is_dir() and not (d / PACKAGE / '__init__.py').is_file()]
 
 
+def distribution_name(entry: Path) -> str | None:
+    """Return the normalised project name of a ``*.dist-info``/``*.egg-info`` folder, else None."""
+    if entry.suffix not in {'.dist-info', '.egg-info'}:
+        return None
+    return re.sub(r'[-_.]+', '-', entry.name.split('-')[0]).lower()
+
+
 def link_dependencies(target: Path) -> None:
-    """Fill ``target`` with links to every installed package except this plugin (first folder wins)."""
+    """Fill ``target`` with links to every installed package except this plugin (first folder wins).
+
+    A distribution found in an earlier folder hides its other versions' metadata in later ones,
+    as on ``sys.path``.
+    """
     target.mkdir()
+    distributions = set()
     for folder in dependency_dirs():
-        for entry in folder.iterdir():
+        for entry in sorted(folder.iterdir()):
             name = entry.name
             if name.startswith((PACKAGE, '__editable__', '__pycache__')) or name in {'bin'} or (target / name).exists():
                 continue
+            project = distribution_name(entry)
+            if project is not None:
+                if project in distributions:
+                    continue
+                distributions.add(project)
             (target / name).symlink_to(entry)
 
 
@@ -162,9 +180,12 @@ def test_two_iteration_emt_campaign_with_codes_given_by_path(fresh_env):
         'pacemaker': str(pacemaker_script),  # the script: setup registers the Python of its #! line
         'surrogate': default_executable('surrogate'),
     }
+    # the Python the `pacemaker` script runs with (its #! line), which setup registers
+    pacemaker_python = pacemaker_script.read_text().splitlines()[0][2:].strip()
+    assert Path(pacemaker_python).parent == pacemaker_script.parent
     arguments = [f'--code={label}={path}' for label, path in codes.items()]
     output = in_env(fresh_env, 'mlip-autopipe', 'setup', *arguments)
-    assert f'code      pacemaker@localhost -> {default_executable("pacemaker")}' in output
+    assert f'code      pacemaker@localhost -> {pacemaker_python}\n' in output
     assert f'code      lmp@localhost -> {codes["lmp"]}' in output
 
     root = fresh_env['root']
@@ -217,7 +238,7 @@ def test_two_iteration_emt_campaign_with_codes_given_by_path(fresh_env):
     assert 'iteration budget spent (2 of 2)' in facts['message']
     assert facts['iterations'] == [0, 1, 2]
     assert facts['potential']
-    assert facts['codes'] == sorted({codes['lmp'], default_executable('pacemaker')})
+    assert facts['codes'] == sorted({codes['lmp'], pacemaker_python})
 
     status = in_env(fresh_env, 'mlip-autopipe', 'status', str(pk))
     assert 'stopped: iteration budget spent (2 of 2)' in status
