@@ -175,3 +175,56 @@ def test_identical_rerun_reuses_cached_pw_calculations(pw_code, pseudo_family):
     assert calculations[1].base.caching.get_cache_source() == calculations[0].uuid
     energies = [r['training_set'].to_atoms()[0].get_potential_energy() for r in (first, second)]
     assert energies[0] == energies[1]
+
+
+def al_vacancy():
+    """Al cube with one of its four atoms removed and one neighbour pushed 0.1 A off its site."""
+    atoms = bulk('Al', 'fcc', a=4.0, cubic=True)
+    del atoms[0]
+    atoms.positions[0] += (0.1, 0.0, 0.0)
+    return atoms
+
+
+def test_pw_relax_labels_the_relaxed_structure(pw_code, pseudo_family):
+    """pw.x relaxes the keys in `relax`; a relaxation stopped after two ionic steps is labelled as not converged."""
+    from aiida_mlip_autopipe.labelling.protocol import RELAX_FMAX
+
+    stop_early = {'max_iterations': 1, 'pw': {'parameters': {'CONTROL': {'nstep': 2}}}}
+    results, node = run_get_node(
+        DftLabellingWorkChain,
+        structures=structures(scf=al_vacancy(), relaxed=al_vacancy(), stopped=al_vacancy()),
+        relax=orm.List(['relaxed', 'stopped']),
+        structure_overrides=orm.Dict({'stopped': stop_early}),
+        code=pw_code,
+        protocol=orm.Str('fast'),
+        overrides=orm.Dict({'kpoints_distance': 0.8}),
+    )
+    assert node.exit_status == 0, node.exit_message
+    assert results['failures'].get_dict() == {}
+    frames = {atoms.info['config_type']: atoms for atoms in results['training_set'].to_atoms()}
+    scf, relaxed, stopped = frames['scf'], frames['relaxed'], frames['stopped']
+    relaxations = results['relaxations'].get_dict()
+    assert sorted(relaxations) == ['relaxed', 'stopped']
+    assert relaxations['relaxed']['converged'] and relaxations['relaxed']['steps'] > 1
+    assert not relaxations['stopped']['converged']
+    # the unrelaxed label has the displaced atom pushed back; the relaxed label is the final structure
+    assert np.linalg.norm(scf.get_forces(), axis=1).max() > 0.1
+    assert np.linalg.norm(relaxed.get_forces(), axis=1).max() < RELAX_FMAX
+    assert relaxations['relaxed']['max_force'] == pytest.approx(np.linalg.norm(relaxed.get_forces(), axis=1).max())
+    assert np.abs(relaxed.positions - scf.positions).max() > 0.03
+    assert relaxed.get_potential_energy() < scf.get_potential_energy() - 0.005
+    np.testing.assert_allclose(relaxed.cell, scf.cell, atol=1e-8)
+    # the stopped one ran two SCFs: its label holds the second positions (not pw.x's next BFGS step) with
+    # their energy and forces, the same as the second step of the converged relaxation (same input)
+    assert relaxations['stopped']['max_force'] > RELAX_FMAX and relaxations['stopped']['steps'] == 2
+    trajectory = orm.load_node(relaxations['relaxed']['process_uuid']).outputs.output_trajectory
+    np.testing.assert_allclose(stopped.positions, trajectory.get_array('positions')[1], atol=1e-6)
+    np.testing.assert_allclose(stopped.get_forces(), trajectory.get_array('forces')[1], atol=1e-4)
+    assert stopped.get_potential_energy() == pytest.approx(trajectory.get_array('energy')[1], abs=1e-4)
+    assert np.abs(stopped.positions - scf.positions).max() > 0.005
+    assert scf.get_potential_energy() > stopped.get_potential_energy() > relaxed.get_potential_energy()
+    base = orm.load_node(relaxations['relaxed']['process_uuid'])
+    calculation = next(child for child in base.called if isinstance(child, orm.CalcJobNode))
+    pw_parameters = calculation.inputs.parameters.get_dict()['CONTROL']
+    assert pw_parameters['calculation'] == 'relax'
+    assert pw_parameters['forc_conv_thr'] == pytest.approx(RELAX_FMAX / 25.711, rel=1e-3)

@@ -272,7 +272,7 @@ def test_monitor_shows_summary_validation_and_exit_status_of_a_finished_campaign
     assert monitor.campaigns[0]['exit_status'] == 401
     assert monitor.state == 'finished [401] iteration budget spent (1 of 1)'
     assert monitor.summary == 'stopped: iteration budget spent; ships iteration_00 (lowest held-out force RMSE)'
-    assert 'Cu       lattice_a (A)             3.600      3.520     +2.3%  FAIL' in monitor.validation
+    assert '  lattice_a (A)                     3.600      3.520      +2.3%  FAIL' in monitor.validation
     assert monitor.validation.splitlines()[-1] == 'FAILED: Cu lattice_a (+2.3%); Cu bulk_modulus (-22.2%)'
     assert monitor.gamma[0]['max_gamma'] == 7.5
     # no EOS curves in this report and no potential: nothing to draw, nothing to export

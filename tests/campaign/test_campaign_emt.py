@@ -18,7 +18,7 @@ from aiida_mlip_autopipe.setup import CODES, default_executable, ensure_code
 
 pytestmark = pytest.mark.campaign
 
-SELECT = 12  # candidates the surrogate screening keeps for the first labelling batch (of about 15)
+SELECT = 20  # candidates the surrogate screening keeps for the first labelling batch (of about 25)
 
 
 @pytest.fixture(scope='module')
@@ -42,6 +42,9 @@ def emt_campaign(**overrides) -> dict:
         'targets': {'force_rmse_mev_a': 1.0, 'high_gamma_fraction': 0.0},  # unreachable: the budget ends it
         'budgets': {'iterations': 2, 'dft_calculations': 200, 'wall_time_hours': 1.0},
         'exploration': {'steps': 1000, 'max_selected': 6},
+        # more strained, rattled and compressed cells than the `fast` preset: EMT labels cost nothing,
+        # and a potential with an equation of state is needed for the validation
+        'generation': {'counts': {'strain': 6, 'rattle': 6, 'compressed': 3}},
         'screening': {'enabled': True, 'select': SELECT},
         'codes': {
             'pacemaker': 'pacemaker@localhost-test',

@@ -36,9 +36,9 @@ temperature: {min: 300, max: 600, points: 1}
 protocol: fast
 labeller: qe
 seed: 5
-targets: {force_rmse_mev_a: 100000.0, energy_rmse_mev_atom: 100000.0, high_gamma_fraction: 1.0}
+targets: {force_rmse_mev_a: 100000.0, energy_rmse_mev_atom: 100000.0, high_gamma_fraction: 1.0, consecutive: 1}
 budgets: {iterations: 1, dft_calculations: 40, wall_time_hours: 1.0}
-exploration: {steps: 200}
+exploration: {steps: 200, ramp_iterations: 1, gamma_lower: 500.0, gamma_upper: 1000.0}  # no halt: the resume is under test
 dft: {overrides: {kpoints_distance: 0.5}}
 validation: {properties: [eos], tolerances: {lattice_a: 1.0, bulk_modulus: 10.0}}  # the resume is under test
 """
@@ -53,8 +53,9 @@ QUERY = textwrap.dedent(
     calcs = orm.QueryBuilder().append(orm.CalcJobNode, filters=pw).all(flat=True)
     finished = [c for c in calcs if c.is_finished_ok]
     used = []
-    if 'training_set' in campaign.outputs:
-        used = [atoms.info.get('source_uuid') for atoms in campaign.outputs.training_set.iter_atoms()]
+    for name in ('training_set', 'held_out_set'):
+        if name in campaign.outputs:
+            used += [atoms.info.get('source_uuid') for atoms in campaign.outputs[name].iter_atoms()]
     def describe(calc):
         caller = calc.caller
         return {
@@ -153,6 +154,6 @@ def test_campaign_resumes_after_sigkill_without_repeating_dft(embedded):
         assert all(later > earlier for earlier, later in itertools.pairwise(bands)), (structure, runs)
     # the status table's DFT CPU time: every labelling batch ran pw.x
     assert final['dft_cpu_seconds'] and all(seconds > 0 for seconds in final['dft_cpu_seconds']), final
-    # the runs that had finished before the kill are kept, and their labels are in the training set
+    # the runs that had finished before the kill are kept, and their labels are in the training or held-out set
     assert set(before['finished_pw']) <= set(final['finished_pw'])
     assert set(before['finished_pw']) <= set(final['used_sources'])

@@ -11,7 +11,7 @@ from aiida import orm
 from aiida.common.links import LinkType
 from aiida.engine import run_get_node
 
-from aiida_mlip_autopipe.exploration.functions import select_structures
+from aiida_mlip_autopipe.exploration.functions import select_structures, trajectory_frames
 from aiida_mlip_autopipe.exploration.lammps import check_lammps
 from aiida_mlip_autopipe.exploration.md import LammpsMdWorkChain
 from aiida_mlip_autopipe.exploration.workchain import ExplorationWorkChain
@@ -64,7 +64,16 @@ def test_swaps_reorder_the_alloy_and_keep_its_composition(lmp_code, cuau_potenti
     and the final arrangement differs from the starting one."""
     atoms = cuau_cell(0.25, seed=3)
     results, node = _run_md(
-        lmp_code, cuau_potential, atoms, temperature=300, steps=200, timestep_fs=1, swap_every=10, swap_attempts=5
+        lmp_code,
+        cuau_potential,
+        atoms,
+        temperature=300,
+        steps=200,
+        timestep_fs=1,
+        swap_every=10,
+        swap_attempts=5,
+        gamma_lower=0.01,  # every dump step is a candidate frame
+        dump_every=50,
     )
     assert node.is_finished_ok, node.exit_message
     report = results['report'].get_dict()
@@ -75,6 +84,11 @@ def test_swaps_reorder_the_alloy_and_keep_its_composition(lmp_code, cuau_potenti
     assert sorted(final.get_chemical_symbols()) == sorted(atoms.get_chemical_symbols())
     # LAMMPS keeps atom ids: the same ids carry other elements after accepted swaps
     assert final.get_chemical_symbols() != atoms.get_chemical_symbols()
+    # every dumped frame is a candidate, each with its own elements (swaps change them along the run)
+    candidates = trajectory_frames(results['candidates'])
+    assert [frame.info['step'] for frame in candidates] == [0, 50, 100, 150, 200]
+    assert candidates[0].get_chemical_symbols() == atoms.get_chemical_symbols()
+    assert candidates[-1].get_chemical_symbols() == final.get_chemical_symbols()
 
 
 def test_far_outside_the_domain_halts_cleanly_with_frames(lmp_code, cuau_potential):

@@ -18,7 +18,7 @@ def test_validate_prints_the_table_writes_the_plot_and_fails_on_a_tolerance(aiid
     arguments += ['--properties', 'eos', '--plot', str(png)]
     strict = CliRunner().invoke(cli, arguments)
     assert strict.exit_code == 1, strict.output
-    assert 'Cu       lattice_a (A)' in strict.output and 'FAILED: Cu bulk_modulus (+' in strict.output
+    assert 'Cu (element, Cu 1.000)\n  lattice_a (A)' in strict.output and 'FAILED: Cu bulk_modulus (+' in strict.output
     assert png.read_bytes()[:4] == b'\x89PNG'
     loose = CliRunner().invoke(cli, [*arguments, '--tolerance', 'bulk_modulus=0.5'])
     assert loose.exit_code == 0, loose.output
@@ -32,7 +32,14 @@ def test_validate_refuses_bad_arguments(aiida_profile):
     potential = AcePotential.from_files(FIXTURE / 'potential.yaml').store()
     base = ['-p', aiida_profile.name, 'validate', str(potential.pk), '--labeller', 'emt']
     result = CliRunner().invoke(cli, [*base, '--properties', 'eos,phonons'])
-    assert result.exit_code == 2 and 'phonons; allowed: eos, elastic, vacancy, md' in result.output
+    assert result.exit_code == 2 and 'phonons; allowed: eos, elastic, vacancy, formation, md' in result.output
+    result = CliRunner().invoke(cli, [*base, '--composition', 'Cu:0.5'])
+    assert result.exit_code == 2 and 'give ELEMENT=FRACTION pairs' in result.output
+    result = CliRunner().invoke(cli, [*base, '--composition', 'Cu=0.5,Au=0.6'])
+    assert (
+        result.exit_code == 1
+        and '`compositions`: entry 0: fractions must be non-negative and sum to 1' in result.output
+    )
     result = CliRunner().invoke(cli, [*base, '--lmp-code', 'no-such-lmp'])
     assert result.exit_code == 1 and 'code `no-such-lmp`' in result.output
     result = CliRunner().invoke(cli, [*base, '--tolerance', 'lattice=0.1'])

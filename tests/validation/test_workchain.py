@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from aiida import orm
 from aiida.engine import run_get_node
 
 from aiida_mlip_autopipe.data import AcePotential
+from aiida_mlip_autopipe.validation.eos import reference_cell
 from aiida_mlip_autopipe.validation.plot import plot_eos_comparison
 from aiida_mlip_autopipe.validation.report import format_validation_table
-from aiida_mlip_autopipe.validation.workchain import ValidationWorkChain
+from aiida_mlip_autopipe.validation.workchain import ValidationWorkChain, get_validation_builder
 
-from .test_properties import FIXTURE, emt_cubic_constants_from_energy
+from .test_properties import (
+    FIXTURE,
+    emt_cubic_constants_from_energy,
+    emt_formation_energy,
+    emt_formation_energy_at_fixed_shape,
+    emt_vacancy_energy,
+)
+
+CU3AU = reference_cell(['Cu', 'Au'])['Cu3Au']
 
 
 @pytest.fixture
@@ -22,17 +32,20 @@ def potential(aiida_profile):
 
 
 def test_emt_validation_reports_every_property(potential, tmp_path):
-    builder = ValidationWorkChain.get_builder()
-    builder.potential = potential
-    builder.elements = orm.List(['Cu', 'Au'])
-    builder.labeller = orm.Str('emt')
-    builder.temperature_max = orm.Float(600.0)
-    builder.md_steps = orm.Int(60)
-    builder.seed = orm.Int(5)
+    builder = get_validation_builder(
+        potential,
+        labeller='emt',
+        elements=['Cu', 'Au'],
+        compositions=[{'Cu': 1.0, 'Au': 0.0}, {'Cu': 0.5, 'Au': 0.5}, {'Cu': 0.0, 'Au': 1.0}],
+        temperature_max=600.0,
+        md_steps=60,
+        md_swap_every=20,
+        seed=5,
+    )
     results, node = run_get_node(builder)
     report = results['report'].get_dict()
     cells = report['cells']
-    assert sorted(cells) == ['Au', 'Cu', 'Cu3Au']
+    assert sorted(cells) == ['Au', 'Cu', 'Cu16Au16_sqs', 'Cu3Au']
     # the labeller's side is EMT's own: C11, C12, C44 of Cu from energy curvature, computed here
     cu = cells['Cu']
     expected = emt_cubic_constants_from_energy(cu['labeller']['lattice_a'])
@@ -40,18 +53,41 @@ def test_emt_validation_reports_every_property(potential, tmp_path):
         assert cu['labeller'][key] == pytest.approx(expected[key], rel=0.02), key
     assert cu['labeller']['lattice_a'] == pytest.approx(3.590, abs=0.005)
     # the fixture reproduces EMT's lattice parameter within 0.5 % but not its bulk modulus
-    for name in cells:
+    for name in ('Cu', 'Au', 'Cu3Au'):
         assert cells[name]['passed']['lattice_a'], (name, cells[name]['error'])
     assert not cu['passed']['bulk_modulus'] and cu['error']['bulk_modulus'] > 0.2
-    assert 0.5 < cu['labeller']['vacancy_energy'] < 1.5 and cu['labeller']['vacancy_sites'] == 32
-    assert [run['temperature'] for run in report['md']['runs']] == [600.0, 720.0]
-    assert all(run['max_gamma'] > 0 and run['cell'] == 'Cu3Au' for run in report['md']['runs'])
+    # the vacancy relaxed by EMT itself: the relaxed EMT value computed independently here
+    assert cu['labeller']['vacancy_relaxed'] and cu['potential']['vacancy_relaxed']
+    assert cu['labeller']['vacancy_energy'] == pytest.approx(emt_vacancy_energy(), abs=2e-3)
+    assert cu['labeller']['vacancy_sites'] == 32
+    # formation energies against EMT's own, computed independently (meV/atom: Cu3Au -10.2, the disordered cell)
+    ordered, sqs = cells['Cu3Au'], cells['Cu16Au16_sqs']
+    assert ordered['labeller']['formation_energy'] == pytest.approx(emt_formation_energy(CU3AU), abs=2e-4)
+    labelled = {atoms.info['config_type']: atoms for atoms in results['property_labels'].to_atoms()}
+    disordered = labelled['formation_Cu16Au16_sqs']
+    assert sqs['labeller']['formation_relaxed'] and np.abs(disordered.get_forces()).max() < 0.01
+    assert sqs['labeller']['formation_energy'] == pytest.approx(
+        emt_formation_energy_at_fixed_shape(disordered), abs=3e-4
+    )
+    assert sqs['kind'] == 'sqs' and sqs['composition'] == {'Cu': 0.5, 'Au': 0.5}
+    assert 'formation_energy' in ordered['passed'] and 'formation_energy' not in cu['passed']
+    # MD: the four cells at 600 and 720 K, swaps in the three with two elements
+    runs = report['md']['runs']
+    assert [(run['cell'], run['temperature']) for run in runs] == [
+        (name, temperature) for temperature in (600.0, 720.0) for name in ('Cu', 'Au', 'Cu3Au', 'Cu16Au16_sqs')
+    ]
+    assert all(run['max_gamma'] > 0 and run['atoms'] == 32 and run['engine'] == 'ase' for run in runs)
+    assert [run['swaps'] is not None for run in runs] == [False, False, True, True] * 2
+    for run in runs[2:4] + runs[6:]:
+        assert run['swaps']['attempted'] == 10 * (run['steps_run'] // 20) > 0, run
     # a failing property gives exit 410 naming it; the report is output anyway
     assert node.exit_status == ValidationWorkChain.exit_codes.ERROR_VALIDATION_FAILED.status
     assert 'Cu bulk_modulus' in node.exit_message
-    assert not report['passed'] and report['tolerances']['lattice_a'] == 0.005
-    assert results['property_labels'].count == 3 * (8 + 2)
-    assert 'Cu3Au' in format_validation_table(report)
+    assert not report['passed'] and report['tolerances']['formation_energy'] == 0.005
+    assert results['property_labels'].count == 3 * (8 + 2) + 1
+    assert sorted(results['property_labels'].to_atoms()[0].info) == ['config_type', 'source_uuid']
+    table = format_validation_table(report)
+    assert 'Cu16Au16_sqs (sqs, Cu 0.500 Au 0.500)' in table and 'MD stability (8 runs)' in table
     assert plot_eos_comparison(report, tmp_path / 'eos.png').stat().st_size > 1000
 
 
@@ -84,8 +120,9 @@ def test_bad_inputs_are_refused_before_running(potential, changes, message):
         run_get_node(ValidationWorkChain, **inputs)
 
 
-def test_qe_equation_of_state_of_copper(potential, pw_code, pseudo_family):
-    """pw.x (LDA, fast protocol, coarse k-mesh) labels the Cu EOS; LDA Cu is smaller than EMT's."""
+def test_qe_equation_of_state_and_vacancy_of_copper(potential, pw_code, pseudo_family):
+    """pw.x (LDA, fast protocol, coarse k-mesh) labels the Cu EOS; LDA Cu is smaller than EMT's. The vacancy
+    (the 4-atom cube, so 3 atoms are left) is a pw.x relaxation."""
     builder = ValidationWorkChain.get_builder()
     builder.potential = potential
     builder.elements = orm.List(['Cu'])
@@ -95,11 +132,20 @@ def test_qe_equation_of_state_of_copper(potential, pw_code, pseudo_family):
     builder.protocol = orm.Str('fast')
     builder.overrides = orm.Dict({'kpoints_distance': 0.4})
     builder.max_concurrent = orm.Int(5)
-    builder.properties = orm.List(['eos'])
+    builder.properties = orm.List(['eos', 'vacancy'])
+    builder.vacancy_supercell = orm.Int(1)
     results, node = run_get_node(builder)
     report = results['report'].get_dict()
     cu = report['cells']['Cu']
     assert results['eos_labels'].count == 5
+    # the defect cell was relaxed by pw.x (`calculation: relax`); by symmetry its forces vanish at once
+    assert cu['labeller']['vacancy_relaxed'] is True and cu['labeller']['vacancy_sites'] == 4
+    defect = next(
+        atoms for atoms in results['property_labels'].to_atoms() if atoms.info['config_type'] == 'vacancy_Cu_defect'
+    )
+    calculation = orm.load_node(defect.info['source_uuid'])
+    assert calculation.inputs.parameters['CONTROL']['calculation'] == 'relax'
+    assert 0.3 < cu['labeller']['vacancy_energy'] < 2.5
     # both sides on the same five structures, centred on the potential's minimum
     curves = report['eos_curves']['Cu']
     assert curves['labeller']['volume_per_atom'] == pytest.approx(curves['potential']['volume_per_atom'], rel=1e-9)
@@ -125,22 +171,35 @@ def test_labeller_refusing_its_inputs_is_an_exit_code(potential, pw_code):
 
 
 def test_md_stability_in_lammps(potential, lmp_code):
-    builder = ValidationWorkChain.get_builder()
-    builder.potential = potential
-    builder.elements = orm.List(['Cu', 'Au'])
-    builder.labeller = orm.Str('emt')
-    builder.properties = orm.List(['eos', 'md'])
-    builder.lmp_code = lmp_code
-    builder.temperature_max = orm.Float(300.0)
-    builder.md_steps = orm.Int(200)
-    builder.tolerances = orm.Dict({'bulk_modulus': 0.5})
+    """Every cell (Cu, Au, Cu3Au without formation energies) at 300 and 360 K, 256 atoms, swaps in Cu3Au."""
+    builder = get_validation_builder(
+        potential,
+        labeller='emt',
+        elements=['Cu', 'Au'],
+        properties=['eos', 'md'],
+        lmp_code=lmp_code,
+        temperature_max=300.0,
+        md_steps=200,
+        md_swap_every=50,
+        md_swap_attempts=5,
+        tolerances={'bulk_modulus': 0.5},
+    )
     results, node = run_get_node(builder)
     runs = results['report']['md']['runs']
     assert [(run['engine'], run['temperature'], run['atoms'], run['cell']) for run in runs] == [
-        ('lammps', 300.0, 32, 'Cu3Au'),
-        ('lammps', 360.0, 32, 'Cu3Au'),
+        ('lammps', temperature, 256, name) for temperature in (300.0, 360.0) for name in ('Cu', 'Au', 'Cu3Au')
     ]
+    assert [bool(run['swaps']) for run in runs] == [False, False, True] * 2
     for run in runs:
         assert 0 < run['max_gamma'] and run['steps'] == 200
         assert run['halted'] == (run['steps_run'] < 200) == (run['max_gamma'] > 10)
     assert node.is_finished_ok == (not any(run['halted'] for run in runs))
+    jobs = [child for child in node.called if child.process_label == 'LammpsMdWorkChain']
+    assert len(jobs) == 6
+    for job, run in zip(sorted(jobs, key=lambda job: job.ctime), runs):
+        (lammps,) = [child for child in job.called if child.process_type == 'aiida.calculations:lammps.raw']
+        script = lammps.inputs.script.get_content()
+        assert ('atom/swap' in script) == bool(run['swaps']), script
+        assert job.inputs.parameters.get_dict().get('swap_every', 0) == (50 if run['swaps'] else 0)
+        if run['swaps']:  # one pair of elements: 5 trials every 50 steps
+            assert run['swaps']['attempted'] == 5 * (run['steps_run'] // 50) and run['swaps']['accepted'] >= 0

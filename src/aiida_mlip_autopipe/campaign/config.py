@@ -163,20 +163,26 @@ class ScreeningSettings(_Section):
 class ValidationSettings(_Section):
     """The final validation of the best potential against the labeller (``ValidationWorkChain``)."""
 
-    properties: list[Literal['eos', 'elastic', 'vacancy', 'md']] = Field(
-        description='Properties to compare: eos, elastic (C11, C12, C44), vacancy, md (stability run).'
+    properties: list[Literal['eos', 'elastic', 'vacancy', 'formation', 'md']] = Field(
+        description='Properties to compare: eos, elastic (C11, C12, C44), vacancy (relaxed on both sides), '
+        'formation (energies of the ordered compounds and of a disordered cell per composition), '
+        'md (stability runs with atom swaps).'
     )
     tolerances: dict[str, float] = Field(
         default_factory=dict,
-        description='Overrides of the tolerances: lattice_a, bulk_modulus, elastic (relative), vacancy_energy (eV).',
+        description='Overrides of the tolerances: lattice_a, bulk_modulus, elastic (relative), vacancy_energy (eV), '
+        'formation_energy (eV/atom).',
     )
     md_steps: int = Field(2000, ge=10, description='Steps of each MD stability run.')
+    md_atoms: int = Field(
+        256, ge=1, description='Smallest MD stability cell (atoms); at least four runs at T_max and 1.2 T_max.'
+    )
     vacancy_supercell: int = Field(2, ge=1, le=4, description='Repetitions of the conventional cell for the vacancy.')
 
     @field_validator('tolerances')
     @classmethod
     def _known_tolerances(cls, tolerances):
-        allowed = ('lattice_a', 'bulk_modulus', 'elastic', 'vacancy_energy')
+        allowed = ('lattice_a', 'bulk_modulus', 'elastic', 'vacancy_energy', 'formation_energy')
         unknown = sorted(set(tolerances) - set(allowed))
         if unknown:
             raise ValueError(f'unknown tolerance(s) {", ".join(unknown)}; allowed: {", ".join(allowed)}')

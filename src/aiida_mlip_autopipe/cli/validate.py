@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-PROPERTY_CHOICES = ('eos', 'elastic', 'vacancy', 'md')
+PROPERTY_CHOICES = ('eos', 'elastic', 'vacancy', 'formation', 'md')
 
 
 def _tolerances(values) -> dict:
@@ -18,6 +18,22 @@ def _tolerances(values) -> dict:
         except ValueError:
             raise click.BadParameter(f'give KEY=NUMBER, not `{item}`', param_hint='--tolerance') from None
     return tolerances
+
+
+def _compositions(values) -> list[dict[str, float]] | None:
+    compositions = []
+    for item in values:
+        composition = {}
+        for part in item.split(','):
+            element, _, fraction = part.partition('=')
+            try:
+                composition[element.strip()] = float(fraction)
+            except ValueError:
+                raise click.BadParameter(
+                    f'give ELEMENT=FRACTION pairs separated by commas, not `{item}`', param_hint='--composition'
+                ) from None
+        compositions.append(composition)
+    return compositions or None
 
 
 @click.command()
@@ -34,16 +50,27 @@ def _tolerances(values) -> dict:
     default=None,
     help=f'Comma-separated subset of {",".join(PROPERTY_CHOICES)} (default: all; `md` needs --temperature-max).',
 )
+@click.option(
+    '--composition',
+    'composition_items',
+    multiple=True,
+    metavar='EL=X,EL=X',
+    help='A composition of the disordered cells, e.g. Cu=0.75,Au=0.25. Repeatable (default: equiatomic binary).',
+)
 @click.option('--temperature-max', type=float, default=None, help='Highest temperature (K) of the MD stability runs.')
 @click.option('--md-steps', type=int, default=None, help='MD steps per temperature (default 2000 of 2 fs).')
 @click.option('--lmp-code', 'lmp_label', default=None, help='ML-PACE `lmp` code for the MD (default: pyace in ASE).')
 @click.option('--gamma-halt', type=float, default=None, help='MD halts above this extrapolation grade (default 10).')
 @click.option(
+    '--md-atoms', type=int, default=None, help='Smallest MD cell (default 256 atoms with --lmp-code, 32 in ASE).'
+)
+@click.option(
     '--tolerance',
     'tolerance_items',
     multiple=True,
     metavar='KEY=VALUE',
-    help='Override a tolerance: lattice_a, bulk_modulus, elastic (relative) or vacancy_energy (eV). Repeatable.',
+    help='Override a tolerance: lattice_a, bulk_modulus, elastic (relative), vacancy_energy (eV) or '
+    'formation_energy (eV/atom). Repeatable.',
 )
 @click.option('--seed', type=int, default=None, help='Seed of the MD runs.')
 @click.option('--submit', 'to_daemon', is_flag=True, help='Submit to the daemon instead of running here.')
@@ -64,16 +91,19 @@ def validate(
     pseudo_family,
     protocol,
     properties,
+    composition_items,
     temperature_max,
     md_steps,
     lmp_label,
     gamma_halt,
+    md_atoms,
     tolerance_items,
     seed,
     to_daemon,
     plot_path,
 ):
-    """Validate the ACE potential POTENTIAL_PK against a labeller: EOS, elastic constants, vacancy, MD."""
+    """Validate the ACE potential POTENTIAL_PK against a labeller: EOS, elastic constants, vacancy and formation
+    energies, MD."""
     from aiida import load_profile, orm
     from aiida.common.exceptions import MultipleObjectsError, NotExistent
     from aiida.engine import run_get_node, submit
@@ -109,6 +139,8 @@ def validate(
         pseudo_family=pseudo_family,
         protocol=protocol,
         properties=chosen,
+        compositions=_compositions(composition_items),
+        md_atoms=md_atoms,
         temperature_max=temperature_max,
         md_steps=md_steps,
         tolerances=_tolerances(tolerance_items),

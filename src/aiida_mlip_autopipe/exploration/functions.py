@@ -33,15 +33,19 @@ SELECTION_METHODS = ('maxvol', 'farthest_point')
 
 
 def trajectory_frames(trajectory: orm.TrajectoryData) -> list[Atoms]:
-    """Return the frames of a candidates ``TrajectoryData`` with ``arrays['gamma']`` and ``info['step']``."""
-    symbols = trajectory.symbols
+    """Return the frames of a candidates ``TrajectoryData`` with ``arrays['gamma']`` and ``info['step']``.
+
+    The elements of each frame come from the array ``numbers`` (atom swaps change them) when present.
+    """
     positions = trajectory.get_positions()
     cells = trajectory.get_cells()
     steps = trajectory.get_stepids()
     gamma = trajectory.get_array('gamma')
+    names = trajectory.get_arraynames()
+    numbers = trajectory.get_array('numbers') if 'numbers' in names else [trajectory.symbols] * len(positions)
     frames = []
     for i in range(len(positions)):
-        atoms = Atoms(symbols=symbols, positions=positions[i], cell=cells[i], pbc=True)
+        atoms = Atoms(numbers[i], positions=positions[i], cell=cells[i], pbc=True)
         atoms.arrays['gamma'] = np.asarray(gamma[i], dtype=float)
         atoms.info['step'] = int(steps[i])
         atoms.info['max_gamma'] = float(np.max(gamma[i]))

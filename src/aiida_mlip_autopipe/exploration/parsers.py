@@ -121,14 +121,16 @@ def read_md_run(
 
 
 def frames_to_trajectory(frames) -> orm.TrajectoryData | None:
-    """Return a ``TrajectoryData`` of ``frames`` (same atoms in each) with array ``gamma``; ``None`` if empty.
+    """Return a ``TrajectoryData`` of ``frames`` with arrays ``gamma`` and ``numbers``; ``None`` if empty.
 
-    Frames whose atom count differs from the first (lost atoms) are left out.
+    Atom swaps change which element sits on which atom from frame to frame, so the elements of every
+    frame are kept in the array ``numbers`` (the trajectory's ``symbols`` are those of the first
+    frame). Frames whose atom count differs from the first (lost atoms) are left out.
     """
     if not frames:
         return None
     symbols = frames[0].get_chemical_symbols()
-    frames = [atoms for atoms in frames if atoms.get_chemical_symbols() == symbols]
+    frames = [atoms for atoms in frames if len(atoms) == len(symbols)]
     trajectory = orm.TrajectoryData()
     trajectory.set_trajectory(
         symbols=symbols,
@@ -138,6 +140,7 @@ def frames_to_trajectory(frames) -> orm.TrajectoryData | None:
         pbc=tuple(bool(flag) for flag in frames[0].pbc),
     )
     trajectory.set_array('gamma', np.array([atoms.arrays['gamma'] for atoms in frames]))
+    trajectory.set_array('numbers', np.array([atoms.numbers for atoms in frames], dtype=int))
     return trajectory
 
 

@@ -9,9 +9,17 @@ from aiida_quantumespresso.workflows.protocols.utils import recursive_merge
 from ..data import TrainingSet
 from ..pseudos import DEFAULT_FAMILY_LABEL, check_family_covers, load_family
 from ..recovery import submit_once
-from .functions import generate_training_set, record_failures
+from .functions import check_relax_keys, generate_training_set, record_failures, record_relaxations
 from .geometry import too_close_reason
 from .protocol import PROTOCOLS, SPIN_CHOICES, get_pw_builder
+
+#: ``PwCalculation`` exit codes of a relaxation that ended cleanly with SCF-converged energy and forces
+#: at its last positions, but without reaching the ionic convergence thresholds.
+IONIC_NOT_CONVERGED = (
+    'ERROR_IONIC_CONVERGENCE_NOT_REACHED',
+    'ERROR_IONIC_CYCLE_EXCEEDED_NSTEP',
+    'ERROR_IONIC_CYCLE_BFGS_HISTORY_FAILURE',
+)
 
 
 def validate_inputs(inputs, _):
@@ -33,6 +41,9 @@ def validate_inputs(inputs, _):
     spin = inputs['overrides'].get('spin', 'auto') if 'overrides' in inputs else 'auto'
     if spin not in SPIN_CHOICES:
         return f'`overrides.spin`: unknown value `{spin}`; allowed: {", ".join(SPIN_CHOICES)}'
+    message = check_relax_keys(inputs, structures)
+    if message:
+        return message
     if 'structure_overrides' in inputs:
         unknown = sorted(set(inputs['structure_overrides'].keys()) - set(structures))
         if unknown:
@@ -53,6 +64,12 @@ class DftLabellingWorkChain(WorkChain):
     ``min_distance`` are refused before DFT. A structure whose run fails is recorded in the
     ``failures`` output with its exit status and message; the work chain fails only when fewer than
     ``min_success_fraction`` of the structures were labelled, and outputs what was labelled anyway.
+
+    The structures named in ``relax`` run as pw.x ``calculation: relax`` (atomic positions, cell
+    fixed); their label is the final relaxed structure with its energy, forces and stress, and
+    ``relaxations`` records per key whether the relaxation converged. A relaxation that still misses
+    the ionic thresholds after ``PwBaseWorkChain``'s restarts, but whose last step is SCF-converged,
+    is labelled at its last positions and recorded as not converged.
     """
 
     @classmethod
@@ -98,6 +115,12 @@ class DftLabellingWorkChain(WorkChain):
             default=lambda: orm.Float(1.0),
             help='Structures with two atoms closer than this (A) are refused before DFT.',
         )
+        spec.input(
+            'relax',
+            valid_type=orm.List,
+            required=False,
+            help='Keys of the structures whose atomic positions pw.x relaxes (cell fixed) before they are labelled.',
+        )
         spec.inputs.validator = validate_inputs
         spec.outline(
             cls.setup,
@@ -107,6 +130,12 @@ class DftLabellingWorkChain(WorkChain):
         )
         spec.output('training_set', valid_type=TrainingSet, help='Every successful label.')
         spec.output('failures', valid_type=orm.Dict, help='Refused or failed structures with status and reason.')
+        spec.output(
+            'relaxations',
+            valid_type=orm.Dict,
+            required=False,
+            help='Per relaxed key: converged, ionic steps, largest final force (eV/A), the PwBaseWorkChain uuid.',
+        )
         spec.exit_code(
             400,
             'ERROR_TOO_FEW_LABELLED',
@@ -118,6 +147,8 @@ class DftLabellingWorkChain(WorkChain):
         self.ctx.pending = sorted(self.inputs.structures)
         self.ctx.labelled = {}
         self.ctx.failures = {}
+        self.ctx.relaxations = {}
+        self.ctx.relax = set(self.inputs.relax.get_list()) if 'relax' in self.inputs else set()
         self.ctx.family = load_family(self.inputs.pseudo_family.value)
 
     def refuse_close_atoms(self):
@@ -151,20 +182,33 @@ class DftLabellingWorkChain(WorkChain):
                 protocol=self.inputs.protocol.value,
                 overrides=recursive_merge(overrides, per_structure.get(key, {})),
                 options=options,
+                relax=key in self.ctx.relax,
             )
             node = submit_once(self, builder, f'label_{key}')
             node.base.extras.set('structure_key', key)
-            self.report(f'submitted {node.process_label}<{node.pk}> for `{key}` ({len(structure.sites)} atoms)')
+            what = 'relaxation' if key in self.ctx.relax else 'label'
+            self.report(
+                f'submitted {node.process_label}<{node.pk}> for the {what} of `{key}` ({len(structure.sites)} atoms)'
+            )
             self.to_context(batch=append_(node))
 
     def inspect_batch(self):
         """Sort the finished runs into labelled and failed."""
         for node in self.ctx.pop('batch', []):
             key = node.base.extras.get('structure_key')
-            if node.is_finished_ok:
-                self.ctx.labelled[key] = node
-                energy = node.outputs.output_parameters['energy']
-                self.report(f'labelled `{key}`: energy {energy:.4f} eV')
+            outputs = _label_outputs(node, relaxed=key in self.ctx.relax)
+            if outputs is not None:
+                self.ctx.labelled[key] = outputs
+                energy = outputs['parameters']['energy']
+                if key in self.ctx.relax:
+                    self.ctx.relaxations[key] = _relaxation_record(node, outputs)
+                    record = self.ctx.relaxations[key]
+                    self.report(
+                        f'relaxed `{key}` in {record["steps"]} ionic steps: energy {energy:.4f} eV, largest force '
+                        f'{record["max_force"]:.4f} eV/A{"" if record["converged"] else " (not converged)"}'
+                    )
+                else:
+                    self.report(f'labelled `{key}`: energy {energy:.4f} eV')
             else:
                 message = node.exit_message or f'process {node.process_state.value}'
                 self.ctx.failures[key] = {
@@ -180,13 +224,15 @@ class DftLabellingWorkChain(WorkChain):
     def collect(self):
         """Output the training set and the failure record; check the success fraction."""
         labels = {}
-        for key, node in sorted(self.ctx.labelled.items()):
-            labels[f'{key}_structure'] = self.inputs.structures[key]
-            labels[f'{key}_parameters'] = node.outputs.output_parameters
-            labels[f'{key}_trajectory'] = node.outputs.output_trajectory
+        for key, outputs in sorted(self.ctx.labelled.items()):
+            for name, node in outputs.items():
+                labels[f'{key}_{name}'] = node
         training_set = generate_training_set(**labels, metadata={'call_link_label': 'generate_training_set'})
         self.out('training_set', training_set)
         self.out('failures', record_failures(orm.Dict(self.ctx.failures), metadata={'call_link_label': 'failures'}))
+        if self.ctx.relax:
+            relaxations = orm.Dict(self.ctx.relaxations)
+            self.out('relaxations', record_relaxations(relaxations, metadata={'call_link_label': 'relaxations'}))
 
         total = len(self.inputs.structures)
         labelled = len(self.ctx.labelled)
@@ -195,3 +241,69 @@ class DftLabellingWorkChain(WorkChain):
         if labelled < fraction * total:
             return self.exit_codes.ERROR_TOO_FEW_LABELLED.format(labelled=labelled, total=total, fraction=fraction)
         return None
+
+
+def _pw_calculations(node) -> list:
+    """Return the ``PwCalculation`` children of a ``PwBaseWorkChain``, oldest first."""
+    return sorted(
+        (child for child in node.called if child.process_type == 'aiida.calculations:quantumespresso.pw'),
+        key=lambda child: child.ctime,
+    )
+
+
+def _label_outputs(node, relaxed: bool) -> dict | None:
+    """Return the nodes a label is made of (``structure``, ``parameters``, ``trajectory``), or ``None``.
+
+    A successful run gives its outputs; the structure is the input one for an SCF and the final
+    relaxed one for a relaxation. A relaxation that failed because it missed the ionic thresholds
+    (its last ``PwCalculation`` ended with one of :data:`IONIC_NOT_CONVERGED`) gives that
+    calculation's outputs; the label then takes the positions of its last step (see
+    :func:`~.functions.atoms_from_pw_outputs`).
+    """
+    from aiida.plugins import CalculationFactory
+
+    if node.is_finished_ok:
+        outputs = node.outputs
+        structure = outputs.output_structure if relaxed else node.inputs.pw.structure
+        return {
+            'structure': structure,
+            'parameters': outputs.output_parameters,
+            'trajectory': outputs.output_trajectory,
+        }
+    calculations = _pw_calculations(node) if relaxed else []
+    if not calculations:
+        return None
+    last = calculations[-1]
+    codes = CalculationFactory('quantumespresso.pw').exit_codes
+    if last.exit_status not in {codes[name].status for name in IONIC_NOT_CONVERGED}:
+        return None
+    if not all(name in last.outputs for name in ('output_parameters', 'output_trajectory')):
+        return None
+    if 'energy' not in last.outputs.output_parameters.get_dict():
+        return None
+    if not {'forces', 'positions', 'cells'} <= set(last.outputs.output_trajectory.get_arraynames()):
+        return None
+    return {
+        'structure': last.inputs.structure,
+        'parameters': last.outputs.output_parameters,
+        'trajectory': last.outputs.output_trajectory,
+    }
+
+
+def _relaxation_record(node, outputs: dict) -> dict:
+    """Return the record of one pw.x relaxation: converged, ionic steps over all runs, largest final force."""
+    import numpy as np
+
+    steps = sum(
+        len(calculation.outputs.output_trajectory.get_stepids())
+        for calculation in _pw_calculations(node)
+        if 'output_trajectory' in calculation.outputs
+    )
+    forces = outputs['trajectory'].get_array('forces')[-1]
+    return {
+        'converged': bool(node.is_finished_ok),
+        'steps': int(steps),
+        'max_force': float(np.linalg.norm(forces, axis=1).max()) if len(forces) else 0.0,
+        'runs': len(_pw_calculations(node)),
+        'process_uuid': node.uuid,
+    }

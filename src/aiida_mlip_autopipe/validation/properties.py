@@ -1,4 +1,4 @@
-"""Material properties of a calculator: cubic elastic constants, vacancy formation energy, MD stability.
+"""Material properties of a calculator: cubic elastic constants, vacancy and alloy formation energies, MD stability.
 
 Pure functions on ASE atoms and calculators, testable without a profile. The same functions give the
 potential's side (any ASE calculator) and, from single-point labels (energies and stresses of the
@@ -20,7 +20,8 @@ from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary
 from ase.optimize import BFGS
 from ase.units import GPa
 
-from .eos import fit_eos, reference_cell, strained_series
+from .cells import cell_kind, composition_of
+from .eos import fit_eos, strained_series
 
 LOGGER = logging.getLogger(__name__)
 
@@ -30,14 +31,22 @@ ELASTIC_STRAINS = (-0.01, -0.005, 0.005, 0.01)
 ELASTIC_MODES = ('uniaxial', 'shear')
 #: Repeats of the conventional cell in each direction for the vacancy supercell (fcc: 32 sites).
 VACANCY_SUPERCELL = 2
-#: Force criterion (eV/A) and step limit of the vacancy relaxation with the potential.
+#: Force criterion (eV/A) and step limit of a relaxation of atomic positions with the potential (the
+#: labellers relax to the same force criterion).
 RELAX_FMAX = 0.01
-RELAX_STEPS = 200
+RELAX_STEPS = 300
 #: Properties a validation can compute.
-PROPERTIES = ('eos', 'elastic', 'vacancy', 'md')
-#: Default tolerances: relative for lattice parameter, bulk modulus and elastic constants; eV for the vacancy.
-DEFAULT_TOLERANCES = {'lattice_a': 0.005, 'bulk_modulus': 0.05, 'elastic': 0.10, 'vacancy_energy': 0.1}
-#: Relative-error tolerance key of each compared quantity (``vacancy_energy`` is absolute, eV).
+PROPERTIES = ('eos', 'elastic', 'vacancy', 'formation', 'md')
+#: Default tolerances: relative for lattice parameter, bulk modulus and elastic constants; eV for the
+#: vacancy, eV/atom for formation energies.
+DEFAULT_TOLERANCES = {
+    'lattice_a': 0.005,
+    'bulk_modulus': 0.05,
+    'elastic': 0.10,
+    'vacancy_energy': 0.1,
+    'formation_energy': 0.005,
+}
+#: Tolerance key of each compared quantity.
 TOLERANCE_OF = {
     'lattice_a': 'lattice_a',
     'bulk_modulus': 'bulk_modulus',
@@ -45,7 +54,10 @@ TOLERANCE_OF = {
     'c12': 'elastic',
     'c44': 'elastic',
     'vacancy_energy': 'vacancy_energy',
+    'formation_energy': 'formation_energy',
 }
+#: Quantities whose error is a difference (potential - labeller) rather than a ratio.
+ABSOLUTE_QUANTITIES = ('vacancy_energy', 'formation_energy')
 
 
 def check_tolerances(tolerances: dict) -> dict:
@@ -227,22 +239,33 @@ def centred_series(atoms: Atoms, volume_per_atom: float) -> list[Atoms]:
     return strained_series(scaled_to_volume(atoms, volume_per_atom))
 
 
+def cell_elements(cells) -> list[str]:
+    """Return the end members among the validation ``cells`` (names that are chemical symbols), in order."""
+    return [name for name in cells if name in atomic_numbers]
+
+
+def formation_energy(energy_per_atom: float, composition: dict[str, float], references: dict[str, float]) -> float:
+    """Return E_f = E/N - sum_i x_i E_i (eV/atom), with ``references`` the end members' energies per atom."""
+    return float(energy_per_atom - sum(fraction * references[element] for element, fraction in composition.items()))
+
+
 def calculator_properties(
-    elements: list[str],
+    cells: dict[str, Atoms],
     calculator,
     properties=PROPERTIES,
     strains=ELASTIC_STRAINS,
     supercell: int = VACANCY_SUPERCELL,
 ) -> dict:
-    """Return every property of ``calculator`` for the validation cells of ``elements``, each at its own
-    equilibrium, by cell name.
+    """Return every property of ``calculator`` for the validation ``cells`` (by name, see :mod:`.cells`),
+    each at its own equilibrium.
 
-    EOS: a first fit on the strained series of :func:`~.eos.reference_cell` finds the equilibrium,
-    the reported fit is on the series centred there (:func:`centred_series`, the structures the
-    labeller is given). Elastic constants (cubic cells) and the vacancy (positions relaxed, cell
-    fixed) at the fitted equilibrium volume.
+    EOS: a first fit on the strained series of the cell finds the equilibrium, the reported fit is on
+    the series centred there (:func:`centred_series`, the structures the labeller is given). At the
+    fitted equilibrium volume: elastic constants (cubic end members and ordered compounds), the
+    vacancy (positions relaxed, cell fixed) and the formation energy of the compounds and disordered
+    cells (:func:`formation_row`).
     """
-    cells = reference_cell(elements)
+    elements = cell_elements(cells)
     result: dict[str, dict] = {}
     for name, atoms in cells.items():
         first = strained_series(atoms)
@@ -252,11 +275,12 @@ def calculator_properties(
         result[name]['eos']['centre_volume_per_atom'] = guess['volume_per_atom']
     for name, atoms in cells.items():
         row = result[name]
+        kind = cell_kind(name, elements)
         equilibrium = scaled_to_volume(atoms, row['eos']['volume_per_atom'])
-        if 'elastic' in properties and is_cubic(name, atoms):
+        if 'elastic' in properties and kind != 'sqs' and is_cubic(name, atoms):
             stresses = {key: stress_of(cell, calculator) for key, cell in elastic_series(equilibrium, strains).items()}
             row['elastic'] = fit_cubic_elastic(stresses, strains)
-        if 'vacancy' in properties:
+        if 'vacancy' in properties and kind != 'sqs':
             perfect, defect, species = vacancy_cells(conventional_cell(name, equilibrium), supercell)
             relaxed, converged = relax_positions(defect, calculator)
             perfect_energy = energy_of(perfect, calculator)
@@ -267,7 +291,55 @@ def calculator_properties(
                 'sites': len(perfect),
                 'relaxed': converged,
             }
+        if 'formation' in properties and kind != 'element':
+            relaxed = None
+            if kind == 'sqs':
+                cell, converged = relax_positions(equilibrium, calculator)
+                cell.calc = calculator
+                cell.get_stress()
+                relaxed = (cell, converged)
+            row['formation'] = formation_row(atoms, row, result, elements, relaxed)
+            if relaxed is not None:
+                relaxed[0].calc = None
     return result
+
+
+def relaxed_volume_energy(energy: float, stress, volume: float, bulk_modulus_gpa: float) -> float:
+    """Return the energy (eV) of a cell relaxed at fixed ``volume`` carried to its own equilibrium volume.
+
+    Second order in its residual pressure P = -tr(stress)/3 (``stress`` in ASE's sign and Voigt order,
+    eV/A^3): E - P^2 V / (2 B), with ``bulk_modulus_gpa`` from the cell's EOS. The shape of the cell
+    stays as it is.
+    """
+    pressure = -float(np.mean(np.asarray(stress, dtype=float)[:3]))
+    return float(energy - pressure**2 * volume / (2 * bulk_modulus_gpa * GPa))
+
+
+def formation_row(atoms: Atoms, row: dict, rows: dict, elements: list[str], relaxed=None) -> dict:
+    """Return the formation energy of one compound or disordered cell against the end members' EOS minima.
+
+    ``row`` is the cell's own (its ``eos`` fit), ``rows`` every cell's by name. Without ``relaxed``
+    (the ordered compounds: every atom sits at an inversion centre, so its forces vanish) the energy
+    is the cell's EOS minimum. With ``relaxed`` = ``(relaxed atoms with energy and stress, converged)``
+    (the disordered cells: positions relaxed at the EOS volume) it is the relaxed energy carried to
+    the relaxed cell's own volume (:func:`relaxed_volume_energy`), and the EOS minimum gives
+    ``formation_energy_unrelaxed``.
+    """
+    composition = composition_of(atoms, elements)
+    references = {element: rows[element]['eos']['energy_per_atom'] for element in elements}
+    unrelaxed = formation_energy(row['eos']['energy_per_atom'], composition, references)
+    formation = {'formation_energy': unrelaxed, 'composition': composition, 'relaxed': None}
+    if relaxed is not None:
+        cell, converged = relaxed
+        stress = cell.get_stress()
+        energy = relaxed_volume_energy(
+            cell.get_potential_energy(), stress, cell.get_volume(), row['eos']['bulk_modulus_gpa']
+        )
+        formation['formation_energy_unrelaxed'] = unrelaxed
+        formation['formation_energy'] = formation_energy(energy / len(cell), composition, references)
+        formation['relaxed'] = bool(converged)
+        formation['relaxed_pressure_gpa'] = -float(np.mean(stress[:3])) / GPa
+    return formation
 
 
 def chemical_potential(species: str, name: str, perfect: Atoms, perfect_energy: float, rows: dict) -> float:
@@ -291,6 +363,9 @@ def md_stability(
     seed: int = 0,
     friction: float = 0.01,
     max_temperature_factor: float = 3.0,
+    swap_every: int = 0,
+    swap_attempts: int = 0,
+    swap_temperature: float | None = None,
 ) -> dict:
     """Run Langevin NVT MD with ``calculator`` (pyace with an active set gives per-atom gamma) and report
     stability: the largest extrapolation grade seen, and whether (and why) the run halted early.
@@ -298,6 +373,11 @@ def md_stability(
     The run halts when the largest per-atom gamma exceeds ``gamma_halt``, an energy or force is not
     finite, or the temperature exceeds ``max_temperature_factor`` times the target (as LAMMPS's
     guard in the exploration does). ``friction`` in 1/fs. Velocities and the thermostat noise come from ``seed``.
+
+    With ``swap_every`` > 0 and two or more species, every ``swap_every`` steps ``swap_attempts``
+    Monte Carlo swaps of two atoms of different species are tried (Metropolis at
+    ``swap_temperature``, default the MD temperature), as LAMMPS's ``fix atom/swap`` does: the two
+    atoms exchange positions and keep their momenta, so the kinetic energy is unchanged.
     """
     rng = np.random.default_rng(seed)
     system = atoms.copy()
@@ -330,12 +410,37 @@ def md_stability(
         elif system.get_temperature() > max_temperature_factor * temperature:
             state['reason'] = f'temperature {system.get_temperature():.0f} K > {max_temperature_factor:g} x target'
 
+    swaps = {'attempted': 0, 'accepted': 0}
+    symbols = np.array(system.get_chemical_symbols())
+    swapping = swap_every > 0 and swap_attempts > 0 and len(set(symbols)) > 1
+    kt = units.kB * (swap_temperature or temperature)
+
+    def try_swaps():
+        energy = system.get_potential_energy()
+        for _ in range(swap_attempts):
+            first = int(rng.integers(len(system)))
+            others = np.flatnonzero(symbols != symbols[first])
+            second = int(others[rng.integers(len(others))])
+            positions = system.get_positions()
+            swapped = positions.copy()
+            swapped[[first, second]] = positions[[second, first]]
+            system.set_positions(swapped, apply_constraint=False)
+            trial = system.get_potential_energy()
+            swaps['attempted'] += 1
+            if math.isfinite(trial) and (trial <= energy or rng.random() < math.exp(-(trial - energy) / kt)):
+                swaps['accepted'] += 1
+                energy = trial
+            else:
+                system.set_positions(positions, apply_constraint=False)
+
     system.get_potential_energy()
     observe()
     while state['reason'] is None and state['step'] < steps:
         dynamics.run(1)
         state['step'] += 1
         observe()
+        if swapping and state['reason'] is None and state['step'] % swap_every == 0:
+            try_swaps()
     temperatures = system.get_temperature()
     return {
         'temperature': float(temperature),
@@ -348,4 +453,5 @@ def md_stability(
         'halted': state['reason'] is not None,
         'reason': state['reason'] or '',
         'final_temperature': float(temperatures),
+        'swaps': {'every': int(swap_every), 'attempts': int(swap_attempts), **swaps} if swapping else None,
     }

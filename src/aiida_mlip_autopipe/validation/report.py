@@ -1,8 +1,9 @@
-"""The labeller's side of the validation (from single-point labels) and the comparison with the potential.
+"""The labeller's side of the validation (from its labels) and the comparison with the potential.
 
 Structure keys carry what each label is for: ``eos_<cell>_<i>`` (strained series of the EOS),
 ``elastic_<cell>_<mode>_<i>`` (strained cells at the labeller's equilibrium), ``vacancy_<cell>_perfect``
-and ``vacancy_<cell>_defect`` (the defect's positions relaxed with the potential in the labeller's cell).
+and ``vacancy_<cell>_defect`` (the defect relaxed by the labeller itself), ``formation_<cell>`` (a
+disordered cell at the labeller's equilibrium volume, relaxed by the labeller).
 """
 
 from __future__ import annotations
@@ -12,17 +13,20 @@ import math
 import numpy as np
 from ase import Atoms
 
-from .eos import eos_key, reference_cell, strained_series
+from .cells import cell_kind, composition_of
+from .eos import VOLUME_STRAINS, eos_key
 from .properties import (
+    ABSOLUTE_QUANTITIES,
     ELASTIC_STRAINS,
     TOLERANCE_OF,
     VACANCY_SUPERCELL,
+    cell_elements,
     conventional_cell,
     elastic_series,
     eos_of_series,
     fit_cubic_elastic,
+    formation_row,
     is_cubic,
-    relax_positions,
     scaled_to_volume,
     vacancy_cells,
     vacancy_formation_energy,
@@ -36,6 +40,14 @@ QUANTITIES = {
     'c12': ('elastic', 'c12'),
     'c44': ('elastic', 'c44'),
     'vacancy_energy': ('vacancy', 'vacancy_energy'),
+    'formation_energy': ('formation', 'formation_energy'),
+}
+#: Quantities of each property.
+PROPERTY_QUANTITIES = {
+    'eos': ('lattice_a', 'bulk_modulus'),
+    'elastic': ('c11', 'c12', 'c44'),
+    'vacancy': ('vacancy_energy',),
+    'formation': ('formation_energy',),
 }
 
 
@@ -48,12 +60,13 @@ def group_frames(frames) -> dict[str, dict[str, Atoms]]:
     return groups
 
 
-def labeller_eos(elements: list[str], frames) -> tuple[dict, dict]:
-    """Return ``({cell: {'eos': fit}}, {cell: {'eos': reason}})`` from the labelled EOS frames."""
+def labeller_eos(names, frames) -> tuple[dict, dict]:
+    """Return ``({cell: {'eos': fit}}, {cell: {'eos': reason}})`` from the labelled EOS frames of the
+    cells ``names``."""
     labelled = group_frames(frames).get('eos', {})
     rows, missing = {}, {}
-    for name, atoms in reference_cell(elements).items():
-        keys = [eos_key(name, index) for index in range(len(strained_series(atoms)))]
+    for name in names:
+        keys = [eos_key(name, index) for index in range(len(VOLUME_STRAINS))]
         series = [labelled[key] for key in keys if key in labelled]
         if len(series) < len(keys):
             missing[name] = {'eos': f'only {len(series)} of {len(keys)} EOS points were labelled'}
@@ -63,31 +76,43 @@ def labeller_eos(elements: list[str], frames) -> tuple[dict, dict]:
 
 
 def property_structures(
-    elements: list[str],
+    cells: dict[str, Atoms],
     eos_rows: dict,
-    calculator,
     properties,
     strains=ELASTIC_STRAINS,
     supercell: int = VACANCY_SUPERCELL,
 ) -> dict[str, Atoms]:
-    """Return the elastic and vacancy structures at the labeller's fitted equilibrium of each cell.
+    """Return the elastic, vacancy and formation structures at the labeller's fitted equilibrium of each cell.
 
-    The vacancy's positions are relaxed with ``calculator`` (the potential) in the labeller's cell:
-    the labeller evaluates single points, it relaxes nothing.
+    The vacancy's defect cell and the disordered cells (``formation_<cell>``) are given as built (atoms
+    on their lattice sites): the labeller relaxes them itself (:func:`relax_keys`), as the potential
+    relaxes its own.
     """
+    elements = cell_elements(cells)
     structures = {}
-    for name, atoms in reference_cell(elements).items():
+    for name, atoms in cells.items():
         if name not in eos_rows:
             continue
+        kind = cell_kind(name, elements)
         equilibrium = scaled_to_volume(atoms, eos_rows[name]['eos']['volume_per_atom'])
-        if 'elastic' in properties and is_cubic(name, atoms):
+        if 'elastic' in properties and kind != 'sqs' and is_cubic(name, atoms):
             for (mode, index), cell in elastic_series(equilibrium, strains).items():
                 structures[f'elastic_{name}_{mode}_{index}'] = cell
-        if 'vacancy' in properties:
+        if 'vacancy' in properties and kind != 'sqs':
             perfect, defect, _ = vacancy_cells(conventional_cell(name, equilibrium), supercell)
             structures[f'vacancy_{name}_perfect'] = perfect
-            structures[f'vacancy_{name}_defect'] = relax_positions(defect, calculator)[0]
+            structures[f'vacancy_{name}_defect'] = defect
+        if 'formation' in properties and kind == 'sqs':
+            structures[f'formation_{name}'] = equilibrium
     return structures
+
+
+def relax_keys(keys) -> list[str]:
+    """Return the structure keys among ``keys`` whose positions the labeller relaxes: vacancy defects and
+    disordered cells."""
+    return sorted(
+        key for key in keys if key.startswith('formation_') or (key.startswith('vacancy_') and key.endswith('_defect'))
+    )
 
 
 def removed_species(perfect: Atoms, defect: Atoms) -> str:
@@ -100,14 +125,23 @@ def removed_species(perfect: Atoms, defect: Atoms) -> str:
     )
 
 
-def labeller_properties(rows: dict, frames, properties, strains=ELASTIC_STRAINS) -> dict:
-    """Add the labeller's elastic constants and vacancy energies from labelled ``frames`` to ``rows``.
+def _converged(relaxations: dict | None, key: str) -> bool:
+    """Return whether the labeller's relaxation of ``key`` converged (``False`` when it was not relaxed)."""
+    return bool(((relaxations or {}).get(key) or {}).get('converged'))
 
-    Returns ``{cell: {property: reason}}`` for what could not be computed (a label missing).
+
+def labeller_properties(rows: dict, frames, properties, strains=ELASTIC_STRAINS, relaxations=None, cells=None) -> dict:
+    """Add the labeller's elastic constants, vacancy and formation energies from labelled ``frames`` to ``rows``.
+
+    ``relaxations`` is the labelling work chain's record (``{key: {'converged': ...}}``); ``cells`` the
+    validation cells by name (for the compositions; formation energies need it). Returns
+    ``{cell: {property: reason}}`` for what could not be computed (a label missing).
     """
     groups = group_frames(frames)
+    elements = cell_elements(cells or rows)
     missing = {}
     for name, row in rows.items():
+        kind = cell_kind(name, elements)
         if 'elastic' in properties:
             elastic = {key: atoms for key, atoms in groups.get('elastic', {}).items() if key.split('_')[1] == name}
             expected = 2 * len(strains)
@@ -119,27 +153,42 @@ def labeller_properties(rows: dict, frames, properties, strains=ELASTIC_STRAINS)
                 row['elastic'] = fit_cubic_elastic(stresses, strains)
             elif elastic:
                 missing.setdefault(name, {})['elastic'] = f'only {len(elastic)} of {expected} strained cells labelled'
-        if 'vacancy' in properties:
+        if 'vacancy' in properties and kind != 'sqs':
             vacancy = groups.get('vacancy', {})
             perfect, defect = vacancy.get(f'vacancy_{name}_perfect'), vacancy.get(f'vacancy_{name}_defect')
             if perfect is None or defect is None:
                 missing.setdefault(name, {})['vacancy'] = 'the perfect or the defect supercell was not labelled'
-                continue
-            species = removed_species(perfect, defect)
-            perfect_energy = perfect.get_potential_energy()
-            if species == name:
-                mu = perfect_energy / len(perfect)
-            elif species in rows:
-                mu = rows[species]['eos']['energy_per_atom']
             else:
-                missing.setdefault(name, {})['vacancy'] = f'no EOS of {species} for its chemical potential'
-                continue
-            row['vacancy'] = {
-                'vacancy_energy': vacancy_formation_energy(defect.get_potential_energy(), perfect_energy, mu),
-                'species': species,
-                'sites': len(perfect),
-                'relaxed': False,
-            }
+                species = removed_species(perfect, defect)
+                perfect_energy = perfect.get_potential_energy()
+                if species == name:
+                    mu = perfect_energy / len(perfect)
+                elif species in rows:
+                    mu = rows[species]['eos']['energy_per_atom']
+                else:
+                    mu = None
+                    missing.setdefault(name, {})['vacancy'] = f'no EOS of {species} for its chemical potential'
+                if mu is not None:
+                    row['vacancy'] = {
+                        'vacancy_energy': vacancy_formation_energy(defect.get_potential_energy(), perfect_energy, mu),
+                        'species': species,
+                        'sites': len(perfect),
+                        'relaxed': _converged(relaxations, f'vacancy_{name}_defect'),
+                    }
+        if 'formation' in properties and kind != 'element':
+            absent = [element for element in elements if element not in rows]
+            frame = groups.get('formation', {}).get(f'formation_{name}')
+            if absent:
+                missing.setdefault(name, {})['formation'] = f'no EOS of {", ".join(absent)} for the reference energies'
+            elif cells is None or name not in cells:
+                missing.setdefault(name, {})['formation'] = 'the cell is not known'
+            elif kind == 'sqs' and frame is None:
+                missing.setdefault(name, {})['formation'] = 'the relaxed disordered cell was not labelled'
+            else:
+                relaxed = None
+                if kind == 'sqs':
+                    relaxed = (frame, _converged(relaxations, f'formation_{name}'))
+                row['formation'] = formation_row(cells[name], row, rows, elements, relaxed)
     return missing
 
 
@@ -153,6 +202,11 @@ def _extrapolated(row: dict) -> bool:
     return bool((row.get('eos') or {}).get('extrapolated'))
 
 
+def _relaxation_failed(row: dict, group: str) -> bool:
+    """Return whether the side's ``group`` (vacancy or formation) came from a relaxation that did not converge."""
+    return (row.get(group) or {}).get('relaxed') is False
+
+
 def compare_properties(
     potential_rows: dict,
     labeller_rows: dict,
@@ -160,21 +214,28 @@ def compare_properties(
     properties,
     missing: dict | None = None,
     md_runs: list | None = None,
+    cells: dict | None = None,
 ) -> dict:
     """Return the validation report: both sides, errors, pass/fail per property and the failing list.
 
-    Errors are relative (potential / labeller - 1) except ``vacancy_energy`` (potential - labeller, eV).
-    A property computed on one side only fails, with the reason in ``missing``; so do the lattice
-    parameter and bulk modulus when a side's EOS minimum lies outside the sampled volumes.
+    Errors are relative (potential / labeller - 1) except ``vacancy_energy`` (eV) and
+    ``formation_energy`` (eV/atom): potential - labeller. A property computed on one side only fails,
+    with the reason in ``missing``; so do the lattice parameter and bulk modulus when a side's EOS
+    minimum lies outside the sampled volumes, and a vacancy or formation energy whose relaxation did
+    not converge on either side. ``cells`` (validation cells by name) gives each entry its ``kind``
+    and ``composition``. A halted MD run fails.
     """
     missing = missing or {}
-    wanted = {'eos': ('lattice_a', 'bulk_modulus'), 'elastic': ('c11', 'c12', 'c44'), 'vacancy': ('vacancy_energy',)}
-    cells, failed = {}, []
+    elements = cell_elements(cells or potential_rows)
+    cells_report, failed = {}, []
     for name in sorted(potential_rows):
         potential, labeller = potential_rows[name], labeller_rows.get(name, {})
         entry = {'potential': {}, 'labeller': {}, 'error': {}, 'passed': {}, 'missing': {}}
-        for group, quantities in wanted.items():
-            if group not in properties or (group == 'elastic' and 'elastic' not in potential):
+        entry['kind'] = cell_kind(name, elements)
+        if cells and name in cells:
+            entry['composition'] = composition_of(cells[name], elements)
+        for group, quantities in PROPERTY_QUANTITIES.items():
+            if group not in properties or (group != 'eos' and group not in potential):
                 continue
             for quantity in quantities:
                 ours, theirs = _value(potential, quantity), _value(labeller, quantity)
@@ -190,10 +251,11 @@ def compare_properties(
                     entry['passed'][quantity] = False
                     failed.append(f'{name} {quantity} (not computed)')
                     continue
-                error = ours - theirs if quantity == 'vacancy_energy' else ours / theirs - 1
+                absolute = quantity in ABSOLUTE_QUANTITIES
+                error = ours - theirs if absolute else ours / theirs - 1
                 entry['error'][quantity] = error
                 entry['passed'][quantity] = abs(error) <= tolerances[TOLERANCE_OF[quantity]]
-                shown = f'{error:+.3f} eV' if quantity == 'vacancy_energy' else f'{error:+.1%}'
+                shown = _shown_error(quantity, error)
                 outside = [
                     side for side, row in (('potential', potential), ('labeller', labeller)) if _extrapolated(row)
                 ]
@@ -201,15 +263,28 @@ def compare_properties(
                     entry['passed'][quantity] = False
                     entry['missing'][quantity] = f'{" and ".join(outside)} minimum outside the sampled volumes'
                     shown += f', {entry["missing"][quantity]}'
+                unrelaxed = [
+                    side
+                    for side, row in (('potential', potential), ('labeller', labeller))
+                    if _relaxation_failed(row, group)
+                ]
+                if unrelaxed:
+                    entry['passed'][quantity] = False
+                    entry['missing'][quantity] = f'{" and ".join(unrelaxed)} relaxation did not converge'
+                    shown += f', {entry["missing"][quantity]}'
                 if not entry['passed'][quantity]:
                     failed.append(f'{name} {quantity} ({shown})')
-        if 'vacancy' in properties:
-            for side, row in (('potential', potential), ('labeller', labeller)):
-                if 'vacancy' in row:
-                    entry[side]['vacancy_species'] = row['vacancy']['species']
-                    entry[side]['vacancy_sites'] = row['vacancy']['sites']
-        cells[name] = entry
-    report = {'cells': cells, 'tolerances': dict(tolerances)}
+        for side, row in (('potential', potential), ('labeller', labeller)):
+            if 'vacancy' in properties and 'vacancy' in row:
+                entry[side]['vacancy_species'] = row['vacancy']['species']
+                entry[side]['vacancy_sites'] = row['vacancy']['sites']
+                entry[side]['vacancy_relaxed'] = row['vacancy']['relaxed']
+            if 'formation' in properties and 'formation' in row:
+                entry[side]['formation_relaxed'] = row['formation']['relaxed']
+                if 'formation_energy_unrelaxed' in row['formation']:
+                    entry[side]['formation_energy_unrelaxed'] = row['formation']['formation_energy_unrelaxed']
+        cells_report[name] = entry
+    report = {'cells': cells_report, 'tolerances': dict(tolerances)}
     report['eos_curves'] = {
         name: {
             side: rows[name]['eos']['curve']
@@ -221,37 +296,94 @@ def compare_properties(
     if md_runs is not None:
         for run in md_runs:
             if run['halted']:
-                failed.append(f'md {run["temperature"]:g} K (halted after {run["time_ps"]:g} ps: {run["reason"]})')
+                where = ' '.join(str(part) for part in (run.get('cell'), f'{run["temperature"]:g} K') if part)
+                failed.append(f'md {where} (halted after {run["time_ps"]:g} ps: {run["reason"]})')
         report['md'] = {'runs': md_runs, 'passed': not any(run['halted'] for run in md_runs)}
     report['failed'] = failed
     report['passed'] = not failed
     return report
 
 
+#: Unit of each quantity in the table.
+UNITS = {
+    'lattice_a': 'A',
+    'bulk_modulus': 'GPa',
+    'c11': 'GPa',
+    'c12': 'GPa',
+    'c44': 'GPa',
+    'vacancy_energy': 'eV',
+    'formation_energy': 'meV/atom',
+}
+
+
+def _shown_error(quantity: str, error: float) -> str:
+    if quantity == 'formation_energy':
+        return f'{1000 * error:+.1f} meV/atom'
+    if quantity == 'vacancy_energy':
+        return f'{error:+.3f} eV'
+    return f'{error:+.1%}'
+
+
+def _shown_value(quantity: str, value) -> str:
+    if value is None:
+        return '-'
+    return format(1000 * value, '.1f') if quantity == 'formation_energy' else format(value, '.3f')
+
+
+def _composition_label(composition: dict | None) -> str:
+    if not composition:
+        return ''
+    return ' '.join(f'{element} {fraction:.3f}' for element, fraction in composition.items())
+
+
+def _cell_order(item) -> tuple:
+    name, entry = item
+    composition = entry.get('composition') or {}
+    fractions = tuple(-fraction for fraction in composition.values())
+    return (fractions, ('element', 'ordered', 'sqs').index(entry.get('kind', 'element')), name)
+
+
 def format_validation_table(report: dict) -> str:
-    """Return the validation report as a text table (cell, quantity, potential, labeller, error, verdict)."""
-    units = {'lattice_a': 'A', 'bulk_modulus': 'GPa', 'c11': 'GPa', 'c12': 'GPa', 'c44': 'GPa', 'vacancy_energy': 'eV'}
-    lines = [f'{"cell":<8} {"property":<20} {"potential":>10} {"labeller":>10} {"error":>9}  verdict']
-    for name, entry in sorted(report.get('cells', {}).items()):
+    """Return the validation report as a text table: one block per cell (name, kind, composition; cells in
+    order of composition), a row per quantity (potential, labeller, error, verdict), then the MD runs."""
+    lines = [f'{"  property":<30} {"potential":>10} {"labeller":>10} {"error":>10}  verdict']
+    for name, entry in sorted(report.get('cells', {}).items(), key=_cell_order):
+        lines.append(
+            f'{name} ({entry.get("kind", "cell")}{", " if entry.get("composition") else ""}'
+            f'{_composition_label(entry.get("composition"))})'
+        )
         for quantity, passed in entry['passed'].items():
             ours, theirs = entry['potential'].get(quantity), entry['labeller'].get(quantity)
             error = entry['error'].get(quantity)
             if error is None:
                 shown = '-'
+            elif quantity == 'formation_energy':
+                shown = f'{1000 * error:+.1f}'
             elif quantity == 'vacancy_energy':
                 shown = f'{error:+.3f}'
             else:
                 shown = f'{error:+.1%}'
-            ours = '-' if ours is None else format(ours, '.3f')
-            theirs = '-' if theirs is None else format(theirs, '.3f')
+            label = f'  {quantity} ({UNITS[quantity]})'
+            note = entry.get('missing', {}).get(quantity)
             lines.append(
-                f'{name:<8} {quantity + " (" + units[quantity] + ")":<20} {ours:>10} {theirs:>10} '
-                f'{shown:>9}  {"pass" if passed else "FAIL"}'
+                f'{label:<30} {_shown_value(quantity, ours):>10} {_shown_value(quantity, theirs):>10} '
+                f'{shown:>10}  {"pass" if passed else "FAIL"}{f" ({note})" if note and not passed else ""}'
             )
-    for run in (report.get('md') or {}).get('runs', []):
+    runs = (report.get('md') or {}).get('runs', [])
+    if runs:
+        lines.append(f'MD stability ({len(runs)} runs)')
+    for run in runs:
         gamma = run.get('max_gamma')
+        swaps = run.get('swaps')
+        swapped = (
+            f'swaps {swaps["attempts"]}/{swaps["every"]} steps'
+            + (f' ({swaps["accepted"]} of {swaps["attempted"]} accepted)' if 'accepted' in swaps else '')
+            if swaps
+            else 'no swaps'
+        )
         lines.append(
-            f'md {run["temperature"]:g} K, {run["time_ps"]:g} of {run["steps"] * run["timestep_fs"] / 1000:g} ps: '
+            f'  {run.get("cell", "")} {run["temperature"]:g} K, {run.get("atoms", "?")} atoms, {swapped}, '
+            f'{run.get("engine", "")}: {run["time_ps"]:g} of {run["steps"] * run["timestep_fs"] / 1000:g} ps, '
             f'max gamma {"-" if gamma is None else format(gamma, ".2f")}, '
             f'{"halted (" + run["reason"] + ")" if run["halted"] else "stable"}'
         )

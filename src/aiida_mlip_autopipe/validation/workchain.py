@@ -1,8 +1,10 @@
 """``ValidationWorkChain``: does a potential reproduce the physics of its own labeller?
 
-The potential's properties are computed in ASE (pyace); the labeller (EMT or pw.x, through the
-labelling work chains loaded by entry point, so this stage imports no other) labels the same
-prototypes: first the EOS series, then the strained and vacancy cells at its own equilibrium.
+The validation cells (end members, the ordered compound, a special quasi-random cell per
+composition) are made first. The potential's properties are computed in ASE (pyace); the labeller
+(EMT or pw.x, through the labelling work chains loaded by entry point, so this stage imports no
+other) labels the same prototypes: first the EOS series, then the strained, vacancy and disordered
+cells at its own equilibrium, relaxing the vacancy defects and disordered cells itself.
 """
 
 from __future__ import annotations
@@ -13,23 +15,30 @@ from aiida.plugins import WorkflowFactory
 
 from ..data import AcePotential, TrainingSet
 from ..recovery import submit_once
+from .cells import cell_names, check_compositions, default_compositions
 from .functions import (
+    MD_ATOMS_ASE,
+    MD_ATOMS_LAMMPS,
+    MD_TEMPERATURE_FACTORS,
     collect_lammps_md_runs,
     compute_potential_properties,
     generate_centred_eos_structures,
-    generate_md_structure,
+    generate_md_structures,
     generate_property_structures,
+    generate_validation_cells,
     generate_validation_report,
     lammps_md_parameters,
+    md_plan,
     run_md_stability,
 )
 from .properties import ELASTIC_STRAINS, PROPERTIES, VACANCY_SUPERCELL, check_tolerances
-from .report import labeller_eos
+from .report import labeller_eos, relax_keys
 
 #: Labeller name -> labelling work chain entry point.
 LABELLERS = {'emt': 'mlip_autopipe.labelling.ase', 'qe': 'mlip_autopipe.labelling.dft'}
-#: The MD stability runs go at the highest temperature and at this factor above it.
-MD_TEMPERATURE_FACTORS = (1.0, 1.2)
+#: Defaults of the Monte Carlo swaps of the MD stability runs: steps between swap rounds, trials per round.
+MD_SWAP_EVERY = 100
+MD_SWAP_ATTEMPTS = 10
 
 
 def validate_inputs(inputs, _):
@@ -55,14 +64,23 @@ def validate_inputs(inputs, _):
             check_tolerances(inputs['tolerances'].get_dict())
         except ValueError as exception:
             return f'`tolerances`: {exception}'
+    if 'compositions' in inputs:
+        try:
+            check_compositions(elements, inputs['compositions'].get_list())
+        except ValueError as exception:
+            return f'`compositions`: {exception}'
     if inputs['vacancy_supercell'].value < 1 or inputs['md_steps'].value < 1:
         return '`vacancy_supercell` and `md_steps` must be at least 1'
+    if 'md_atoms' in inputs and inputs['md_atoms'].value < 1:
+        return f'`md_atoms`: {inputs["md_atoms"].value} is not allowed; give 1 or more'
+    if inputs['md_swap_every'].value < 0 or inputs['md_swap_attempts'].value < 0:
+        return '`md_swap_every` and `md_swap_attempts` must be 0 (no swaps) or more'
     return None
 
 
 class ValidationWorkChain(WorkChain):
-    """Compare a potential's EOS, cubic elastic constants and vacancy energies with its labeller's, and run
-    MD stability checks; output the report either way, exit 410 naming what fails its tolerance."""
+    """Compare a potential's EOS, cubic elastic constants, vacancy and formation energies with its labeller's,
+    and run MD stability checks; output the report either way, exit 410 naming what fails its tolerance."""
 
     @classmethod
     def define(cls, spec):
@@ -91,11 +109,35 @@ class ValidationWorkChain(WorkChain):
             help='LAMMPS with ML-PACE for the MD runs (through aiida-lammps `lammps.raw`, `LammpsMdWorkChain`); '
             'without it they run in ASE (pyace).',
         )
+        spec.input(
+            'compositions',
+            valid_type=orm.List,
+            required=False,
+            help='Compositions ({element: fraction}) of the disordered cells (default: equiatomic for a binary).',
+        )
         spec.input('temperature_max', valid_type=orm.Float, required=False, help='Highest campaign temperature (K).')
         spec.input('md_steps', valid_type=orm.Int, default=lambda: orm.Int(2000), help='MD steps per temperature.')
         spec.input('md_timestep', valid_type=orm.Float, default=lambda: orm.Float(2.0), help='MD time step (fs).')
         spec.input(
             'gamma_halt', valid_type=orm.Float, default=lambda: orm.Float(10.0), help='MD halts above this gamma.'
+        )
+        spec.input(
+            'md_atoms',
+            valid_type=orm.Int,
+            required=False,
+            help=f'Smallest MD cell (default {MD_ATOMS_LAMMPS} atoms with `lmp_code`, {MD_ATOMS_ASE} in ASE).',
+        )
+        spec.input(
+            'md_swap_every',
+            valid_type=orm.Int,
+            default=lambda: orm.Int(MD_SWAP_EVERY),
+            help='MD steps between Monte Carlo swap rounds in cells of two or more elements (0: no swaps).',
+        )
+        spec.input(
+            'md_swap_attempts',
+            valid_type=orm.Int,
+            default=lambda: orm.Int(MD_SWAP_ATTEMPTS),
+            help='Swap trials per round (0: no swaps).',
         )
         spec.input(
             'vacancy_supercell',
@@ -108,6 +150,7 @@ class ValidationWorkChain(WorkChain):
         spec.inputs.validator = validate_inputs
         spec.outline(
             cls.setup,
+            cls.generate_cells,
             cls.compute_potential,
             cls.run_eos_labelling,
             cls.inspect_eos_labelling,
@@ -118,7 +161,10 @@ class ValidationWorkChain(WorkChain):
         spec.output('report', valid_type=orm.Dict, help='Both sides, errors, pass/fail per property, MD runs.')
         spec.output('eos_labels', valid_type=TrainingSet, required=False, help="The labeller's EOS labels.")
         spec.output(
-            'property_labels', valid_type=TrainingSet, required=False, help='Labels of strained and vacancy cells.'
+            'property_labels',
+            valid_type=TrainingSet,
+            required=False,
+            help='Labels of the strained, vacancy and disordered cells (the relaxed ones at their relaxed positions).',
         )
         spec.exit_code(301, 'ERROR_LABELLER_INPUTS', message='the labeller refused its inputs: {message}')
         spec.exit_code(302, 'ERROR_LABELLING_FAILED', message='the labeller gave no {stage} labels: {message}')
@@ -131,10 +177,19 @@ class ValidationWorkChain(WorkChain):
         """Collect the settings every calcfunction reads into one Dict."""
         properties = self.inputs.properties.get_list()
         temperature = self.inputs.temperature_max.value if 'temperature_max' in self.inputs else None
+        elements = self.inputs.elements.get_list() if 'elements' in self.inputs else self.inputs.potential.elements
+        compositions = (
+            check_compositions(elements, self.inputs.compositions.get_list())
+            if 'compositions' in self.inputs
+            else default_compositions(elements)
+        )
+        if 'formation' not in properties:
+            compositions = []
+        lammps = 'lmp_code' in self.inputs
         settings = {
-            'elements': self.inputs.elements.get_list()
-            if 'elements' in self.inputs
-            else self.inputs.potential.elements,
+            'elements': elements,
+            'compositions': compositions,
+            'cells': cell_names(elements, compositions),
             'labeller': self.inputs.labeller.value,
             'properties': [name for name in PROPERTIES if name in properties],
             'strains': list(ELASTIC_STRAINS),
@@ -142,6 +197,12 @@ class ValidationWorkChain(WorkChain):
             'temperatures': [temperature * factor for factor in MD_TEMPERATURE_FACTORS] if temperature else [],
             'md_steps': self.inputs.md_steps.value,
             'md_timestep_fs': self.inputs.md_timestep.value,
+            'md_atoms': self.inputs.md_atoms.value
+            if 'md_atoms' in self.inputs
+            else (MD_ATOMS_LAMMPS if lammps else MD_ATOMS_ASE),
+            'md_engine': 'lammps' if lammps else 'ase',
+            'md_swap_every': self.inputs.md_swap_every.value,
+            'md_swap_attempts': self.inputs.md_swap_attempts.value,
             'gamma_halt': self.inputs.gamma_halt.value,
             'seed': self.inputs.seed.value,
             'tolerances': check_tolerances(self.inputs.tolerances.get_dict() if 'tolerances' in self.inputs else {}),
@@ -150,23 +211,33 @@ class ValidationWorkChain(WorkChain):
         self.ctx.properties = settings['properties']
         self.report(
             f'validating {self.inputs.potential.__class__.__name__}<{self.inputs.potential.pk}> for '
-            f'{", ".join(settings["elements"])} against `{settings["labeller"]}`: {", ".join(settings["properties"])}'
+            f'{", ".join(settings["elements"])} against `{settings["labeller"]}`: {", ".join(settings["properties"])}; '
+            f'cells {", ".join(settings["cells"])}'
         )
+
+    def generate_cells(self):
+        """Make the validation cells (the disordered ones by icet's annealing, seeded)."""
+        self.ctx.cells = generate_validation_cells(self.ctx.parameters, metadata={'call_link_label': 'cells'})
 
     def compute_potential(self):
         """Compute the potential's properties in ASE; a potential without them (no EOS minimum) fails here."""
         try:
             self.ctx.potential_properties = compute_potential_properties(
-                self.inputs.potential, self.ctx.parameters, metadata={'call_link_label': 'potential_properties'}
+                self.inputs.potential,
+                self.ctx.parameters,
+                **self.ctx.cells,
+                metadata={'call_link_label': 'potential_properties'},
             )
         except (RuntimeError, ValueError) as exception:  # the calcfunction node keeps the traceback
             return self.exit_codes.ERROR_POTENTIAL_PROPERTIES.format(message=str(exception))
         for name, row in self.ctx.potential_properties.get_dict().items():
+            formation = (row.get('formation') or {}).get('formation_energy')
             self.report(
                 f'potential {name}: a {row["eos"]["lattice_a"]:.4f} A, B {row["eos"]["bulk_modulus_gpa"]:.1f} GPa'
+                + ('' if formation is None else f', formation {1000 * formation:+.1f} meV/atom')
             )
 
-    def _labelling_builder(self, structures: dict):
+    def _labelling_builder(self, structures: dict, relax=()):
         labeller = self.inputs.labeller.value
         builder = WorkflowFactory(LABELLERS[labeller]).get_builder()
         if labeller == 'emt':
@@ -177,20 +248,26 @@ class ValidationWorkChain(WorkChain):
                 if name in self.inputs:
                     setattr(builder, name, self.inputs[name])
         builder.structures = dict(structures)
+        if relax:
+            builder.relax = orm.List(list(relax))
         return builder
 
-    def _submit_labelling(self, structures: dict, stage: str):
+    def _submit_labelling(self, structures: dict, stage: str, relax=()):
         try:
-            node = submit_once(self, self._labelling_builder(structures), f'{stage}_labelling')
+            node = submit_once(self, self._labelling_builder(structures, relax), f'{stage}_labelling')
         except ValueError as exception:
             return self.exit_codes.ERROR_LABELLER_INPUTS.format(message=str(exception))
-        self.report(f'labelling {len(structures)} {stage} structures with {node.process_label}<{node.pk}>')
+        relaxed = f', {len(relax)} of them relaxed by the labeller' if relax else ''
+        self.report(f'labelling {len(structures)} {stage} structures{relaxed} with {node.process_label}<{node.pk}>')
         return ToContext(**{f'{stage}_labelling': node})
 
     def run_eos_labelling(self):
         """Label the EOS series of every cell, centred on the potential's equilibrium."""
         structures = generate_centred_eos_structures(
-            self.ctx.potential_properties, self.ctx.parameters, metadata={'call_link_label': 'eos_structures'}
+            self.ctx.potential_properties,
+            self.ctx.parameters,
+            **self.ctx.cells,
+            metadata={'call_link_label': 'eos_structures'},
         )
         return self._submit_labelling(structures, 'eos')
 
@@ -209,30 +286,37 @@ class ValidationWorkChain(WorkChain):
         return exit_code
 
     def needs_property_labels(self):
-        """Elastic constants or vacancies were asked for."""
-        return bool({'elastic', 'vacancy'} & set(self.ctx.properties))
+        """Elastic constants, vacancies or formation energies were asked for."""
+        return bool({'elastic', 'vacancy', 'formation'} & set(self.ctx.properties))
 
     def run_property_labelling(self):
-        """Label the strained and vacancy cells at the labeller's equilibrium."""
-        rows, missing = labeller_eos(self.ctx.parameters['elements'], self.ctx.eos_labels.to_atoms())
+        """Label the strained, vacancy and disordered cells at the labeller's equilibrium; the labeller relaxes
+        the vacancy defects and the disordered cells."""
+        rows, missing = labeller_eos(self.ctx.parameters['cells'], self.ctx.eos_labels.to_atoms())
         for name, reasons in missing.items():
             self.report(f'labeller EOS of {name}: {reasons["eos"]}')
         if not rows:
-            self.report('no labeller EOS could be fitted: no elastic or vacancy structures')
+            self.report('no labeller EOS could be fitted: no elastic, vacancy or formation structures')
             return None
         structures = generate_property_structures(
-            self.inputs.potential,
             self.ctx.eos_labels,
             self.ctx.parameters,
+            **self.ctx.cells,
             metadata={'call_link_label': 'property_structures'},
         )
-        return self._submit_labelling(structures, 'property')
+        if not structures:
+            self.report('no elastic, vacancy or formation structures for the cells the labeller has an EOS of')
+            return None
+        return self._submit_labelling(structures, 'property', relax_keys(structures))
 
     def inspect_property_labelling(self):
         """Keep the property labels."""
         if 'property_labelling' not in self.ctx:
             return None
         self.ctx.property_labels, exit_code = self._labels('property')
+        node = self.ctx.property_labelling
+        if 'relaxations' in node.outputs:
+            self.ctx.relaxations = node.outputs.relaxations
         return exit_code
 
     def should_run_md(self):
@@ -240,28 +324,37 @@ class ValidationWorkChain(WorkChain):
         return 'md' in self.ctx.properties
 
     def run_md(self):
-        """Run the MD stability runs of the potential: LAMMPS jobs with ``lmp_code``, else pyace in ASE."""
+        """Run the MD stability runs of the potential (:func:`~.functions.md_plan`): LAMMPS jobs with
+        ``lmp_code``, else pyace in ASE."""
         if 'lmp_code' not in self.inputs:
             self.ctx.md = run_md_stability(
                 self.inputs.potential,
                 self.ctx.potential_properties,
                 self.ctx.parameters,
+                **self.ctx.cells,
                 metadata={'call_link_label': 'md_stability'},
             )
             return None
-        self.ctx.md_structure = generate_md_structure(
-            self.ctx.potential_properties, self.ctx.parameters, metadata={'call_link_label': 'md_structure'}
+        self.ctx.md_structures = generate_md_structures(
+            self.ctx.potential_properties,
+            self.ctx.parameters,
+            **self.ctx.cells,
+            metadata={'call_link_label': 'md_structures'},
         )
         md_workchain = WorkflowFactory('mlip_autopipe.lammps.md')
         settings = self.ctx.parameters.get_dict()
-        for index, temperature in enumerate(settings['temperatures']):
+        for run in md_plan(settings):
             builder = md_workchain.get_builder()
             builder.code = self.inputs.lmp_code
             builder.potential = self.inputs.potential
-            builder.structure = self.ctx.md_structure
-            builder.parameters = orm.Dict(lammps_md_parameters(settings, temperature, index))
-            node = submit_once(self, builder, f'md_{index}')
-            self.report(f'md {temperature:g} K with {node.process_label}<{node.pk}>')
+            builder.structure = self.ctx.md_structures[run['cell']]
+            builder.parameters = orm.Dict(lammps_md_parameters(settings, run))
+            node = submit_once(self, builder, f'md_{run["index"]}')
+            swaps = 'swaps' if run['swaps'] else 'no swaps'
+            self.report(
+                f'md {run["cell"]} {run["temperature"]:g} K ({len(builder.structure.sites)} atoms, {swaps}) with '
+                f'{node.process_label}<{node.pk}>'
+            )
             self.to_context(md_runs=append_(node))
         return None
 
@@ -275,14 +368,16 @@ class ValidationWorkChain(WorkChain):
                 else:
                     message = f'{node.process_label} exit {node.exit_status}: {node.exit_message or node.process_state}'
                     reports[f'run_{index}'] = orm.Dict({'failed': message})
+            cells = {f'cell_{name}': structure for name, structure in self.ctx.md_structures.items()}
             self.ctx.md = collect_lammps_md_runs(
-                self.ctx.parameters, self.ctx.md_structure, **reports, metadata={'call_link_label': 'md_runs'}
+                self.ctx.parameters, **reports, **cells, metadata={'call_link_label': 'md_runs'}
             )
         for run in self.ctx.md['runs']:
             gamma = run['max_gamma']
             self.report(
-                f'md {run["temperature"]:g} K on {run["atoms"]} atoms of {run["cell"]} ({run["engine"]}): '
-                f'{run["time_ps"]:g} ps, max gamma {"-" if gamma is None else format(gamma, ".2f")}, '
+                f'md {run["cell"]} {run["temperature"]:g} K on {run["atoms"]} atoms ({run["engine"]}'
+                f'{", swaps" if run.get("swaps") else ""}): {run["time_ps"]:g} ps, max gamma '
+                f'{"-" if gamma is None else format(gamma, ".2f")}, '
                 f'{"halted: " + run["reason"] if run["halted"] else "stable"}'
             )
 
@@ -291,10 +386,16 @@ class ValidationWorkChain(WorkChain):
         labels = {'eos_labels': self.ctx.eos_labels}
         if self.ctx.get('property_labels') is not None:
             labels['property_labels'] = self.ctx.property_labels
+        if self.ctx.get('relaxations') is not None:
+            labels['relaxations'] = self.ctx.relaxations
         if 'md' in self.ctx:
             labels['md'] = self.ctx.md
         report = generate_validation_report(
-            self.ctx.potential_properties, self.ctx.parameters, **labels, metadata={'call_link_label': 'report'}
+            self.ctx.potential_properties,
+            self.ctx.parameters,
+            **labels,
+            **self.ctx.cells,
+            metadata={'call_link_label': 'report'},
         )
         self.out('report', report)
         failed = report['failed']
@@ -322,8 +423,15 @@ def get_validation_builder(
     vacancy_supercell: int | None = None,
     tolerances: dict | None = None,
     seed: int | None = None,
+    compositions: list[dict[str, float]] | None = None,
+    md_atoms: int | None = None,
+    md_swap_every: int | None = None,
+    md_swap_attempts: int | None = None,
 ):
     """Return a ``ValidationWorkChain`` builder from plain values; ``None`` keeps the port's default.
+
+    ``compositions`` (``[{element: fraction}]``, the campaign's composition points) chooses the
+    disordered cells of the formation energies and MD runs; end members among them are skipped.
 
     ``properties`` defaults to all of :data:`PROPERTIES` when ``temperature_max`` is given, else to all
     but ``md``.
@@ -347,6 +455,10 @@ def get_validation_builder(
         'vacancy_supercell': (orm.Int, vacancy_supercell),
         'tolerances': (orm.Dict, tolerances),
         'seed': (orm.Int, seed),
+        'compositions': (orm.List, [dict(item) for item in compositions] if compositions is not None else None),
+        'md_atoms': (orm.Int, md_atoms),
+        'md_swap_every': (orm.Int, md_swap_every),
+        'md_swap_attempts': (orm.Int, md_swap_attempts),
     }
     for name, (kind, value) in plain.items():
         if value is not None:
