@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import pytest
 from aiida import orm
+from aiida.common.exceptions import NotExistent
 from click.testing import CliRunner
 
 from aiida_mlip_autopipe.cli import cli
@@ -71,3 +73,70 @@ def test_localhost_runs_without_a_login_shell(aiida_profile):
     assert computer.get_authinfo(user).get_auth_params()['use_login_shell'] is False
     computer.configure(use_login_shell=True)  # a computer set up by an earlier version
     assert ensure_localhost('cli-host5').get_authinfo(user).get_auth_params()['use_login_shell'] is False
+
+
+def test_setup_uses_an_existing_code_by_label_and_prints_the_codes_section(aiida_profile):
+    from aiida_mlip_autopipe.setup import ensure_localhost
+
+    computer = ensure_localhost('cli-host6')
+    plugin = 'quantumespresso.pw'
+    orm.InstalledCode(
+        label='my-pw', computer=computer, filepath_executable='/usr/bin/pw.x', default_calc_job_plugin=plugin
+    ).store()
+    result = CliRunner().invoke(
+        cli, ['-p', aiida_profile.name, 'setup', '--computer', 'cli-host6', '--code', 'pw=my-pw@cli-host6']
+    )
+    assert result.exit_code == 0, result.output
+    assert 'code      my-pw@cli-host6 (registered before, used as it is)' in result.output
+    assert 'codes:\n  pw: my-pw@cli-host6\n' in result.output
+    assert '  lmp: lmp@cli-host6' in result.output
+    with pytest.raises(NotExistent):  # nothing new registered for pw
+        orm.load_code('pw@cli-host6')
+
+
+def test_setup_refuses_an_existing_code_of_another_plugin(aiida_profile):
+    from aiida_mlip_autopipe.setup import ensure_localhost
+
+    computer = ensure_localhost('cli-host7')
+    plugin = 'core.arithmetic.add'
+    orm.InstalledCode(
+        label='not-pw', computer=computer, filepath_executable='/bin/true', default_calc_job_plugin=plugin
+    ).store()
+    result = CliRunner().invoke(
+        cli, ['-p', aiida_profile.name, 'setup', '--computer', 'cli-host7', '--code', 'pw=not-pw@cli-host7']
+    )
+    assert result.exit_code == 1
+    assert 'registered for `core.arithmetic.add`; code `pw` needs one of quantumespresso.pw' in result.output
+
+
+def test_pacemaker_given_by_its_script_registers_the_python_of_its_environment(tmp_path):
+    from aiida_mlip_autopipe.setup import pacemaker_python
+
+    bin_dir = tmp_path / 'pace-env' / 'bin'
+    bin_dir.mkdir(parents=True)
+    python = bin_dir / 'python3.11'
+    python.write_text('')
+    for name in ('pacemaker', 'pace_yaml2yace', 'pace_activeset'):
+        (bin_dir / name).write_text(f'#!{python}\nimport sys\n')
+    assert pacemaker_python(str(bin_dir / 'pacemaker')) == str(python)
+    assert pacemaker_python(str(python)) == str(python)
+    (bin_dir / 'pace_activeset').unlink()
+    with pytest.raises(FileNotFoundError, match='lacks pace_activeset'):
+        pacemaker_python(str(bin_dir / 'pacemaker'))
+
+
+def test_setup_takes_a_lammps_code_registered_for_aiida_lammps(aiida_profile):
+    """The MD runs are aiida-lammps `lammps.raw` jobs: a code registered for aiida-lammps is used as it is."""
+    from aiida_mlip_autopipe.setup import default_executable, ensure_localhost
+
+    computer = ensure_localhost('cli-host8')
+    executable = default_executable('lmp')
+    orm.InstalledCode(
+        label='lammps', computer=computer, filepath_executable=executable, default_calc_job_plugin='lammps.base'
+    ).store()
+    result = CliRunner().invoke(
+        cli, ['-p', aiida_profile.name, 'setup', '--computer', 'cli-host8', '--code', 'lmp=lammps@cli-host8']
+    )
+    assert result.exit_code == 0, result.output
+    assert 'code      lammps@cli-host8 (registered before, used as it is)' in result.output
+    assert '  lmp: lammps@cli-host8' in result.output

@@ -11,7 +11,7 @@
 # session killed hard does not keep the services up forever. This lets a test session run while the
 # production stack is up, or two test sessions at once, without one stopping the other's services.
 set -euo pipefail
-source "$(dirname "${BASH_SOURCE[0]}")/../lib/debian.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/../../src/aiida_mlip_autopipe/installers/debian.sh"
 
 PG_VERSION=${PG_VERSION:-15}
 PG_CLUSTER=${PG_CLUSTER:-main}

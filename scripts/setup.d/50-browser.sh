@@ -3,7 +3,7 @@
 # Python package with executable_path=/usr/bin/chromium. Playwright's own browser download
 # (`playwright install`) is never used. Idempotent: a second run only checks dpkg.
 set -euo pipefail
-source "$(dirname "${BASH_SOURCE[0]}")/../lib/debian.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/../../src/aiida_mlip_autopipe/installers/debian.sh"
 
 PACKAGES=(chromium fonts-dejavu-core)
 

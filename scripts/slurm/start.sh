@@ -8,7 +8,7 @@
 # Environment: MLIP_AUTOPIPE_SLURM_DIR (default $MLIP_AUTOPIPE_CACHE/slurm), SLURMCTLD_PORT (6817),
 # SLURMD_PORT (6818). Stop with scripts/slurm/stop.sh and the same MLIP_AUTOPIPE_SLURM_DIR.
 set -euo pipefail
-source "$(dirname "${BASH_SOURCE[0]}")/../lib/debian.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/../../src/aiida_mlip_autopipe/installers/debian.sh"
 
 CACHE=${MLIP_AUTOPIPE_CACHE:-$HOME/.cache/mlip-autopipe}
 DIR=${MLIP_AUTOPIPE_SLURM_DIR:-$CACHE/slurm}

@@ -8,7 +8,7 @@ import shutil
 from pathlib import Path
 
 from aiida import orm
-from aiida.common.exceptions import NotExistent
+from aiida.common.exceptions import MultipleObjectsError, NotExistent
 
 LOGGER = logging.getLogger(__name__)
 
@@ -22,7 +22,8 @@ JOB_PREPEND_TEXT = 'export OMP_NUM_THREADS=1\nunset PYTHONPATH'
 def cache_dir() -> Path:
     """Return where heavy builds and the codes' own environments live, outside any clone.
 
-    ``$MLIP_AUTOPIPE_CACHE``, by default ``~/.cache/mlip-autopipe``; ``make setup`` fills it.
+    ``$MLIP_AUTOPIPE_CACHE``, by default ``~/.cache/mlip-autopipe``; ``mlip-autopipe install-codes``
+    (which ``make setup`` runs) fills it.
     """
     return Path(os.environ.get('MLIP_AUTOPIPE_CACHE', Path.home() / '.cache' / 'mlip-autopipe'))
 
@@ -32,17 +33,18 @@ def cache_dir() -> Path:
 CODES = {
     'pw': ('quantumespresso.pw', 'pw.x'),
     'surrogate': ('mlip_autopipe.surrogate', '{cache}/surrogate-chgnet-0.4.2/bin/python'),
-    # LAMMPS with ML-PACE (pace/extrapolation), built by scripts/setup.d/30-lammps.sh
-    'lmp': ('mlip_autopipe.lammps.md', '{cache}/lammps-mlpace-20250204-pyace0.4.0rc1-mc/bin/lmp'),
-    # the Python of pacemaker's own environment (scripts/setup.d/20-pacemaker.sh); PacemakerCalculation's
+    # LAMMPS with ML-PACE (pace/extrapolation), built by installers/lammps.sh (`mlip-autopipe install-codes`);
+    # the MD runs go through aiida-lammps' `lammps.raw` CalcJob (LammpsMdWorkChain)
+    'lmp': ('lammps.raw', '{cache}/lammps-mlpace-20250204-pyace0.4.0rc1-mc/bin/lmp'),
+    # the Python of pacemaker's own environment (installers/pacemaker.sh); PacemakerCalculation's
     # driver runs pacemaker, pace_yaml2yace and pace_activeset from the same bin folder
     'pacemaker': ('mlip_autopipe.pacemaker', '{cache}/pacemaker-pyace0.4.0rc1-tp0.6.2.1-tf2.20.0/bin/python'),
 }
 
 
-def default_executable(label: str) -> str:
-    """Return the default executable of code ``label`` with ``{cache}`` filled in."""
-    return CODES[label][1].format(cache=cache_dir())
+def default_executable(label: str, cache: Path | None = None) -> str:
+    """Return the default executable of code ``label`` with ``{cache}`` filled in (default :func:`cache_dir`)."""
+    return CODES[label][1].format(cache=cache if cache is not None else cache_dir())
 
 
 def mpirun_command() -> list[str]:
@@ -131,7 +133,10 @@ def ensure_code(label: str, computer: orm.Computer, plugin: str, executable: str
     """Return the code ``label@computer``, registering ``executable`` for ``plugin`` if needed."""
     path = shutil.which(executable) or executable
     if not Path(path).is_file():
-        raise FileNotFoundError(f'executable `{executable}` for code `{label}` not found; install it or give its path')
+        raise FileNotFoundError(
+            f'executable `{executable}` for code `{label}` not found; build it with `mlip-autopipe install-codes`, '
+            'or give its path or the label of a registered code with `--code`'
+        )
     try:
         code = orm.load_code(f'{label}@{computer.label}')
     except NotExistent:
@@ -144,9 +149,81 @@ def ensure_code(label: str, computer: orm.Computer, plugin: str, executable: str
         ).store()
         LOGGER.info('registered code %s@%s -> %s', label, computer.label, path)
         return code
-    if str(code.filepath_executable) != path or code.default_calc_job_plugin != plugin:
+    accepted = (plugin, *COMPATIBLE_PLUGINS.get(label, ()))
+    if str(code.filepath_executable) != path or code.default_calc_job_plugin not in accepted:
         raise ValueError(
             f'code `{label}@{computer.label}` exists with {code.filepath_executable} ({code.default_calc_job_plugin}); '
-            f'expected {path} ({plugin}); relabel or delete it first'
+            f'expected {path} ({" or ".join(accepted)}); relabel or delete it first'
         )
     return code
+
+
+#: The executables PacemakerCalculation's driver runs from the bin folder of the code's Python.
+PACEMAKER_EXECUTABLES = ('pacemaker', 'pace_yaml2yace', 'pace_activeset')
+
+
+def pacemaker_python(executable: str) -> str:
+    """Return the Python to register as the ``pacemaker`` code for ``executable``.
+
+    ``executable`` is the Python of an environment with python-ace, or one of its scripts
+    (``pacemaker``, ``pace_activeset``...): a script is replaced by the interpreter of its ``#!``
+    line. The three executables of :data:`PACEMAKER_EXECUTABLES` must lie beside that Python.
+
+    Raises
+    ------
+    FileNotFoundError
+        ``executable`` does not exist, or the pacemaker scripts are not beside its Python.
+    """
+    path = Path(shutil.which(executable) or executable)
+    if not path.is_file():
+        raise FileNotFoundError(f'executable `{executable}` for code `pacemaker` not found')
+    if path.name.startswith('pace'):
+        with path.open('rb') as handle:
+            first = handle.readline().decode(errors='replace')
+        if first.startswith('#!'):
+            words = first[2:].split()
+            if words and Path(words[0]).name == 'env' and len(words) > 1:
+                words = [shutil.which(words[1]) or words[1]]
+            if words:
+                path = Path(words[0])
+    missing = [name for name in PACEMAKER_EXECUTABLES if not (path.parent / name).is_file()]
+    if missing:
+        raise FileNotFoundError(
+            f'code `pacemaker`: {path.parent} lacks {", ".join(missing)}; give the Python (or the `pacemaker` '
+            'script) of the environment where python-ace is installed'
+        )
+    return str(path)
+
+
+def code_from_label(label: str, value: str) -> orm.AbstractCode | None:
+    """Return the registered code named ``value`` (``name@computer`` or a pk) for ``label``, or None if none is.
+
+    Raises
+    ------
+    ValueError
+        The code exists but is registered for a calculation plugin that cannot run ``label``'s jobs.
+    """
+    try:
+        code = orm.load_code(value)
+    except (NotExistent, ValueError):
+        return None
+    except MultipleObjectsError:
+        raise ValueError(f'code label `{value}` for `{label}` matches several codes; give `name@computer`') from None
+    accepted = accepted_plugins(label)
+    plugin = code.default_calc_job_plugin
+    if plugin is not None and plugin not in accepted:
+        raise ValueError(
+            f'code `{code.full_label}` is registered for `{plugin}`; code `{label}` needs one of {", ".join(accepted)}'
+        )
+    return code
+
+
+#: Code label -> further calculation plugins whose codes run ``label``'s jobs unchanged. The MD runs
+#: give the code to aiida-lammps' ``lammps.raw`` whatever its default plugin: a code registered for
+#: ``lammps.base``, or for this plugin's former ``mlip_autopipe.lammps.md`` CalcJob, works as it is.
+COMPATIBLE_PLUGINS: dict[str, tuple[str, ...]] = {'lmp': ('lammps.base', 'mlip_autopipe.lammps.md')}
+
+
+def accepted_plugins(label: str) -> tuple[str, ...]:
+    """Return the calculation plugins a code registered for ``label`` may name as its default."""
+    return (CODES[label][0], *COMPATIBLE_PLUGINS.get(label, ()))

@@ -195,7 +195,7 @@ def test_campaign_from_the_browser(app_server, page, tmp_path):
     fill(page, '.mlip-campaign-name', 'cuau-browser')
     page.locator('.mlip-campaign-protocol button', has_text='fast').click()
     page.locator('.mlip-campaign-labeller button', has_text='EMT').click()
-    fill(page, '.mlip-campaign-composition-points', '2')
+    fill(page, '.mlip-campaign-composition-points', '3')
     fill(page, '.mlip-campaign-temperature-max', '600')
     fill(page, '.mlip-campaign-temperature-points', '1')
     fill(page, '.mlip-campaign-force-target', '0')
@@ -208,10 +208,11 @@ def test_campaign_from_the_browser(app_server, page, tmp_path):
     expect(page.locator('.mlip-field-elements .mlip-error')).to_have_text('')
     fill(page, '.mlip-campaign-force-target', '1000')
     fill(page, '.mlip-campaign-iterations', '1')
-    fill(page, '.mlip-campaign-dft-calculations', '8')
-    # a fit small enough for the 8 EMT labels (the fast preset's 16 functions per element need more atoms)
-    fit = 'fit: {overrides: {pacemaker: {parameters: {number_of_functions_per_element: 8}}}}'
-    fill(page, '.mlip-campaign-extra', f'exploration: {{steps: 200}}\n{fit}')
+    fill(page, '.mlip-campaign-dft-calculations', '40')
+    # enough distinct environments for pace_activeset and a potential whose equation of state the
+    # validation can fit (test_monitor_of_a_finished_campaign follows this campaign to its end)
+    generation = 'generation: {counts: {rattle: 8, random_strain: 5}}'
+    fill(page, '.mlip-campaign-extra', f'exploration: {{steps: 200}}\n{generation}')
     expect(page.locator('.mlip-campaign-status')).to_contain_text('The campaign is valid')
     shoot(page, tmp_path, 'app_step1_campaign')
 
@@ -256,3 +257,125 @@ def test_campaign_from_the_browser(app_server, page, tmp_path):
     script.write_text(f'from aiida import orm\nn = orm.load_node({pk})\nprint(n.label, n.inputs.campaign["labeller"])')
     result = run([BIN / 'verdi', '-p', PROFILE, 'run', script], env)
     assert result.stdout.split()[-2:] == ['cuau-browser', 'emt']
+
+
+#: The campaign the first test fills in the page, as a file: submitted by the command line when that
+#: test did not run, so that the monitor test always has a real campaign to follow to its end.
+CAMPAIGN_NAME = 'cuau-browser'
+CAMPAIGN_FILE = """\
+name: cuau-browser
+elements: [Cu, Au]
+composition: {min: 0.0, max: 1.0, points: 3}
+temperature: {min: 300, max: 600, points: 1}
+protocol: fast
+labeller: emt
+targets: {force_rmse_mev_a: 1000}
+budgets: {iterations: 1, dft_calculations: 40}
+exploration: {steps: 200}
+generation: {counts: {rattle: 8, random_strain: 5}}
+"""
+#: What the database says of a campaign, for comparison with what the page shows.
+FACTS_SCRIPT = """\
+import json
+from aiida import orm
+from aiida.cmdline.utils.common import get_workchain_report
+from aiida_mlip_autopipe.campaign.status import campaign_rows
+found = orm.QueryBuilder().append(
+    orm.WorkflowNode, filters={'process_type': 'aiida.workflows:mlip_autopipe.campaign', 'label': %r},
+    project=['id'], tag='campaign').order_by({'campaign': {'ctime': 'desc'}}).first()
+facts = {'pk': None}
+if found:
+    node = orm.load_node(found[0])
+    facts = {'pk': node.pk, 'terminated': node.is_terminated, 'exit_status': node.exit_status}
+    if node.is_terminated and 'summary' in node.outputs:
+        summary = node.outputs.summary.get_dict()
+        facts.update(stop_reason=summary['stop_reason'], shipped=summary['shipped'],
+                     iterations=[row['iteration'] for row in campaign_rows(node)],
+                     heldout=[row.get('heldout_force_rmse') for row in campaign_rows(node)],
+                     cells=sorted(node.outputs.validation['cells']) if 'validation' in node.outputs else [],
+                     potential=node.outputs.potential.uuid if 'potential' in node.outputs else None,
+                     report=get_workchain_report(node, 'REPORT').splitlines()[-4:])
+print('FACTS' + json.dumps(facts))
+"""
+
+
+def campaign_facts(env, folder: Path) -> dict:
+    import json
+
+    script = folder / 'facts.py'
+    script.write_text(FACTS_SCRIPT % CAMPAIGN_NAME)
+    output = run([BIN / 'verdi', '-p', PROFILE, 'run', script], env).stdout
+    return json.loads(output.split('FACTS', 1)[1])
+
+
+def test_monitor_of_a_finished_campaign(app_server, page, tmp_path):
+    """The campaign of the first test (or the same one from the command line), followed to its end:
+    the monitor shows its stop reason, iteration table, held-out learning curve, validation table and
+    EOS plot, and exports its potential."""
+    from playwright.sync_api import expect
+
+    url, env, folder = app_server
+    facts = campaign_facts(env, folder)
+    if facts['pk'] is None:
+        path = folder / 'cuau-browser.yaml'
+        path.write_text(CAMPAIGN_FILE)
+        submitted = run([BIN / 'mlip-autopipe', '-p', PROFILE, 'submit', path], env).stdout
+        facts = {'pk': int(submitted.split('ActiveLearningWorkChain<')[1].split('>')[0])}
+    pk = facts['pk']
+
+    page.set_default_timeout(30_000)
+    page.goto(url)
+    expect(page.locator('.mlip-wizard')).to_be_visible(timeout=120_000)
+    page.locator('.lm-TabBar-tab', has_text='4. Monitor').click()
+    options = page.locator('.mlip-monitor-list select option')
+    expect(options.filter(has_text=CAMPAIGN_NAME)).to_have_count(1)
+    index = [text.split()[0] for text in options.all_inner_texts()].index(str(pk))
+    page.locator('.mlip-monitor-list select').select_option(index=index)
+    expect(page.locator('.mlip-monitor-state')).to_contain_text(f'Campaign {pk}')
+    # the page refreshes itself (every 2 s here) until the daemon has finished the campaign (minutes)
+    expect(page.locator('.mlip-monitor-state-text')).to_have_text(re.compile(r'^finished'), timeout=900_000)
+
+    facts = campaign_facts(env, folder)
+    assert facts['terminated'] and facts['potential'], facts
+    assert facts['iterations'] == [0, 1] and all(value is not None for value in facts['heldout'])
+    assert facts['cells'], facts['report']  # the validation report exists
+    # stop reason and what ships, as the summary in the database says
+    expect(page.locator('.mlip-monitor-state')).to_contain_text(f'stopped: {facts["stop_reason"]}')
+    expect(page.locator('.mlip-monitor-state')).to_contain_text(f'ships {facts["shipped"]}')
+    # the iteration table: one row per iteration, held-out errors filled in
+    table = page.locator('.mlip-monitor-table').inner_text().splitlines()
+    assert table[0].split()[:2] == ['it', 'train+'] and [line.split()[0] for line in table[1:]] == ['0', '1']
+    assert '-' not in [line.split()[7] for line in table[1:]]  # `F held`: the held-out force RMSE
+    # the learning curve (held-out force RMSE against labelled structures) and the EOS plot are drawn
+    for css in ('.mlip-monitor-curve', '.mlip-monitor-eos'):
+        image = page.locator(css)
+        expect(image).to_be_visible()
+        assert image.evaluate('(element) => element.naturalWidth') > 300
+    # the validation table names every validated cell and property, potential against labeller
+    validation = page.locator('.mlip-monitor-validation')
+    for cell in facts['cells']:
+        expect(validation).to_contain_text(cell)
+    expect(validation).to_contain_text('lattice_a (A)')
+    expect(validation).to_contain_text('bulk_modulus')
+
+    # the export button writes the potential folder (`mlip-autopipe export`) where the page says
+    exports = tmp_path / 'exports'
+    fill(page, '.mlip-monitor-export-dir', str(exports))
+    page.locator('button.mlip-monitor-export').click()
+    message = page.locator('.mlip-monitor-export-message')
+    expect(message).to_contain_text(f'exported to {exports / f"{CAMPAIGN_NAME}-{pk}"}', timeout=120_000)
+    exported = exports / f'{CAMPAIGN_NAME}-{pk}'
+    for name in ('potential.yace', 'potential.yaml', 'in.lammps', 'metadata.json', 'validation.txt'):
+        assert (exported / name).is_file(), name
+        expect(message).to_contain_text(name)
+    import json
+
+    metadata = json.loads((exported / 'metadata.json').read_text())
+    assert metadata['campaign']['pk'] == pk and metadata['potential']['uuid'] == facts['potential']
+    # the whole monitor in one picture (the docs' one): the page scrolls inside its tab, so the
+    # window is made tall enough to hold every part
+    page.set_viewport_size({'width': 1280, 'height': 2400})
+    shoot(page, tmp_path, 'app_step4_finished')
+    # a second export into the same folder is refused, with the reason on the page
+    page.locator('button.mlip-monitor-export').click()
+    expect(message).to_contain_text('not empty')

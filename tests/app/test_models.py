@@ -110,6 +110,23 @@ def test_resources_come_from_the_profile(emt_codes):
     assert model.campaign_codes() == {'pacemaker': 'pacemaker@localhost', 'lmp': 'lmp@localhost'}
 
 
+def test_resources_offer_a_lammps_code_registered_for_aiida_lammps(emt_codes):
+    from aiida import orm
+
+    for label, plugin in (
+        ('lammps-base', 'lammps.base'),
+        ('lammps-raw', 'lammps.raw'),
+        ('adder', 'core.arithmetic.add'),
+    ):
+        orm.InstalledCode(
+            label=label, computer=emt_codes, filepath_executable='/bin/true', default_calc_job_plugin=plugin
+        ).store()
+    model = ResourcesModel()
+    model.refresh()
+    assert model.code_options['lmp'] == ['lammps-base@localhost', 'lammps-raw@localhost', 'lmp@localhost']
+    assert model.codes['lmp'] == 'lmp@localhost'
+
+
 def test_submit_step_shows_the_file_and_refuses_missing_codes(emt_codes, tmp_path):
     campaign = CampaignModel(protocol='fast', name='cuau-app', labeller='qe')
     resources = ResourcesModel()
@@ -258,3 +275,7 @@ def test_monitor_shows_summary_validation_and_exit_status_of_a_finished_campaign
     assert '  lattice_a (A)                     3.600      3.520      +2.3%  FAIL' in monitor.validation
     assert monitor.validation.splitlines()[-1] == 'FAILED: Cu lattice_a (+2.3%); Cu bulk_modulus (-22.2%)'
     assert monitor.gamma[0]['max_gamma'] == 7.5
+    # no EOS curves in this report and no potential: nothing to draw, nothing to export
+    assert monitor.eos_plot == b'' and not monitor.exportable
+    assert monitor.export() is None
+    assert f'campaign {node.pk} has no `potential` output' in monitor.export_error

@@ -74,7 +74,7 @@ def lmp():
     from aiida_mlip_autopipe.setup import default_executable
 
     path = default_executable('lmp')
-    assert Path(path).is_file(), f'{path} missing: run `make setup` (scripts/setup.d/30-lammps.sh builds it)'
+    assert Path(path).is_file(), f'{path} missing: run `make setup` (`mlip-autopipe install-codes lammps` builds it)'
     return path
 
 
@@ -214,12 +214,12 @@ def test_metadata_names_the_lammps_code_and_version_of_a_run_with_the_potential(
 
     from aiida_mlip_autopipe.campaign.export import export_node
     from aiida_mlip_autopipe.data import AcePotential
-    from aiida_mlip_autopipe.exploration.calculations import LammpsMdCalculation
+    from aiida_mlip_autopipe.exploration.md import LammpsMdWorkChain
     from aiida_mlip_autopipe.setup import ensure_code
 
     potential = AcePotential.from_files(*(FIXTURE / name for name in POTENTIAL_FILES)).store()
-    code = ensure_code('lmp', localhost, 'mlip_autopipe.lammps.md', lmp)
-    builder = LammpsMdCalculation.get_builder()
+    code = ensure_code('lmp', localhost, 'lammps.raw', lmp)
+    builder = LammpsMdWorkChain.get_builder()
     builder.code = code
     builder.potential = potential
     builder.structure = orm.StructureData(ase=example_structure('Cu', min_atoms=32))
@@ -227,10 +227,11 @@ def test_metadata_names_the_lammps_code_and_version_of_a_run_with_the_potential(
     builder.parameters = orm.Dict(parameters)
     _, node = run_get_node(builder)
     assert node.is_finished_ok, node.exit_message
+    (job,) = [child for child in node.called if child.process_type == 'aiida.calculations:lammps.raw']
 
     export_node(potential, tmp_path / 'with-md')
     codes = json.loads((tmp_path / 'with-md' / 'metadata.json').read_text())['codes']
-    assert codes['lmp']['label'] == code.full_label and codes['lmp']['calculation'] == node.uuid
+    assert codes['lmp']['label'] == code.full_label and codes['lmp']['calculation'] == job.uuid
     assert codes['lmp']['executable'] == lmp
     assert codes['lmp']['version'].startswith('4 Feb 2025')
 

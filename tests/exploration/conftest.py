@@ -26,20 +26,20 @@ def cuau_cell(au_fraction: float = 0.25, scale: float = 1.0, repeat=(2, 2, 2), s
 
 @pytest.fixture(scope='session')
 def lmp_executable():
-    """The ML-PACE LAMMPS that `make setup` builds (scripts/setup.d/30-lammps.sh)."""
+    """The ML-PACE LAMMPS that `make setup` builds (`mlip-autopipe install-codes lammps`)."""
     from aiida_mlip_autopipe.setup import default_executable
 
     path = default_executable('lmp')
-    assert Path(path).is_file(), f'{path} missing: run `make setup` (scripts/setup.d/30-lammps.sh builds it)'
+    assert Path(path).is_file(), f'{path} missing: run `make setup` (`mlip-autopipe install-codes lammps` builds it)'
     return path
 
 
 @pytest.fixture(scope='session')
 def lmp_code(localhost, lmp_executable):
-    """`lmp` registered as an `mlip_autopipe.lammps.md` code."""
+    """`lmp` registered as `mlip-autopipe setup` does it: a code for aiida-lammps' `lammps.raw`."""
     from aiida_mlip_autopipe.setup import ensure_code
 
-    return ensure_code('lmp', localhost, 'mlip_autopipe.lammps.md', lmp_executable)
+    return ensure_code('lmp', localhost, 'lammps.raw', lmp_executable)
 
 
 @pytest.fixture(scope='session')

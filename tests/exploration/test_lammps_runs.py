@@ -1,5 +1,5 @@
-"""Real ``lmp`` with ML-PACE and the Cu-Au fixture potential: in-domain MD, a run driven out of domain,
-the exploration work chain end to end, and the style check."""
+"""Real ``lmp`` with ML-PACE and the Cu-Au fixture potential, run through aiida-lammps' ``lammps.raw``:
+in-domain MD, a run driven out of domain, the exploration work chain end to end, and the style check."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ from aiida import orm
 from aiida.common.links import LinkType
 from aiida.engine import run_get_node
 
-from aiida_mlip_autopipe.exploration.calculations import LammpsMdCalculation
 from aiida_mlip_autopipe.exploration.functions import select_structures, trajectory_frames
 from aiida_mlip_autopipe.exploration.lammps import check_lammps
+from aiida_mlip_autopipe.exploration.md import LammpsMdWorkChain
 from aiida_mlip_autopipe.exploration.workchain import ExplorationWorkChain
 
 from .conftest import cuau_cell
@@ -22,7 +22,7 @@ GAMMA = {'gamma_lower': 1.5, 'gamma_upper': 5.0}
 
 
 def _run_md(code, potential, atoms, **parameters):
-    builder = LammpsMdCalculation.get_builder()
+    builder = LammpsMdWorkChain.get_builder()
     builder.code = code
     builder.potential = potential
     builder.structure = orm.StructureData(ase=atoms)

@@ -194,10 +194,11 @@ def test_md_stability_in_lammps(potential, lmp_code):
         assert 0 < run['max_gamma'] and run['steps'] == 200
         assert run['halted'] == (run['steps_run'] < 200) == (run['max_gamma'] > 10)
     assert node.is_finished_ok == (not any(run['halted'] for run in runs))
-    jobs = [child for child in node.called if child.process_label == 'LammpsMdCalculation']
+    jobs = [child for child in node.called if child.process_label == 'LammpsMdWorkChain']
     assert len(jobs) == 6
     for job, run in zip(sorted(jobs, key=lambda job: job.ctime), runs):
-        script = job.base.repository.get_object_content('md.in')
+        (lammps,) = [child for child in job.called if child.process_type == 'aiida.calculations:lammps.raw']
+        script = lammps.inputs.script.get_content()
         assert ('atom/swap' in script) == bool(run['swaps']), script
         assert job.inputs.parameters.get_dict().get('swap_every', 0) == (50 if run['swaps'] else 0)
         if run['swaps']:  # one pair of elements: 5 trials every 50 steps

@@ -185,7 +185,10 @@ class ResourcesModel(tl.HasTraits):
 
     computers = tl.List(tl.Unicode())
     computer = tl.Unicode('', allow_none=True)
-    code_options = tl.Dict(help='Code kind -> `label@computer` of the codes of that plugin on the computer.')
+    code_options = tl.Dict(
+        help='Code kind -> `label@computer` of the codes on the computer whose plugin can run it (for `lmp`: '
+        'also codes registered for aiida-lammps).'
+    )
     codes = tl.Dict(help='Code kind -> chosen `label@computer`.')
 
     def __init__(self, **kwargs):
@@ -204,11 +207,12 @@ class ResourcesModel(tl.HasTraits):
     def _fill_codes(self) -> None:
         from aiida import orm
 
-        from ..setup import CODES
+        from ..setup import accepted_plugins
 
         options = {}
         for kind in CODE_KINDS:
-            query = orm.QueryBuilder().append(orm.InstalledCode, filters={'attributes.input_plugin': CODES[kind][0]})
+            plugins = {'attributes.input_plugin': {'in': list(accepted_plugins(kind))}}
+            query = orm.QueryBuilder().append(orm.InstalledCode, filters=plugins)
             labels = sorted(code.full_label for code in query.all(flat=True) if code.computer.label == self.computer)
             options[kind] = labels
         self.code_options = options
@@ -375,13 +379,25 @@ class MonitorModel(tl.HasTraits):
     summary = tl.Unicode('')
     validation = tl.Unicode('')
     learning_curve = tl.Bytes(b'', help='PNG of the learning curve, empty before the first fit.')
+    eos_plot = tl.Bytes(b'', help='PNG of the EOS curves, potential vs labeller, once validated.')
     report = tl.Unicode('', help="The last lines of the campaign's report (`verdi process report`).")
     report_lines = tl.Int(12)
     limit = tl.Int(50)
+    exportable = tl.Bool(False, help='The selected campaign has a potential to export.')
+    export_dir = tl.Unicode(
+        str(Path.home() / 'mlip-autopipe' / 'exports'), help='Where `export` writes (one folder per campaign).'
+    )
+    export_message = tl.Unicode('')
+    export_error = tl.Unicode('')
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
-        self.observe(lambda _: self.refresh_selected(), 'selected')
+        self._eos_plots: dict = {}
+        self.observe(self._selected_changed, 'selected')
+
+    def _selected_changed(self, _=None) -> None:
+        self.export_message = self.export_error = ''
+        self.refresh_selected()
 
     def refresh(self) -> None:
         """Re-read the campaign list and the selected campaign."""
@@ -437,13 +453,67 @@ class MonitorModel(tl.HasTraits):
         )
         self.report = campaign_report(node, self.report_lines)
         if any(row.get('heldout_force_rmse') is not None for row in rows):
-            import tempfile
-
             final_scores = node.outputs.summary.get('final_scores') if 'summary' in node.outputs else None
-            with tempfile.TemporaryDirectory() as folder:
-                path = Path(folder) / 'learning_curve.png'
-                plot_learning_curve(rows, path, final_scores)
-                self.learning_curve = path.read_bytes()
+            self.learning_curve = _png(lambda path: plot_learning_curve(rows, path, final_scores))
         else:
             self.learning_curve = b''
+        validation = node.outputs.validation.uuid if 'validation' in node.outputs else None
+        if validation not in self._eos_plots:  # a finished campaign's plot is drawn once, not every refresh
+            self._eos_plots[validation] = eos_plot(node) if validation else b''
+        self.eos_plot = self._eos_plots[validation]
+        self.exportable = 'potential' in node.outputs
         self.state = state
+
+    def export_folder(self) -> Path:
+        """Return the folder :meth:`export` writes the selected campaign to: ``<export_dir>/<label>-<pk>``."""
+        from aiida import orm
+
+        node = orm.load_node(self.selected)
+        name = re.sub(r'[^A-Za-z0-9_.-]+', '-', node.label or 'campaign').strip('-') or 'campaign'
+        return Path(self.export_dir).expanduser() / f'{name}-{node.pk}'
+
+    def export(self) -> Path | None:
+        """Export the selected campaign's potential (``mlip-autopipe export``); return the folder, None if refused.
+
+        The message names the folder and its files; a refusal (no potential yet, a folder that is not
+        empty) is in ``export_error``.
+        """
+        from aiida import orm
+
+        from ..campaign.export import ExportError, export_node
+
+        self.export_message = self.export_error = ''
+        if self.selected is None:
+            self.export_error = 'select a campaign first'
+            return None
+        folder = self.export_folder()
+        try:
+            written = export_node(orm.load_node(self.selected), folder)
+        except ExportError as exception:
+            self.export_error = str(exception)
+            return None
+        self.export_message = f'exported to {folder}: {", ".join(sorted(written))}'
+        LOGGER.info(self.export_message)
+        return folder
+
+
+def _png(draw) -> bytes:
+    """Return the PNG bytes ``draw(path)`` writes."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / 'figure.png'
+        draw(path)
+        return path.read_bytes()
+
+
+def eos_plot(node) -> bytes:
+    """Return the PNG of the campaign's EOS validation (potential vs labeller), or empty bytes."""
+    from ..validation.plot import plot_eos_comparison
+
+    if 'validation' not in node.outputs:
+        return b''
+    report = node.outputs.validation.get_dict()
+    if not report.get('eos_curves'):
+        return b''
+    return _png(lambda path: plot_eos_comparison(report, path))

@@ -280,13 +280,44 @@ class MonitorStep(ipw.VBox):
         self.cost = _classed(ipw.HTML(), 'mlip-monitor-cost')
         self.failures = _classed(ipw.HTML(), 'mlip-monitor-failures')
         self.validation = _classed(ipw.HTML(), 'mlip-monitor-validation')
+        self.eos = _classed(ipw.Image(format='png', layout={'max_width': '900px'}), 'mlip-monitor-eos')
         self.updated = _classed(ipw.HTML(), 'mlip-monitor-updated')
         self.report = _classed(ipw.HTML(), 'mlip-monitor-report')
+        self.export_dir = _classed(
+            ipw.Text(value=model.export_dir, description='Export into', style=_STYLE, layout={'width': '48em'}),
+            'mlip-monitor-export-dir',
+        )
+        self.export_dir.observe(lambda change: setattr(model, 'export_dir', change['new']), 'value')
+        self.export_button = _classed(
+            ipw.Button(
+                description='Export the potential',
+                icon='download',
+                button_style='primary',
+                disabled=True,
+                layout={'width': '16em'},
+            ),
+            'mlip-monitor-export',
+        )
+        self.export_button.on_click(lambda _: self.export())
+        self.export_message = _classed(ipw.HTML(), 'mlip-monitor-export-message')
         model.observe(self._update_list, 'campaigns')
         model.observe(
             self._update_details,
-            ['state', 'rows', 'gamma', 'cost', 'failures', 'summary', 'validation', 'learning_curve', 'report'],
+            [
+                'state',
+                'rows',
+                'gamma',
+                'cost',
+                'failures',
+                'summary',
+                'validation',
+                'learning_curve',
+                'eos_plot',
+                'exportable',
+                'report',
+            ],
         )
+        model.observe(self._update_export, ['export_message', 'export_error'])
         super().__init__(
             [
                 self.campaigns,
@@ -301,8 +332,15 @@ class MonitorStep(ipw.VBox):
                 self.cost,
                 ipw.HTML('<b>Structures not labelled</b>'),
                 self.failures,
-                ipw.HTML('<b>Validation (equation of state, potential vs labeller)</b>'),
+                ipw.HTML('<b>Validation (potential vs labeller)</b>'),
                 self.validation,
+                self.eos,
+                ipw.HTML(
+                    '<b>Export</b>: the potential with LAMMPS and ASE examples, training and held-out sets, '
+                    'validation and provenance (as <code>mlip-autopipe export</code>)'
+                ),
+                ipw.HBox([self.export_dir, self.export_button]),
+                self.export_message,
                 ipw.HTML('<b>Latest report lines</b>'),
                 self.report,
             ],
@@ -322,6 +360,23 @@ class MonitorStep(ipw.VBox):
         import time
 
         self.updated.value = f'<span style="color:#666">updated {time.strftime("%H:%M:%S")}</span>'
+
+    def export(self) -> None:
+        """Export the selected campaign's potential into a folder of its own under the chosen one."""
+        self.export_button.disabled = True
+        try:
+            self.model.export()
+        except Exception as exception:  # shown on the page, never a dead button
+            LOGGER.exception('export failed')
+            self.model.export_error = f'export failed: {exception}'
+        finally:
+            self.export_button.disabled = not self.model.exportable
+
+    def _update_export(self, _=None) -> None:
+        if self.model.export_error:
+            _show_error(self.export_message, self.model.export_error)
+        else:
+            self.export_message.value = html.escape(self.model.export_message)
 
     def start(self) -> None:
         """Refresh now and then every ``interval`` seconds on the kernel's event loop."""
@@ -393,6 +448,9 @@ class MonitorStep(ipw.VBox):
             'mlip-failures-table',
         )
         self.validation.value = _pre(model.validation) if model.validation else '<i>not yet</i>'
+        self.eos.value = model.eos_plot
+        self.eos.layout.display = None if model.eos_plot else 'none'
+        self.export_button.disabled = not model.exportable
         self.report.value = _pre(model.report) if model.report else '<i>none yet</i>'
 
 

@@ -41,7 +41,10 @@ __all__ = (
 
 CAMPAIGN_PROCESS_TYPE = 'aiida.workflows:mlip_autopipe.campaign'
 PW_PROCESS_TYPE = 'aiida.calculations:quantumespresso.pw'
-LAMMPS_PROCESS_TYPE = 'aiida.calculations:mlip_autopipe.lammps.md'
+#: The MD runs: aiida-lammps' ``lammps.raw`` jobs of ``LammpsMdWorkChain`` (before, the plugin's own CalcJob).
+LAMMPS_PROCESS_TYPE = 'aiida.calculations:lammps.raw'
+LAMMPS_MD_PROCESS_TYPE = 'aiida.workflows:mlip_autopipe.lammps.md'
+LEGACY_LAMMPS_PROCESS_TYPE = 'aiida.calculations:mlip_autopipe.lammps.md'
 PACEMAKER_PROCESS_TYPE = 'aiida.calculations:mlip_autopipe.pacemaker'
 VALIDATION_PROCESS_TYPE = 'aiida.workflows:mlip_autopipe.validation'
 
@@ -573,13 +576,15 @@ def _lammps_calculations_of(potential) -> dict:
     """Return the latest finished LAMMPS calculation that used ``potential`` (a version source)."""
     from aiida import orm
 
-    found = {}
-    for link in potential.base.links.get_outgoing(node_class=orm.CalcJobNode).all():
+    runs = []
+    for link in potential.base.links.get_outgoing(node_class=orm.ProcessNode).all():
         node = link.node
-        if node.process_type == LAMMPS_PROCESS_TYPE and node.is_finished_ok:
-            if LAMMPS_PROCESS_TYPE not in found or node.ctime > found[LAMMPS_PROCESS_TYPE].ctime:
-                found[LAMMPS_PROCESS_TYPE] = node
-    return found
+        if node.process_type == LEGACY_LAMMPS_PROCESS_TYPE:
+            runs.append(node)
+        elif node.process_type == LAMMPS_MD_PROCESS_TYPE:
+            runs += [child for child in node.called if child.process_type == LAMMPS_PROCESS_TYPE]
+    runs = [node for node in runs if node.is_finished_ok]
+    return {LAMMPS_PROCESS_TYPE: max(runs, key=lambda node: node.ctime)} if runs else {}
 
 
 def _campaign_content(node) -> ExportContent:
@@ -615,7 +620,10 @@ def _campaign_content(node) -> ExportContent:
     summary = node.outputs.summary.get_dict() if 'summary' in node.outputs else None
     validation = node.outputs.validation.get_dict() if 'validation' in node.outputs else None
 
-    calculations = find_called(node, {PW_PROCESS_TYPE, LAMMPS_PROCESS_TYPE})
+    calculations = find_called(node, {PW_PROCESS_TYPE, LAMMPS_PROCESS_TYPE, LEGACY_LAMMPS_PROCESS_TYPE})
+    legacy = calculations.pop(LEGACY_LAMMPS_PROCESS_TYPE, None)
+    if legacy is not None:
+        calculations.setdefault(LAMMPS_PROCESS_TYPE, legacy)
     calculations = {**_lammps_calculations_of(potential), **calculations}
     labeller = config.get('labeller')
     metadata = _base_metadata('campaign', node)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 
@@ -35,8 +37,10 @@ def cli(ctx, profile):
     '--code',
     'executables',
     multiple=True,
-    metavar='LABEL=PATH',
-    help='Executable of a code instead of the default, e.g. `--code pw=/opt/qe/bin/pw.x` (repeatable).',
+    metavar='LABEL=PATH|CODE',
+    help='Executable of a code instead of the default, e.g. `--code pw=/opt/qe/bin/pw.x`, or a code already '
+    'registered, e.g. `--code lmp=lammps@cluster` (repeatable). pacemaker: the Python of its environment or its '
+    '`pacemaker` script.',
 )
 @click.option(
     '--pseudo-folder',
@@ -46,9 +50,15 @@ def cli(ctx, profile):
 @click.option('--family', 'family_label', default=None, help='Label of the pseudo family to install.')
 @click.pass_obj
 def setup(obj, computer, scheduler, mpiprocs, executables, pseudo_folder, family_label):
-    """Register the local computer (direct or Slurm), the codes and the pseudo family (idempotent)."""
+    """Register the local computer (direct or Slurm), the codes and the pseudo family (idempotent).
+
+    Codes come from `mlip-autopipe install-codes` by default; `--code` gives your own executable or
+    an existing code instead. Codes other than the campaign file's defaults are printed as the
+    `codes:` section to put in your campaign files.
+    """
+    from ..campaign.config import Codes
     from ..pseudos import DEBIAN_PSEUDO_DIR, DEFAULT_FAMILY_LABEL, install_pseudo_family
-    from ..setup import CODES, default_executable, ensure_code, ensure_localhost
+    from ..setup import CODES, code_from_label, default_executable, ensure_code, ensure_localhost, pacemaker_python
 
     chosen = dict(item.split('=', 1) for item in executables if '=' in item)
     unknown = sorted(set(chosen) - set(CODES))
@@ -67,22 +77,74 @@ def setup(obj, computer, scheduler, mpiprocs, executables, pseudo_folder, family
         node = ensure_localhost(computer or 'localhost', mpiprocs=mpiprocs)
     click.echo(f'profile   {profile.name}')
     click.echo(f'computer  {node.label}: mpirun `{" ".join(node.get_mpirun_command())}`')
+    used = {}
     for label, (plugin, _) in CODES.items():
         executable = chosen.get(label, default_executable(label))
         try:
+            existing = code_from_label(label, chosen[label]) if label in chosen else None
+            if existing is not None:
+                used[label] = existing.full_label
+                click.echo(f'code      {existing.full_label} (registered before, used as it is)')
+                continue
             if label == 'lmp':
                 from ..exploration.lammps import check_lammps
 
                 check_lammps(executable)  # pair_style pace/extrapolation must be compiled in
+            elif label == 'pacemaker':
+                executable = pacemaker_python(executable)
             code = ensure_code(label, node, plugin, executable)
         except (FileNotFoundError, ValueError, RuntimeError) as exception:
             raise click.ClickException(str(exception)) from exception
+        used[label] = code.full_label
         click.echo(f'code      {code.full_label} -> {code.filepath_executable}')
     try:
         family = install_pseudo_family(family_label or DEFAULT_FAMILY_LABEL, pseudo_folder or DEBIAN_PSEUDO_DIR)
     except FileNotFoundError as exception:
         raise click.ClickException(str(exception)) from exception
     click.echo(f'pseudos   {family.label}: {", ".join(sorted(family.elements))}')
+    defaults = Codes().model_dump()
+    if any(used[label] != defaults[label] for label in used):
+        click.echo('campaign files need these codes (the defaults differ):')
+        click.echo('codes:')
+        for label, full_label in used.items():
+            click.echo(f'  {label}: {full_label}')
+
+
+@cli.command('install-codes')
+@click.argument('names', nargs=-1, metavar='[pacemaker|lammps|surrogate]...')
+@click.option(
+    '--cache',
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help='Where the environments go (default: $MLIP_AUTOPIPE_CACHE or ~/.cache/mlip-autopipe).',
+)
+@click.option('--jobs', type=int, default=None, help='Parallel compile jobs of the LAMMPS build (default: all cores).')
+def install_codes(names, cache, jobs):
+    """Build the codes' own environments (default: all): pacemaker, LAMMPS with ML-PACE, CHGNet.
+
+    Each is built once into the cache folder and checked on later runs (seconds). Then register
+    them with `mlip-autopipe setup` (which finds them there). The LAMMPS build fetches Debian's
+    source package with apt-get and installs cmake and g++ from Debian when they are missing.
+    """
+    from ..installers import INSTALLERS, InstallError, install
+    from ..setup import cache_dir
+
+    unknown = [name for name in names if name not in INSTALLERS]
+    if unknown:
+        raise click.BadParameter(
+            f'unknown {", ".join(unknown)}; choose from {", ".join(INSTALLERS)}', param_hint='NAMES'
+        )
+    cache = cache if cache is not None else cache_dir()
+    for name in names or tuple(INSTALLERS):
+        click.echo(f'{name}: {INSTALLERS[name].description}')
+        try:
+            built = install(name, cache, jobs)
+        except InstallError as exception:
+            raise click.ClickException(str(exception)) from exception
+        for label, executable in built.items():
+            click.echo(f'code      {label} -> {executable}')
+    hint = '' if cache == cache_dir() else f' (with MLIP_AUTOPIPE_CACHE={cache} set)'
+    click.echo(f'register them with `mlip-autopipe setup`{hint}')
 
 
 def _add_campaign_commands():

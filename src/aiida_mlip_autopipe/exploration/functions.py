@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import io
 import tempfile
 
 import numpy as np
 from aiida import orm
-from aiida.engine import calcfunction
+from aiida.engine import ExitCode, calcfunction
 from ase import Atoms
 
 from ..data import AcePotential
+from ..data.ace_potential import FILENAMES
 from ..labelling.geometry import min_interatomic_distance
+from .inputs import DATA_NAME, INPUT_NAME, MdParameters, pair_species, write_data_file, write_md_input
+from .parsers import MD_EXIT_CODES, MD_FILES, STDOUT_NAME, frames_to_trajectory, read_md_run
 from .selection import frame_descriptors, frame_projections, load_active_set, select_frames, select_frames_maxvol
 
 #: Defaults of the ``parameters`` of :func:`select_structures`.
@@ -206,3 +210,74 @@ def generate_exploration_report(
             'runs': per_run,
         }
     )
+
+
+@calcfunction
+def generate_lammps_md_files(potential: AcePotential, structure: orm.StructureData, parameters: orm.Dict) -> dict:
+    """Return the files of one extrapolation-grade MD run, for aiida-lammps' ``lammps.raw``.
+
+    ``script``: the input script (:func:`~.inputs.write_md_input`); ``data``: the structure as a
+    LAMMPS data file; ``potential_yaml`` and ``potential_asi``: the potential's B-basis and active
+    set, which ``pair_style pace/extrapolation`` reads. Each file carries the name the script uses.
+    """
+    md = MdParameters(**parameters.get_dict())
+    pair_lines = potential.lammps_pair_lines(extrapolation=True)
+    species = pair_species(pair_lines)
+    atoms = structure.get_ase()
+    types = sorted({species.index(symbol) + 1 for symbol in atoms.get_chemical_symbols()})
+
+    def single_file(content: bytes, filename: str) -> orm.SinglefileData:
+        return orm.SinglefileData(io.BytesIO(content), filename=filename)
+
+    return {
+        'script': single_file(write_md_input(md, pair_lines, len(atoms), types).encode(), INPUT_NAME),
+        'data': single_file(write_data_file(atoms, species).encode(), DATA_NAME),
+        'potential_yaml': single_file(potential.get_content('yaml'), FILENAMES['yaml']),
+        'potential_asi': single_file(potential.get_content('asi'), FILENAMES['asi']),
+    }
+
+
+#: The scheduler's stderr file of a job (AiiDA's default ``scheduler_stderr``), retrieved with it.
+SCHEDULER_STDERR = '_scheduler-stderr.txt'
+
+
+def retrieved_texts(retrieved: orm.FolderData, names) -> dict[str, str]:
+    """Return ``{name: text}`` of the files ``names`` present in ``retrieved`` (unreadable ones left out)."""
+    present = set(retrieved.base.repository.list_object_names())
+    texts = {}
+    for name in names:
+        if name in present:
+            try:
+                texts[name] = retrieved.base.repository.get_object_content(name, mode='r')
+            except (OSError, UnicodeDecodeError):
+                continue
+    return texts
+
+
+@calcfunction
+def parse_lammps_md(
+    retrieved: orm.FolderData, potential: AcePotential, structure: orm.StructureData, parameters: orm.Dict
+):
+    """Return ``report``, ``series``, ``candidates`` and ``final_structure`` of an MD run's retrieved files.
+
+    The gamma series, the candidate dump and the halts are this plugin's (:func:`~.parsers.read_md_run`);
+    a failed run returns its exit code (:data:`~.parsers.MD_EXIT_CODES`) instead.
+    """
+    md = MdParameters(**parameters.get_dict())
+    species = pair_species(potential.lammps_pair_lines(extrapolation=True))
+    files = retrieved_texts(retrieved, (*MD_FILES, STDOUT_NAME))
+    stderr = retrieved_texts(retrieved, (SCHEDULER_STDERR,)).get(SCHEDULER_STDERR, '')
+    run = read_md_run(files, md, species, len(structure.sites), stderr)
+    if run.failure is not None:
+        return ExitCode(MD_EXIT_CODES[run.failure[0]][0], run.failure_message)
+    outputs = {'report': orm.Dict(run.report)}
+    series = orm.ArrayData()
+    for name, values in run.series.items():
+        series.set_array(name, values)
+    outputs['series'] = series
+    trajectory = frames_to_trajectory(run.frames)
+    if trajectory is not None:
+        outputs['candidates'] = trajectory
+    if run.final is not None:
+        outputs['final_structure'] = orm.StructureData(ase=run.final)
+    return outputs

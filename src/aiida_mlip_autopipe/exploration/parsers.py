@@ -1,13 +1,123 @@
-"""``LammpsMdParser``: report, gamma series, candidate frames and last frame of a ``LammpsMdCalculation``."""
+"""What an extrapolation-grade MD run produced, read from the files LAMMPS wrote.
+
+:func:`read_md_run` is pure: given the files of a finished run (log, gamma series, candidate dump,
+last frame) it returns the report, the series, the candidate frames, the last frame and, when the
+run failed, which exit code and why. :func:`frames_to_trajectory` turns frames into the
+``candidates`` node. :class:`LammpsRawMdParser` is aiida-lammps' ``lammps.raw`` parser, kept from
+raising on output it cannot read (see its docstring).
+"""
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 from aiida import orm
-from aiida.parsers import Parser
+from aiida_lammps.parsers.raw import LammpsRawParser
+from ase import Atoms
 
-from .inputs import DUMP_NAME, FINAL_DUMP_NAME, LOG_NAME, SERIES_NAME, MdParameters, pair_species
+from .inputs import DUMP_NAME, FINAL_DUMP_NAME, LOG_NAME, SERIES_NAME, MdParameters
 from .outputs import parse_dump, parse_log, parse_series, summarise_run
+
+#: The stdout of aiida-lammps' ``lammps.raw`` job (``LammpsRawCalculation.FILENAME_OUTPUT``): the
+#: same text as the log; read when the log file is absent.
+STDOUT_NAME = 'lammps.out'
+#: Files an MD run leaves for :func:`read_md_run` (besides the stdout).
+MD_FILES = (LOG_NAME, SERIES_NAME, DUMP_NAME, FINAL_DUMP_NAME)
+#: How an MD run can fail: exit code label -> (status, message with ``{detail}``).
+MD_EXIT_CODES = {
+    'ERROR_NO_LOG': (300, f'LAMMPS wrote no `{LOG_NAME}`: {{detail}}'),
+    'ERROR_NO_SERIES': (301, f'LAMMPS wrote no gamma series `{SERIES_NAME}`: {{detail}}'),
+    'ERROR_LAMMPS': (310, 'LAMMPS stopped with an error: {detail}'),
+    'ERROR_NON_FINITE': (320, 'the run produced non-finite or exploded values: {detail}'),
+    'ERROR_INCOMPLETE': (321, 'the run ended before its last step without a halt: {detail}'),
+}
+
+
+@dataclasses.dataclass
+class MdRun:
+    """A parsed MD run: ``failure`` is ``(exit code label, detail)`` or ``None`` for a completed or halted run."""
+
+    report: dict | None = None
+    series: dict[str, np.ndarray] | None = None
+    frames: list[Atoms] = dataclasses.field(default_factory=list)
+    final: Atoms | None = None
+    failure: tuple[str, str] | None = None
+
+    @property
+    def failure_message(self) -> str | None:
+        """The exit message of the failure, or ``None``."""
+        if self.failure is None:
+            return None
+        label, detail = self.failure
+        return MD_EXIT_CODES[label][1].format(detail=detail)
+
+
+def read_md_run(
+    files: dict[str, str], parameters: MdParameters, species: list[str], n_atoms: int, stderr: str = ''
+) -> MdRun:
+    """Return what the run whose files are ``files`` (name -> text; absent files left out) produced.
+
+    ``species`` are the elements of the atom types (the ``pair_coeff`` order); ``n_atoms`` the atom
+    count of the starting structure; ``stderr`` the job's standard error (told when there is no
+    log). A halted run is a success. Failures, in order: no log (nor stdout), no gamma series, an
+    ``ERROR`` line of LAMMPS, a run that ended early without a halt, non-finite or exploded values;
+    the last three still have a report.
+    """
+    log_text = files.get(LOG_NAME, files.get(STDOUT_NAME))
+    if log_text is None:
+        return MdRun(failure=('ERROR_NO_LOG', stderr.strip()[-300:] or 'no stderr either'))
+    log = parse_log(log_text)
+    if SERIES_NAME not in files:
+        detail = log.errors[0] if log.errors else f'LAMMPS stopped before the first step after `{log.last_line}`'
+        return MdRun(failure=('ERROR_NO_SERIES', detail))
+    series = parse_series(files[SERIES_NAME])
+    frames = parse_dump(files[DUMP_NAME], species) if DUMP_NAME in files else []
+    final_frames = parse_dump(files[FINAL_DUMP_NAME], species) if FINAL_DUMP_NAME in files else []
+    final = final_frames[-1] if final_frames else None
+    if final is not None:
+        # keep the frame that halted the run on gamma (the dump may not have reached it yet)
+        dumped_steps = {atoms.info['step'] for atoms in frames}
+        if (
+            log.halt_reason == 'gamma_upper'
+            and final.info['step'] not in dumped_steps
+            and final.info.get('max_gamma', 0.0) >= parameters.gamma_lower
+        ):
+            frames.append(final)
+
+    report = summarise_run(
+        series,
+        log,
+        steps_requested=parameters.steps,
+        gamma_lower=parameters.gamma_lower,
+        gamma_upper=parameters.gamma_upper,
+        temperature=parameters.temperature,
+        frames_dumped=len(frames),
+    )
+    report.update(
+        {
+            'ensemble': parameters.ensemble,
+            'temperature': parameters.temperature,
+            'pressure_gpa': parameters.pressure_gpa if parameters.ensemble == 'npt' else None,
+            'gamma_lower': parameters.gamma_lower,
+            'gamma_upper': parameters.gamma_upper,
+            'n_atoms': n_atoms,
+        }
+    )
+    run = MdRun(report=report, series=series, frames=frames, final=final)
+    if log.errors:
+        run.failure = ('ERROR_LAMMPS', log.errors[0])
+    elif not log.completed and not report['halted'] and report['samples'] and not report['exploded']:
+        run.failure = (
+            'ERROR_INCOMPLETE',
+            f'{report["steps_done"]} of {parameters.steps} steps; the log ends with `{log.last_line}`',
+        )
+    elif report['exploded']:
+        run.failure = (
+            'ERROR_NON_FINITE',
+            f'max temperature {report["max_temperature"]} K, non-finite values: {report["non_finite"]}',
+        )
+    return run
 
 
 def frames_to_trajectory(frames) -> orm.TrajectoryData | None:
@@ -34,86 +144,20 @@ def frames_to_trajectory(frames) -> orm.TrajectoryData | None:
     return trajectory
 
 
-class LammpsMdParser(Parser):
-    """Parse an extrapolation-grade MD run; a halted run is a success, a crashed or exploded one is not."""
+class LammpsRawMdParser(LammpsRawParser):
+    """aiida-lammps' ``lammps.raw`` parser that returns an exit code where aiida-lammps 1.0.2 raises.
 
-    CACHE_VERSION = 2
+    aiida-lammps parses every thermo row of the stdout with ``ast.literal_eval``: a ``nan`` or
+    ``inf`` (a run that blew up) raises ``ValueError`` and a blank line inside the thermo block
+    ``IndexError``, and the job would end as excepted. Here such output gives
+    ``ERROR_PARSING_OUTFILE`` (1001) instead; :func:`read_md_run` then says what happened to the run.
+    Everything else is aiida-lammps' own parsing (the ``results`` output).
+    """
 
     def parse(self, **kwargs):
-        """Attach ``report``, ``series``, ``candidates`` and ``final_structure``; return an exit code on failure."""
-        retrieved = self.retrieved
-        names = retrieved.base.repository.list_object_names()
-        node = self.node
-        parameters = MdParameters(**node.inputs.parameters.get_dict())
-        species = pair_species(node.inputs.potential.lammps_pair_lines(extrapolation=True))
-
-        if LOG_NAME not in names:
-            stderr = self._read(node.get_option('scheduler_stderr'), names)
-            return self.exit_codes.ERROR_NO_LOG.format(detail=stderr.strip()[-300:] or 'no stderr either')
-        log = parse_log(self._read(LOG_NAME, names))
-        if SERIES_NAME not in names:
-            detail = log.errors[0] if log.errors else f'LAMMPS stopped before the first step after `{log.last_line}`'
-            return self.exit_codes.ERROR_NO_SERIES.format(detail=detail)
-        series = parse_series(self._read(SERIES_NAME, names))
-
-        frames = parse_dump(self._read(DUMP_NAME, names), species) if DUMP_NAME in names else []
-        final = parse_dump(self._read(FINAL_DUMP_NAME, names), species) if FINAL_DUMP_NAME in names else []
-        if final:
-            last = final[-1]
-            self.out('final_structure', orm.StructureData(ase=last))
-            # keep the frame that halted the run on gamma (the dump may not have reached it yet)
-            dumped_steps = {atoms.info['step'] for atoms in frames}
-            if (
-                log.halt_reason == 'gamma_upper'
-                and last.info['step'] not in dumped_steps
-                and last.info.get('max_gamma', 0.0) >= parameters.gamma_lower
-            ):
-                frames.append(last)
-
-        report = summarise_run(
-            series,
-            log,
-            steps_requested=parameters.steps,
-            gamma_lower=parameters.gamma_lower,
-            gamma_upper=parameters.gamma_upper,
-            temperature=parameters.temperature,
-            frames_dumped=len(frames),
-        )
-        report.update(
-            {
-                'ensemble': parameters.ensemble,
-                'temperature': parameters.temperature,
-                'pressure_gpa': parameters.pressure_gpa if parameters.ensemble == 'npt' else None,
-                'gamma_lower': parameters.gamma_lower,
-                'gamma_upper': parameters.gamma_upper,
-                'n_atoms': len(node.inputs.structure.sites),
-            }
-        )
-        self.out('report', orm.Dict(report))
-        array = orm.ArrayData()
-        for name, values in series.items():
-            array.set_array(name, values)
-        self.out('series', array)
-        trajectory = frames_to_trajectory(frames)
-        if trajectory is not None:
-            self.out('candidates', trajectory)
-
-        if log.errors:
-            return self.exit_codes.ERROR_LAMMPS.format(detail=log.errors[0])
-        if not log.completed and not report['halted'] and report['samples'] and not report['exploded']:
-            return self.exit_codes.ERROR_INCOMPLETE.format(
-                detail=f'{report["steps_done"]} of {parameters.steps} steps; the log ends with `{log.last_line}`'
-            )
-        if report['exploded']:
-            return self.exit_codes.ERROR_NON_FINITE.format(
-                detail=f'max temperature {report["max_temperature"]} K, non-finite values: {report["non_finite"]}'
-            )
-        return None
-
-    def _read(self, name: str | None, names: list[str]) -> str:
-        if not name or name not in names:
-            return ''
+        """Parse as aiida-lammps does; exit 1001 when its parser raises on the output."""
         try:
-            return self.retrieved.base.repository.get_object_content(name, mode='r')
-        except (OSError, UnicodeDecodeError):
-            return ''
+            return super().parse(**kwargs)
+        except (ValueError, SyntaxError, IndexError, TypeError) as exception:
+            self.logger.warning(f'aiida-lammps could not parse {STDOUT_NAME}: {exception!r}')
+            return self.exit_codes.ERROR_PARSING_OUTFILE

@@ -11,9 +11,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from ..common.engine import submit_once
 from ..data import AcePotential
-from .calculations import LammpsMdCalculation
 from .functions import SELECTION_DEFAULTS, SELECTION_METHODS, generate_exploration_report, select_structures
 from .inputs import MdParameters, check_finite_cell
+from .md import LammpsMdWorkChain
 
 
 class Schedule(BaseModel):
@@ -129,7 +129,11 @@ class ExplorationWorkChain(WorkChain):
     @classmethod
     def define(cls, spec):
         super().define(spec)
-        spec.input('code', valid_type=orm.AbstractCode, help='`lmp` with ML-PACE (pair_style pace/extrapolation).')
+        spec.input(
+            'code',
+            valid_type=orm.AbstractCode,
+            help='LAMMPS with ML-PACE (pair_style pace/extrapolation), run through aiida-lammps `lammps.raw`.',
+        )
         spec.input('potential', valid_type=AcePotential, help='The current ACE potential with its active set.')
         spec.input_namespace('structures', valid_type=orm.StructureData, dynamic=True, help='Starting structures.')
         spec.input('schedule', valid_type=orm.Dict, help='MD runs; see `Schedule` (ensemble, temperatures, ...).')
@@ -144,7 +148,9 @@ class ExplorationWorkChain(WorkChain):
             help='Selection settings: method (`maxvol` or `farthest_point`), label_above_upper (frames at or above '
             'gamma_upper become candidates), min_distance (A), max_candidates, duplicate_tolerance (farthest_point).',
         )
-        spec.input('options', valid_type=orm.Dict, required=False, help='`metadata.options` of the MD jobs.')
+        spec.input(
+            'options', valid_type=orm.Dict, required=False, help='`metadata.options` of the `lammps.raw` MD jobs.'
+        )
         spec.input('max_concurrent', valid_type=orm.Int, default=lambda: orm.Int(4), help='MD runs at a time.')
         spec.input(
             'min_success_fraction',
@@ -206,13 +212,13 @@ class ExplorationWorkChain(WorkChain):
         futures = {}
         for label in batch:
             run = self.ctx.runs[label]
-            builder = LammpsMdCalculation.get_builder()
+            builder = LammpsMdWorkChain.get_builder()
             builder.code = self.inputs.code
             builder.potential = self.inputs.potential
             builder.structure = self.inputs.structures[run['structure']]
             builder.parameters = orm.Dict(run['parameters'])
             if 'options' in self.inputs:
-                builder.metadata.options = self.inputs.options.get_dict()
+                builder.options = self.inputs.options
             futures[label] = submit_once(self, builder, label)
         self.report(f'submitted {", ".join(f"{label}<{node.pk}>" for label, node in futures.items())}')
         return ToContext(**{f'calc_{label}': node for label, node in futures.items()})

@@ -159,7 +159,7 @@ def md_steps(settings: dict) -> int:
 
 
 def lammps_md_parameters(settings: dict, run: dict) -> dict:
-    """Return the ``mlip_autopipe.lammps.md`` parameters of one stability run (NVT, halting above
+    """Return the ``LammpsMdWorkChain`` parameters of one stability run (NVT, halting above
     ``gamma_halt``, Monte Carlo swaps of every pair of types when ``run['swaps']``)."""
     parameters = {
         'ensemble': 'nvt',

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from aiida import orm
 from aiida.engine import ToContext, WorkChain, append_, if_
-from aiida.plugins import CalculationFactory, WorkflowFactory
+from aiida.plugins import WorkflowFactory
 
 from ..common.engine import submit_once
 from ..data import AcePotential, TrainingSet
@@ -106,7 +106,8 @@ class ValidationWorkChain(WorkChain):
             'lmp_code',
             valid_type=orm.AbstractCode,
             required=False,
-            help='ML-PACE `lmp` (`mlip_autopipe.lammps.md`) for the MD runs; without it they run in ASE (pyace).',
+            help='LAMMPS with ML-PACE for the MD runs (through aiida-lammps `lammps.raw`, `LammpsMdWorkChain`); '
+            'without it they run in ASE (pyace).',
         )
         spec.input(
             'compositions',
@@ -340,10 +341,10 @@ class ValidationWorkChain(WorkChain):
             **self.ctx.cells,
             metadata={'call_link_label': 'md_structures'},
         )
-        calculation = CalculationFactory('mlip_autopipe.lammps.md')
+        md_workchain = WorkflowFactory('mlip_autopipe.lammps.md')
         settings = self.ctx.parameters.get_dict()
         for run in md_plan(settings):
-            builder = calculation.get_builder()
+            builder = md_workchain.get_builder()
             builder.code = self.inputs.lmp_code
             builder.potential = self.inputs.potential
             builder.structure = self.ctx.md_structures[run['cell']]

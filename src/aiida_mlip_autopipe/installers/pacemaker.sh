@@ -3,7 +3,8 @@
 # under $MLIP_AUTOPIPE_CACHE, keyed by a hash of the pins. Its own environment because numpy 2.4
 # (which aiida-core's environment picks) breaks pacemaker's fit metrics, and TensorFlow stays out
 # of the plugin's environment. Idempotent: a stamp file marks a complete install (seconds the
-# second time). `mlip-autopipe setup` registers the code `pacemaker` from CODES in setup.py.
+# second time). Run by `mlip-autopipe install-codes`; `mlip-autopipe setup` registers the code
+# `pacemaker` from CODES in setup.py.
 set -euo pipefail
 
 CACHE=${MLIP_AUTOPIPE_CACHE:-$HOME/.cache/mlip-autopipe}

@@ -7,15 +7,16 @@
 #     mirror and keyring are taken from this system's own Debian sources entry; /etc/apt is not
 #     changed), tarball sha256 checked against the signed Sources index AND the pin below;
 #   - ML-PACE's evaluator library: python-ace 0.4.0rc1's source distribution (lib/ace), arranged
-#     into the tree LAMMPS's cmake module expects with scripts/lammps/pace-CMakeLists.txt, packed
+#     into the tree LAMMPS's cmake module expects with pace-CMakeLists.txt (beside this script), packed
 #     reproducibly and handed to cmake as PACELIB_URL=file://... / PACELIB_MD5.
 # Packages: ML-PACE, MANYBODY, EXTRA-FIX, EXTRA-COMPUTE, MC (fix atom/swap: chemical order in the
 # exploration), OpenMP; MPI off (serial lmp).
 # About 10-25 min of `make -j$(nproc)` on 2 cores the first time; seconds afterwards.
+# Shipped inside the package (aiida_mlip_autopipe/installers) and run by `mlip-autopipe install-codes`
+# (which `make setup` calls); it needs only the files beside it.
 set -euo pipefail
-source "$(dirname "${BASH_SOURCE[0]}")/../lib/debian.sh"
-cd "$(dirname "$0")/../.."
-REPO=$(pwd)
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+source "$HERE/debian.sh"
 
 LAMMPS_DEB_VERSION=20250204+dfsg.1-2
 LAMMPS_ORIG=lammps_20250204+dfsg.1.orig.tar.xz
@@ -48,8 +49,10 @@ if [[ -x $PREFIX/bin/lmp ]] && has_pace_extrapolation "$PREFIX/bin/lmp"; then
     exit 0
 fi
 
-# 1. Build tools
-ensure_debian_packages "${DEBIAN_PACKAGES[@]}"
+# 1. Build tools: from Debian when one is missing (elsewhere, install cmake, g++, make and xz first)
+for tool in cmake g++ make xz; do
+    command -v "$tool" >/dev/null || { ensure_debian_packages "${DEBIAN_PACKAGES[@]}"; break; }
+done
 
 mkdir -p "$DOWNLOADS" "$WORK"
 start=$(date +%s)
@@ -107,8 +110,8 @@ log "LAMMPS source verified (sha256 $LAMMPS_ORIG_SHA256)"
 # 3. python-ace's source distribution for the ML-PACE library
 sdist=$DOWNLOADS/$PYACE_SDIST
 if [[ ! -f $sdist ]] || [[ $(sha256sum "$sdist" | cut -d' ' -f1) != "$PYACE_SDIST_SHA256" ]]; then
-    PIP=${PIP:-$REPO/.venv/bin/pip}
-    [[ -x $PIP ]] || PIP="python3 -m pip"
+    # `mlip-autopipe install-codes` sets PIP to the pip of the plugin's own environment
+    PIP=${PIP:-python3 -m pip}
     log "downloading python-ace $PYACE_VERSION source distribution"
     rm -rf "$WORK/sdist"
     # --no-binary only for python-ace: its build dependencies may come as wheels
@@ -135,7 +138,7 @@ cp "$ace"/utils/cnpy/cnpy.{cpp,h} "$ace"/utils/cnpy/LICENSE "$tree/ML-PACE/cnpy/
 cp -r "$ace"/utils/wigner-cpp/include "$tree/wigner-cpp/"
 cp -r "$ace"/ace-evaluator/lib/yaml-cpp "$tree/yaml-cpp"
 cp "$ace"/LICENSE "$tree/LICENSE"
-cp "$REPO/scripts/lammps/pace-CMakeLists.txt" "$tree/CMakeLists.txt"
+cp "$HERE/pace-CMakeLists.txt" "$tree/CMakeLists.txt"
 pacelib=$WORK/libpace-pyace-$PYACE_VERSION.tar.gz
 (cd "$WORK/pace" && tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -cf - "$(basename "$tree")" |
     gzip -n >"$pacelib")
