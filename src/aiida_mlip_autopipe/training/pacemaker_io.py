@@ -677,8 +677,10 @@ if fit_status == 0:
                     if Path(name).exists() for arg in ('-d', name)]
         activeset = ['pace_activeset', *datasets, *batch, 'output_potential.yaml']
         if step('pace_activeset', activeset, 'activeset.log') != 0:
-            if 'Insufficient atomic environments' in Path('activeset.log').read_text():
-                # pace_activeset first drops atoms with outlying force errors; small sets need them all
+            failure = Path('activeset.log').read_text()
+            if 'Insufficient atomic environments' in failure or 'singular' in failure:
+                # pace_activeset first drops atoms with outlying force errors; small sets need them all (with
+                # too few environments left, MaxVol's matrix is singular or under-determined)
                 Path('activeset.log').rename('activeset_filtered.log')
                 status['activeset_all_atoms'] = True
                 step('pace_activeset', [*activeset[:-1], '--all-atoms', activeset[-1]], 'activeset.log')
