@@ -68,6 +68,13 @@ def compute_potential_properties(potential, parameters: orm.Dict, **cells) -> or
 
 
 @calcfunction
+def report_unusable_potential(potential, reason: orm.Str) -> orm.Dict:
+    """Return the validation report of a potential whose properties cannot be computed (e.g. an equation
+    of state without a minimum): every property fails, with the reason."""
+    return orm.Dict({'cells': {}, 'failed': [f'potential: {reason.value}'], 'passed': False, 'unusable': reason.value})
+
+
+@calcfunction
 def generate_centred_eos_structures(potential_properties: orm.Dict, parameters: orm.Dict, **cells) -> dict:
     """Return the EOS series of every validation cell centred on the potential's equilibrium, keyed
     ``eos_<cell>_<i>``: the structures both sides' EOS are fitted on."""

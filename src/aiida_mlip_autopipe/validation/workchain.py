@@ -28,6 +28,7 @@ from .functions import (
     generate_validation_cells,
     generate_validation_report,
     lammps_md_parameters,
+    report_unusable_potential,
     md_plan,
     run_md_stability,
 )
@@ -229,6 +230,10 @@ class ValidationWorkChain(WorkChain):
                 metadata={'call_link_label': 'potential_properties'},
             )
         except (RuntimeError, ValueError) as exception:  # the calcfunction node keeps the traceback
+            report = report_unusable_potential(
+                self.inputs.potential, orm.Str(str(exception)), metadata={'call_link_label': 'report'}
+            )
+            self.out('report', report)
             return self.exit_codes.ERROR_POTENTIAL_PROPERTIES.format(message=str(exception))
         for name, row in self.ctx.potential_properties.get_dict().items():
             formation = (row.get('formation') or {}).get('formation_energy')
