@@ -28,8 +28,8 @@ from .functions import (
     generate_validation_cells,
     generate_validation_report,
     lammps_md_parameters,
-    report_unusable_potential,
     md_plan,
+    report_unusable_potential,
     run_md_stability,
 )
 from .properties import ELASTIC_STRAINS, PROPERTIES, VACANCY_SUPERCELL, check_tolerances
