@@ -5,11 +5,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from aiida import orm
+from aiida.common.links import LinkType
 from aiida.engine import run_get_node
+from ase import Atoms
+from ase.build import bulk
+from ase.calculators.emt import EMT
 
+from aiida_mlip_autopipe.campaign.status import describe_campaign
 from aiida_mlip_autopipe.data import AcePotential
 from aiida_mlip_autopipe.validation.eos import reference_cell
-from aiida_mlip_autopipe.validation.plot import plot_eos_comparison
+from aiida_mlip_autopipe.validation.plot import plot_eos_comparison, plot_phonon_comparison
 from aiida_mlip_autopipe.validation.report import format_validation_table
 from aiida_mlip_autopipe.validation.workchain import ValidationWorkChain, get_validation_builder
 
@@ -84,11 +89,88 @@ def test_emt_validation_reports_every_property(potential, tmp_path):
     assert node.exit_status == ValidationWorkChain.exit_codes.ERROR_VALIDATION_FAILED.status
     assert 'Cu bulk_modulus' in node.exit_message
     assert not report['passed'] and report['tolerances']['formation_energy'] == 0.005
-    assert results['property_labels'].count == 3 * (8 + 2) + 1
+    # elastic (8 each) and vacancy (2 each) of Cu, Au, Cu3Au, the disordered cell, the phonons' displaced
+    # supercells (one each for Cu and Au, two for Cu3Au): the EMT default includes the phonons
+    assert results['property_labels'].count == 3 * (8 + 2) + 1 + 4
     assert sorted(results['property_labels'].to_atoms()[0].info) == ['config_type', 'source_uuid']
     table = format_validation_table(report)
     assert 'Cu16Au16_sqs (sqs, Cu 0.500 Au 0.500)' in table and 'MD stability (8 runs)' in table
+    assert 'phonon_rmse' in cells['Cu3Au']['passed'] and 'phonon_rmse' not in sqs['passed']
     assert plot_eos_comparison(report, tmp_path / 'eos.png').stat().st_size > 1000
+
+
+def phonopy_mesh(atoms, centring: str, calculator) -> tuple[np.ndarray, np.ndarray]:
+    """Frequencies (THz) of ``atoms`` on the Gamma-centred 8x8x8 mesh and at the zone boundary point of the
+    first path segment (fcc X, simple cubic X), by phonopy on its own: 2x2x2 supercell, 0.01 A."""
+    from phonopy import Phonopy
+    from phonopy.structure.atoms import PhonopyAtoms
+
+    unit = PhonopyAtoms(
+        symbols=atoms.get_chemical_symbols(), cell=atoms.cell[:], scaled_positions=atoms.get_scaled_positions()
+    )
+    phonopy = Phonopy(unit, supercell_matrix=[2, 2, 2], primitive_matrix=centring)
+    phonopy.generate_displacements(distance=0.01)
+    forces = []
+    for cell in phonopy.supercells_with_displacements:
+        supercell = Atoms(cell.symbols, cell=cell.cell, scaled_positions=cell.scaled_positions, pbc=True)
+        supercell.calc = calculator
+        forces.append(supercell.get_forces())
+    phonopy.forces = forces
+    phonopy.produce_force_constants()
+    phonopy.run_mesh([8, 8, 8], is_gamma_center=True, is_mesh_symmetry=False)
+    boundary = [0.5, 0, 0.5] if centring == 'F' else [0, 0.5, 0]
+    return np.asarray(phonopy.mesh.frequencies), np.asarray(phonopy.run_qpoints([boundary]).frequencies[0])
+
+
+def test_emt_phonons_agree_with_phonopy_run_here(potential, tmp_path):
+    """Phonons of Cu, Au and Cu3Au: the labeller's side is EMT's by phonopy run here at EMT's lattice
+    parameter, the potential's side the fixture's at its own; the errors are those of these two runs."""
+    from pyace import PyACECalculator
+    from pyace.basis import BBasisConfiguration
+
+    builder = get_validation_builder(potential, labeller='emt', elements=['Cu', 'Au'], properties=['eos', 'phonons'])
+    results, node = run_get_node(builder)
+    report = results['report'].get_dict()
+    labels = results['property_labels'].to_atoms()
+    assert sorted(atoms.info['config_type'] for atoms in labels) == [
+        'phonon_Au_0',
+        'phonon_Cu3Au_0',
+        'phonon_Cu3Au_1',
+        'phonon_Cu_0',
+    ]
+    ace = PyACECalculator(BBasisConfiguration(str(FIXTURE / 'potential.yaml')))
+    for name, centring in (('Cu', 'F'), ('Au', 'F'), ('Cu3Au', 'P')):
+        entry, bands = report['cells'][name], report['phonon_bands'][name]
+        sides = {}
+        for side, calculator in (('labeller', EMT()), ('potential', ace)):
+            a = entry[side]['lattice_a']
+            cell = CU3AU.copy() if name == 'Cu3Au' else bulk(name, 'fcc', a=a, cubic=True)
+            cell.set_cell(np.eye(3) * a, scale_atoms=True)
+            mesh, boundary = phonopy_mesh(cell, centring, calculator)
+            sides[side] = mesh
+            assert entry[side]['max_frequency'] == pytest.approx(mesh.max(), rel=1e-6), (name, side)
+            assert bands[side]['frequencies'][30] == pytest.approx(boundary, abs=1e-6), (name, side)
+        difference = sides['potential'] - sides['labeller']
+        assert entry['error']['phonon_rmse'] == pytest.approx(np.sqrt(np.mean(difference**2)), rel=1e-5), name
+        assert abs(entry['error']['phonon_max_error']) == pytest.approx(np.abs(difference).max(), rel=1e-5), name
+        limit = 0.05 * sides['labeller'].max()
+        assert entry['passed']['phonon_rmse'] == (np.sqrt(np.mean(difference**2)) <= limit)
+        assert entry['passed']['phonon_max_error'] == (np.abs(difference).max() <= limit)
+    # EMT's highest frequencies (THz); the fixture was fitted to EMT forces: within 5 % of them
+    assert report['cells']['Cu']['labeller']['max_frequency'] == pytest.approx(8.14, abs=0.01)
+    assert report['cells']['Cu3Au']['labeller']['max_frequency'] == pytest.approx(6.73, abs=0.01)
+    assert not any('phonon' in line or 'max_frequency' in line for line in report['failed'])
+    assert node.exit_status == 410 and 'Cu bulk_modulus' in node.exit_message
+    table = format_validation_table(report)
+    assert '  phonon_max_error (THz)' in table
+    assert plot_phonon_comparison(report, tmp_path / 'phonons.png').stat().st_size > 1000
+    # `mlip-autopipe status` of a campaign with this validation: the table and the phonon plot's path
+    campaign = orm.WorkflowNode(label='phonons').store()
+    results['report'].base.links.add_incoming(campaign, link_type=LinkType.RETURN, link_label='validation')
+    status = describe_campaign(campaign, tmp_path / 'campaign_learning_curve.png')
+    assert '  phonon_rmse (THz)' in status
+    assert f'phonon plot: {tmp_path / "campaign_phonons.png"}' in status
+    assert (tmp_path / 'campaign_phonons.png').read_bytes()[:4] == b'\x89PNG'
 
 
 def test_loose_tolerances_pass(potential):
@@ -111,6 +193,7 @@ def test_loose_tolerances_pass(potential):
         ({'elements': (orm.List, ['Cu', 'Ni'])}, '`elements`: Ni; the potential knows Au, Cu'),
         ({'properties': (orm.List, ['eos', 'md'])}, '`temperature_max`: needed'),
         ({'tolerances': (orm.Dict, {'lattice': 0.01})}, '`tolerances`: unknown tolerance lattice'),
+        ({'phonon_supercell': (orm.Int, 0)}, '`phonon_supercell`: 0 is not allowed; give 1 or more'),
     ],
 )
 def test_bad_inputs_are_refused_before_running(potential, changes, message):

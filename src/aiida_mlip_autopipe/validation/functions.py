@@ -54,8 +54,8 @@ def generate_validation_cells(parameters: orm.Dict) -> dict:
 
 @calcfunction
 def compute_potential_properties(potential, parameters: orm.Dict, **cells) -> orm.Dict:
-    """Return the potential's EOS, elastic constants, vacancy and formation energies (each cell at its own
-    equilibrium)."""
+    """Return the potential's EOS, elastic constants, vacancy and formation energies and phonons (each cell
+    at its own equilibrium)."""
     settings = _settings(parameters)
     rows = calculator_properties(
         _ordered(settings, cells),
@@ -63,6 +63,7 @@ def compute_potential_properties(potential, parameters: orm.Dict, **cells) -> or
         properties=settings['properties'],
         strains=settings['strains'],
         supercell=settings['supercell'],
+        phonon_supercell=settings['phonon_supercell'],
     )
     return orm.Dict(rows)
 
@@ -88,8 +89,8 @@ def generate_centred_eos_structures(potential_properties: orm.Dict, parameters: 
 
 @calcfunction
 def generate_property_structures(eos_labels, parameters: orm.Dict, **cells) -> dict:
-    """Return the elastic, vacancy and formation structures at the labeller's equilibrium (from its EOS
-    labels); the labeller relaxes the vacancy defects and the disordered cells itself."""
+    """Return the elastic, vacancy, formation and phonon structures at the labeller's equilibrium (from its
+    EOS labels); the labeller relaxes the vacancy defects and the disordered cells itself."""
     settings = _settings(parameters)
     rows, _ = labeller_eos(settings['cells'], eos_labels.to_atoms())
     structures = property_structures(
@@ -98,6 +99,7 @@ def generate_property_structures(eos_labels, parameters: orm.Dict, **cells) -> d
         settings['properties'],
         strains=settings['strains'],
         supercell=settings['supercell'],
+        phonon_supercell=settings['phonon_supercell'],
     )
     return {key: orm.StructureData(ase=atoms) for key, atoms in structures.items()}
 
@@ -262,7 +264,7 @@ def generate_validation_report(
     **cells,
 ) -> orm.Dict:
     """Return the validation report from the potential's properties, the labeller's labels (``eos_labels``
-    and, for elastic constants, vacancies and formation energies, ``property_labels`` with the
+    and, for elastic constants, vacancies, formation energies and phonons, ``property_labels`` with the
     labeller's ``relaxations`` record), the ``md`` runs and the validation cells."""
     settings = _settings(parameters)
     atoms = _ordered(settings, cells)
@@ -271,7 +273,13 @@ def generate_validation_report(
         frames = property_labels.to_atoms()
         record = relaxations.get_dict() if relaxations is not None else {}
         for name, reasons in labeller_properties(
-            rows, frames, settings['properties'], settings['strains'], relaxations=record, cells=atoms
+            rows,
+            frames,
+            settings['properties'],
+            settings['strains'],
+            relaxations=record,
+            cells=atoms,
+            phonon_supercell=settings['phonon_supercell'],
         ).items():
             missing.setdefault(name, {}).update(reasons)
     md_runs = md.get_dict()['runs'] if md is not None else None

@@ -1,4 +1,5 @@
-"""Material properties of a calculator: cubic elastic constants, vacancy and alloy formation energies, MD stability.
+"""Material properties of a calculator: cubic elastic constants, vacancy and alloy formation energies, phonons,
+MD stability.
 
 Pure functions on ASE atoms and calculators, testable without a profile. The same functions give the
 potential's side (any ASE calculator) and, from single-point labels (energies and stresses of the
@@ -22,6 +23,7 @@ from ase.units import GPa
 
 from .cells import cell_kind, composition_of
 from .eos import fit_eos, strained_series
+from .phonons import PHONON_SUPERCELL, calculator_phonons
 
 LOGGER = logging.getLogger(__name__)
 
@@ -36,15 +38,18 @@ VACANCY_SUPERCELL = 2
 RELAX_FMAX = 0.01
 RELAX_STEPS = 300
 #: Properties a validation can compute.
-PROPERTIES = ('eos', 'elastic', 'vacancy', 'formation', 'md')
+PROPERTIES = ('eos', 'elastic', 'vacancy', 'formation', 'phonons', 'md')
 #: Default tolerances: relative for lattice parameter, bulk modulus and elastic constants; eV for the
-#: vacancy, eV/atom for formation energies.
+#: vacancy, eV/atom for formation energies; phonon frequencies relative to the labeller's highest
+#: frequency (5 %: frequencies go as the square root of the force constants, so about the 10 % of the
+#: elastic constants).
 DEFAULT_TOLERANCES = {
     'lattice_a': 0.005,
     'bulk_modulus': 0.05,
     'elastic': 0.10,
     'vacancy_energy': 0.1,
     'formation_energy': 0.005,
+    'phonon_frequency': 0.05,
 }
 #: Tolerance key of each compared quantity.
 TOLERANCE_OF = {
@@ -55,6 +60,9 @@ TOLERANCE_OF = {
     'c44': 'elastic',
     'vacancy_energy': 'vacancy_energy',
     'formation_energy': 'formation_energy',
+    'max_frequency': 'phonon_frequency',
+    'phonon_rmse': 'phonon_frequency',
+    'phonon_max_error': 'phonon_frequency',
 }
 #: Quantities whose error is a difference (potential - labeller) rather than a ratio.
 ABSOLUTE_QUANTITIES = ('vacancy_energy', 'formation_energy')
@@ -255,6 +263,7 @@ def calculator_properties(
     properties=PROPERTIES,
     strains=ELASTIC_STRAINS,
     supercell: int = VACANCY_SUPERCELL,
+    phonon_supercell: int = PHONON_SUPERCELL,
 ) -> dict:
     """Return every property of ``calculator`` for the validation ``cells`` (by name, see :mod:`.cells`),
     each at its own equilibrium.
@@ -262,8 +271,9 @@ def calculator_properties(
     EOS: a first fit on the strained series of the cell finds the equilibrium, the reported fit is on
     the series centred there (:func:`centred_series`, the structures the labeller is given). At the
     fitted equilibrium volume: elastic constants (cubic end members and ordered compounds), the
-    vacancy (positions relaxed, cell fixed) and the formation energy of the compounds and disordered
-    cells (:func:`formation_row`).
+    vacancy (positions relaxed, cell fixed), the formation energy of the compounds and disordered
+    cells (:func:`formation_row`) and the phonons of the cubic end members and ordered compounds
+    (:func:`~.phonons.calculator_phonons`, the conventional cell repeated ``phonon_supercell`` times).
     """
     elements = cell_elements(cells)
     result: dict[str, dict] = {}
@@ -301,7 +311,14 @@ def calculator_properties(
             row['formation'] = formation_row(atoms, row, result, elements, relaxed)
             if relaxed is not None:
                 relaxed[0].calc = None
+        if 'phonons' in properties and has_phonons(name, atoms, kind):
+            row['phonons'] = calculator_phonons(conventional_cell(name, equilibrium), calculator, phonon_supercell)
     return result
+
+
+def has_phonons(name: str, atoms: Atoms, kind: str) -> bool:
+    """Return whether validation cell ``name`` gets phonons: the cubic end members and ordered compounds."""
+    return kind != 'sqs' and is_cubic(name, atoms)
 
 
 def relaxed_volume_energy(energy: float, stress, volume: float, bulk_modulus_gpa: float) -> float:

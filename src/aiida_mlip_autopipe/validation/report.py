@@ -3,7 +3,8 @@
 Structure keys carry what each label is for: ``eos_<cell>_<i>`` (strained series of the EOS),
 ``elastic_<cell>_<mode>_<i>`` (strained cells at the labeller's equilibrium), ``vacancy_<cell>_perfect``
 and ``vacancy_<cell>_defect`` (the defect relaxed by the labeller itself), ``formation_<cell>`` (a
-disordered cell at the labeller's equilibrium volume, relaxed by the labeller).
+disordered cell at the labeller's equilibrium volume, relaxed by the labeller), ``phonon_<cell>_<i>``
+(phonopy's displaced supercells of the conventional cell at the labeller's equilibrium).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from ase import Atoms
 
 from .cells import cell_kind, composition_of
 from .eos import VOLUME_STRAINS, eos_key
+from .phonons import PHONON_SUPERCELL, compare_phonons, displaced_supercells, matching_supercells, phonon_spectrum
 from .properties import (
     ABSOLUTE_QUANTITIES,
     ELASTIC_STRAINS,
@@ -26,6 +28,7 @@ from .properties import (
     eos_of_series,
     fit_cubic_elastic,
     formation_row,
+    has_phonons,
     is_cubic,
     scaled_to_volume,
     vacancy_cells,
@@ -48,6 +51,7 @@ PROPERTY_QUANTITIES = {
     'elastic': ('c11', 'c12', 'c44'),
     'vacancy': ('vacancy_energy',),
     'formation': ('formation_energy',),
+    'phonons': ('max_frequency', 'phonon_rmse', 'phonon_max_error'),
 }
 
 
@@ -81,12 +85,14 @@ def property_structures(
     properties,
     strains=ELASTIC_STRAINS,
     supercell: int = VACANCY_SUPERCELL,
+    phonon_supercell: int = PHONON_SUPERCELL,
 ) -> dict[str, Atoms]:
-    """Return the elastic, vacancy and formation structures at the labeller's fitted equilibrium of each cell.
+    """Return the elastic, vacancy, formation and phonon structures at the labeller's fitted equilibrium of
+    each cell.
 
     The vacancy's defect cell and the disordered cells (``formation_<cell>``) are given as built (atoms
     on their lattice sites): the labeller relaxes them itself (:func:`relax_keys`), as the potential
-    relaxes its own.
+    relaxes its own. The phonon supercells (``phonon_<cell>_<i>``) are labelled as they are.
     """
     elements = cell_elements(cells)
     structures = {}
@@ -104,6 +110,9 @@ def property_structures(
             structures[f'vacancy_{name}_defect'] = defect
         if 'formation' in properties and kind == 'sqs':
             structures[f'formation_{name}'] = equilibrium
+        if 'phonons' in properties and has_phonons(name, atoms, kind):
+            for index, cell in enumerate(displaced_supercells(conventional_cell(name, equilibrium), phonon_supercell)):
+                structures[f'phonon_{name}_{index}'] = cell
     return structures
 
 
@@ -130,12 +139,22 @@ def _converged(relaxations: dict | None, key: str) -> bool:
     return bool(((relaxations or {}).get(key) or {}).get('converged'))
 
 
-def labeller_properties(rows: dict, frames, properties, strains=ELASTIC_STRAINS, relaxations=None, cells=None) -> dict:
-    """Add the labeller's elastic constants, vacancy and formation energies from labelled ``frames`` to ``rows``.
+def labeller_properties(
+    rows: dict,
+    frames,
+    properties,
+    strains=ELASTIC_STRAINS,
+    relaxations=None,
+    cells=None,
+    phonon_supercell: int = PHONON_SUPERCELL,
+) -> dict:
+    """Add the labeller's elastic constants, vacancy and formation energies and phonons from labelled ``frames``
+    to ``rows``.
 
     ``relaxations`` is the labelling work chain's record (``{key: {'converged': ...}}``); ``cells`` the
-    validation cells by name (for the compositions; formation energies need it). Returns
-    ``{cell: {property: reason}}`` for what could not be computed (a label missing).
+    validation cells by name (for the compositions and the phonon supercells; formation energies and
+    phonons need it). Returns ``{cell: {property: reason}}`` for what could not be computed (a label
+    missing).
     """
     groups = group_frames(frames)
     elements = cell_elements(cells or rows)
@@ -189,7 +208,98 @@ def labeller_properties(rows: dict, frames, properties, strains=ELASTIC_STRAINS,
                 if kind == 'sqs':
                     relaxed = (frame, _converged(relaxations, f'formation_{name}'))
                 row['formation'] = formation_row(cells[name], row, rows, elements, relaxed)
+        if 'phonons' in properties and cells is not None and name in cells and has_phonons(name, cells[name], kind):
+            reason = labeller_phonons(row, name, cells[name], groups.get('phonon', {}), phonon_supercell)
+            if reason:
+                missing.setdefault(name, {})['phonons'] = reason
     return missing
+
+
+def labeller_phonons(row: dict, name: str, atoms: Atoms, labelled: dict, supercell: int) -> str | None:
+    """Add the labeller's phonons of cell ``name`` to its ``row`` from the labelled ``phonon_<name>_<i>``
+    supercells; return the reason when they cannot be computed."""
+    prefix = f'phonon_{name}_'
+    suffixes = [key[len(prefix) :] for key in labelled if key.startswith(prefix)]
+    indices = sorted(int(suffix) for suffix in suffixes if suffix.isdigit())
+    conventional = conventional_cell(name, scaled_to_volume(atoms, row['eos']['volume_per_atom']))
+    expected = len(displaced_supercells(conventional, supercell))
+    if indices != list(range(expected)):
+        return f'only {len(indices)} of {expected} displaced supercells labelled'
+    frames = [labelled[f'{prefix}{index}'] for index in indices]
+    if not matching_supercells(frames, conventional, supercell):
+        return "the labelled supercells are not the displaced supercells of the labeller's equilibrium cell"
+    row['phonons'] = phonon_spectrum(conventional, [frame.get_forces() for frame in frames], supercell)
+    return None
+
+
+def _reason(missing: dict, name: str, group: str) -> str | None:
+    reasons = missing.get(name)
+    return reasons.get(group) if isinstance(reasons, dict) else reasons
+
+
+def _compare_phonon_entry(
+    entry: dict, name: str, potential: dict, labeller: dict, tolerances: dict, missing: dict, failed: list
+) -> dict | None:
+    """Fill ``entry`` with the phonon rows of cell ``name`` and append the failing ones to ``failed``; return
+    both sides' bands and densities of states (``None`` without the labeller's).
+
+    Rows: ``max_frequency`` (both sides' highest frequency over the mesh, relative error),
+    ``phonon_rmse`` (RMSE of the frequencies over the mesh; error column) and ``phonon_max_error``
+    (the largest difference, with both sides' frequencies there), all THz
+    (:func:`~.phonons.compare_phonons`: each passes within ``phonon_frequency`` x the labeller's
+    highest frequency, relative for ``max_frequency``).
+    """
+    ours, theirs = potential['phonons'], labeller.get('phonons')
+    entry['potential']['max_frequency'] = ours['max_frequency']
+    if theirs is None:
+        entry['labeller']['max_frequency'] = None
+        for quantity in PROPERTY_QUANTITIES['phonons']:
+            entry['missing'][quantity] = _reason(missing, name, 'phonons') or 'not computed'
+            entry['passed'][quantity] = False
+            failed.append(f'{name} {quantity} (not computed)')
+        return None
+    comparison = compare_phonons(ours, theirs, tolerances['phonon_frequency'])
+    worst = comparison['worst']
+    entry['labeller']['max_frequency'] = theirs['max_frequency']
+    entry['potential']['phonon_rmse'] = entry['labeller']['phonon_rmse'] = None
+    entry['potential']['phonon_max_error'] = worst['potential']
+    entry['labeller']['phonon_max_error'] = worst['labeller']
+    entry['error'].update(
+        max_frequency=comparison['max_frequency_error'],
+        phonon_rmse=comparison['rmse'],
+        phonon_max_error=comparison['max_error'],
+    )
+    entry['passed'].update(comparison['passed'])
+    entry['phonons'] = {
+        'rmse': comparison['rmse'],
+        'max_error': comparison['max_error'],
+        'worst': worst,
+        'limit': comparison['limit'],
+        'min_frequency': {'potential': ours['min_frequency'], 'labeller': theirs['min_frequency']},
+        **{key: theirs[key] for key in ('centring', 'supercell', 'supercell_atoms', 'displacements', 'mesh')},
+    }
+    for quantity, passed in comparison['passed'].items():
+        if passed:
+            continue
+        if quantity == 'max_frequency':
+            shown = _shown_error(quantity, comparison['max_frequency_error'])
+        else:
+            entry['missing'][quantity] = (
+                f'limit {comparison["limit"]:.3f} THz = {tolerances["phonon_frequency"]:.0%} of '
+                f'{theirs["max_frequency"]:.3f} THz'
+            )
+            shown = f'{entry["error"][quantity]:+.3f} THz, {entry["missing"][quantity]}'
+        failed.append(f'{name} {quantity} ({shown})')
+    return {
+        'labels': theirs['band']['labels'],
+        'segments': theirs['band']['segments'],
+        'rmse': comparison['rmse'],
+        'max_error': comparison['max_error'],
+        **{
+            side: {key: row['band'][key] for key in ('distances', 'frequencies')} | {'dos': row['dos']}
+            for side, row in (('potential', ours), ('labeller', theirs))
+        },
+    }
 
 
 def _value(row: dict, quantity: str):
@@ -223,11 +333,12 @@ def compare_properties(
     with the reason in ``missing``; so do the lattice parameter and bulk modulus when a side's EOS
     minimum lies outside the sampled volumes, and a vacancy or formation energy whose relaxation did
     not converge on either side. ``cells`` (validation cells by name) gives each entry its ``kind``
-    and ``composition``. A halted MD run fails.
+    and ``composition``. A halted MD run fails. Phonons: see :func:`_compare_phonon_entry`; both
+    sides' bands and densities of states go to ``phonon_bands`` (for the plot).
     """
     missing = missing or {}
     elements = cell_elements(cells or potential_rows)
-    cells_report, failed = {}, []
+    cells_report, failed, phonon_bands = {}, [], {}
     for name in sorted(potential_rows):
         potential, labeller = potential_rows[name], labeller_rows.get(name, {})
         entry = {'potential': {}, 'labeller': {}, 'error': {}, 'passed': {}, 'missing': {}}
@@ -236,6 +347,11 @@ def compare_properties(
             entry['composition'] = composition_of(cells[name], elements)
         for group, quantities in PROPERTY_QUANTITIES.items():
             if group not in properties or (group != 'eos' and group not in potential):
+                continue
+            if group == 'phonons':
+                bands = _compare_phonon_entry(entry, name, potential, labeller, tolerances, missing, failed)
+                if bands:
+                    phonon_bands[name] = bands
                 continue
             for quantity in quantities:
                 ours, theirs = _value(potential, quantity), _value(labeller, quantity)
@@ -293,6 +409,8 @@ def compare_properties(
         }
         for name in sorted(potential_rows)
     }
+    if 'phonons' in properties:
+        report['phonon_bands'] = phonon_bands
     if md_runs is not None:
         for run in md_runs:
             if run['halted']:
@@ -313,6 +431,9 @@ UNITS = {
     'c44': 'GPa',
     'vacancy_energy': 'eV',
     'formation_energy': 'meV/atom',
+    'max_frequency': 'THz',
+    'phonon_rmse': 'THz',
+    'phonon_max_error': 'THz',
 }
 
 
@@ -321,6 +442,8 @@ def _shown_error(quantity: str, error: float) -> str:
         return f'{1000 * error:+.1f} meV/atom'
     if quantity == 'vacancy_energy':
         return f'{error:+.3f} eV'
+    if quantity in ('phonon_rmse', 'phonon_max_error'):
+        return f'{error:+.3f} THz'
     return f'{error:+.1%}'
 
 
@@ -359,7 +482,9 @@ def format_validation_table(report: dict) -> str:
                 shown = '-'
             elif quantity == 'formation_energy':
                 shown = f'{1000 * error:+.1f}'
-            elif quantity == 'vacancy_energy':
+            elif quantity == 'phonon_rmse':
+                shown = f'{error:.3f}'
+            elif quantity in ('vacancy_energy', 'phonon_max_error'):
                 shown = f'{error:+.3f}'
             else:
                 shown = f'{error:+.1%}'

@@ -4,7 +4,8 @@ The validation cells (end members, the ordered compound, a special quasi-random 
 composition) are made first. The potential's properties are computed in ASE (pyace); the labeller
 (EMT or pw.x, through the labelling work chains loaded by entry point, so this stage imports no
 other) labels the same prototypes: first the EOS series, then the strained, vacancy and disordered
-cells at its own equilibrium, relaxing the vacancy defects and disordered cells itself.
+cells at its own equilibrium, relaxing the vacancy defects and disordered cells itself, and the
+displaced supercells of the phonons.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from .functions import (
     report_unusable_potential,
     run_md_stability,
 )
+from .phonons import PHONON_SUPERCELL
 from .properties import ELASTIC_STRAINS, PROPERTIES, VACANCY_SUPERCELL, check_tolerances
 from .report import labeller_eos, relax_keys
 
@@ -40,6 +42,9 @@ LABELLERS = {'emt': 'mlip_autopipe.labelling.ase', 'qe': 'mlip_autopipe.labellin
 #: Defaults of the Monte Carlo swaps of the MD stability runs: steps between swap rounds, trials per round.
 MD_SWAP_EVERY = 100
 MD_SWAP_ATTEMPTS = 10
+#: Properties of the `properties` port's default: all but the phonons, whose displaced supercells cost
+#: tens of pw.x runs with the default `qe` labeller (``get_validation_builder`` adds them for `emt`).
+DEFAULT_PROPERTIES = tuple(name for name in PROPERTIES if name != 'phonons')
 
 
 def validate_inputs(inputs, _):
@@ -72,6 +77,8 @@ def validate_inputs(inputs, _):
             return f'`compositions`: {exception}'
     if inputs['vacancy_supercell'].value < 1 or inputs['md_steps'].value < 1:
         return '`vacancy_supercell` and `md_steps` must be at least 1'
+    if inputs['phonon_supercell'].value < 1:
+        return f'`phonon_supercell`: {inputs["phonon_supercell"].value} is not allowed; give 1 or more'
     if 'md_atoms' in inputs and inputs['md_atoms'].value < 1:
         return f'`md_atoms`: {inputs["md_atoms"].value} is not allowed; give 1 or more'
     if inputs['md_swap_every'].value < 0 or inputs['md_swap_attempts'].value < 0:
@@ -80,8 +87,9 @@ def validate_inputs(inputs, _):
 
 
 class ValidationWorkChain(WorkChain):
-    """Compare a potential's EOS, cubic elastic constants, vacancy and formation energies with its labeller's,
-    and run MD stability checks; output the report either way, exit 410 naming what fails its tolerance."""
+    """Compare a potential's EOS, cubic elastic constants, vacancy and formation energies and phonons with its
+    labeller's, and run MD stability checks; output the report either way, exit 410 naming what fails its
+    tolerance."""
 
     @classmethod
     def define(cls, spec):
@@ -100,8 +108,8 @@ class ValidationWorkChain(WorkChain):
         spec.input(
             'properties',
             valid_type=orm.List,
-            default=lambda: orm.List(list(PROPERTIES)),
-            help=f'What to compute: `eos` plus any of {", ".join(PROPERTIES)}.',
+            default=lambda: orm.List(list(DEFAULT_PROPERTIES)),
+            help=f'What to compute: `eos` plus any of {", ".join(PROPERTIES)} (default all but `phonons`).',
         )
         spec.input(
             'lmp_code',
@@ -146,6 +154,12 @@ class ValidationWorkChain(WorkChain):
             default=lambda: orm.Int(VACANCY_SUPERCELL),
             help='Repeats of the conventional cell per direction for the vacancy (2: 32 fcc sites).',
         )
+        spec.input(
+            'phonon_supercell',
+            valid_type=orm.Int,
+            default=lambda: orm.Int(PHONON_SUPERCELL),
+            help='Repeats of the conventional cell per direction for the phonons (2: 32 fcc or L1_2 atoms).',
+        )
         spec.input('tolerances', valid_type=orm.Dict, required=False, help='Overrides of the default tolerances.')
         spec.input('seed', valid_type=orm.Int, default=lambda: orm.Int(0), help='Seed of the MD velocities and noise.')
         spec.inputs.validator = validate_inputs
@@ -165,7 +179,8 @@ class ValidationWorkChain(WorkChain):
             'property_labels',
             valid_type=TrainingSet,
             required=False,
-            help='Labels of the strained, vacancy and disordered cells (the relaxed ones at their relaxed positions).',
+            help='Labels of the strained, vacancy, disordered and displaced phonon cells (the relaxed ones at their '
+            'relaxed positions).',
         )
         spec.exit_code(301, 'ERROR_LABELLER_INPUTS', message='the labeller refused its inputs: {message}')
         spec.exit_code(302, 'ERROR_LABELLING_FAILED', message='the labeller gave no {stage} labels: {message}')
@@ -195,6 +210,7 @@ class ValidationWorkChain(WorkChain):
             'properties': [name for name in PROPERTIES if name in properties],
             'strains': list(ELASTIC_STRAINS),
             'supercell': self.inputs.vacancy_supercell.value,
+            'phonon_supercell': self.inputs.phonon_supercell.value,
             'temperatures': [temperature * factor for factor in MD_TEMPERATURE_FACTORS] if temperature else [],
             'md_steps': self.inputs.md_steps.value,
             'md_timestep_fs': self.inputs.md_timestep.value,
@@ -237,9 +253,11 @@ class ValidationWorkChain(WorkChain):
             return self.exit_codes.ERROR_POTENTIAL_PROPERTIES.format(message=str(exception))
         for name, row in self.ctx.potential_properties.get_dict().items():
             formation = (row.get('formation') or {}).get('formation_energy')
+            phonons = row.get('phonons')
             self.report(
                 f'potential {name}: a {row["eos"]["lattice_a"]:.4f} A, B {row["eos"]["bulk_modulus_gpa"]:.1f} GPa'
                 + ('' if formation is None else f', formation {1000 * formation:+.1f} meV/atom')
+                + ('' if phonons is None else f', highest phonon frequency {phonons["max_frequency"]:.3f} THz')
             )
 
     def _labelling_builder(self, structures: dict, relax=()):
@@ -291,17 +309,17 @@ class ValidationWorkChain(WorkChain):
         return exit_code
 
     def needs_property_labels(self):
-        """Elastic constants, vacancies or formation energies were asked for."""
-        return bool({'elastic', 'vacancy', 'formation'} & set(self.ctx.properties))
+        """Elastic constants, vacancies, formation energies or phonons were asked for."""
+        return bool({'elastic', 'vacancy', 'formation', 'phonons'} & set(self.ctx.properties))
 
     def run_property_labelling(self):
-        """Label the strained, vacancy and disordered cells at the labeller's equilibrium; the labeller relaxes
-        the vacancy defects and the disordered cells."""
+        """Label the strained, vacancy, disordered and displaced phonon cells at the labeller's equilibrium; the
+        labeller relaxes the vacancy defects and the disordered cells."""
         rows, missing = labeller_eos(self.ctx.parameters['cells'], self.ctx.eos_labels.to_atoms())
         for name, reasons in missing.items():
             self.report(f'labeller EOS of {name}: {reasons["eos"]}')
         if not rows:
-            self.report('no labeller EOS could be fitted: no elastic, vacancy or formation structures')
+            self.report('no labeller EOS could be fitted: no elastic, vacancy, formation or phonon structures')
             return None
         structures = generate_property_structures(
             self.ctx.eos_labels,
@@ -310,7 +328,7 @@ class ValidationWorkChain(WorkChain):
             metadata={'call_link_label': 'property_structures'},
         )
         if not structures:
-            self.report('no elastic, vacancy or formation structures for the cells the labeller has an EOS of')
+            self.report('no elastic, vacancy, formation or phonon structures for the cells the labeller has an EOS of')
             return None
         return self._submit_labelling(structures, 'property', relax_keys(structures))
 
@@ -426,6 +444,7 @@ def get_validation_builder(
     md_steps: int | None = None,
     gamma_halt: float | None = None,
     vacancy_supercell: int | None = None,
+    phonon_supercell: int | None = None,
     tolerances: dict | None = None,
     seed: int | None = None,
     compositions: list[dict[str, float]] | None = None,
@@ -438,14 +457,16 @@ def get_validation_builder(
     ``compositions`` (``[{element: fraction}]``, the campaign's composition points) chooses the
     disordered cells of the formation energies and MD runs; end members among them are skipped.
 
-    ``properties`` defaults to all of :data:`PROPERTIES` when ``temperature_max`` is given, else to all
-    but ``md``.
+    ``properties`` defaults to all of :data:`PROPERTIES` but ``md`` without ``temperature_max`` and
+    ``phonons`` with the ``qe`` labeller (tens of pw.x runs on 32-atom supercells; ask for them).
     """
     builder = ValidationWorkChain.get_builder()
     builder.potential = potential
     builder.labeller = orm.Str(labeller)
     if properties is None:
-        properties = [name for name in PROPERTIES if name != 'md' or temperature_max is not None]
+        skipped = {'md'} if temperature_max is None else set()
+        skipped |= {'phonons'} if labeller == 'qe' else set()
+        properties = [name for name in PROPERTIES if name not in skipped]
     builder.properties = orm.List(list(properties))
     plain = {
         'elements': (orm.List, list(elements) if elements else None),
@@ -458,6 +479,7 @@ def get_validation_builder(
         'md_steps': (orm.Int, md_steps),
         'gamma_halt': (orm.Float, gamma_halt),
         'vacancy_supercell': (orm.Int, vacancy_supercell),
+        'phonon_supercell': (orm.Int, phonon_supercell),
         'tolerances': (orm.Dict, tolerances),
         'seed': (orm.Int, seed),
         'compositions': (orm.List, [dict(item) for item in compositions] if compositions is not None else None),
