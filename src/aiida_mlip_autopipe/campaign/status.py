@@ -110,9 +110,18 @@ def plot_learning_curve(rows: list[dict], path, final_scores: dict | None = None
     plt.close(figure)
 
 
+def plot_beside(plot_path, what: str) -> Path:
+    """Return the path of plot ``what`` beside the learning curve's ``plot_path``: ``learning_curve`` in its
+    name replaced by ``what``, or ``_<what>`` added to a name without it."""
+    stem = Path(plot_path).stem
+    stem = stem.replace('learning_curve', what) if 'learning_curve' in stem else f'{stem}_{what}'
+    return Path(plot_path).with_name(f'{stem}.png')
+
+
 def describe_campaign(node: orm.WorkflowNode, plot_path) -> str:
     """Return the status text of a campaign (state, iteration table, stop reason, validation) and
-    write its learning curve to ``plot_path`` when any iteration has been fitted."""
+    write its learning curve to ``plot_path`` when any iteration has been fitted, and the validation's
+    EOS and phonon plots beside it (``learning_curve`` in the name replaced by ``eos``, ``phonons``)."""
     state = node.process_state.value if node.process_state else 'unknown'
     exit_status = f' [{node.exit_status}]' if node.exit_status is not None else ''
     lines = [f'{node.process_label}<{node.pk}> `{node.label}`: {state}{exit_status} {node.exit_message or ""}'.rstrip()]
@@ -135,14 +144,17 @@ def describe_campaign(node: orm.WorkflowNode, plot_path) -> str:
             f'{summary["dft_calculations"]} labelling calculations'
         )
     if 'validation' in node.outputs:
-        from ..validation.plot import plot_eos_comparison
+        from ..validation.plot import plot_eos_comparison, plot_phonon_comparison
         from ..validation.report import format_validation_table
 
         report = node.outputs.validation.get_dict()
         lines.append('validation (potential vs labeller):')
         lines.append(format_validation_table(report))
-        eos_path = Path(plot_path).with_name(Path(plot_path).stem.replace('learning_curve', 'eos') + '.png')
+        eos_path = plot_beside(plot_path, 'eos')
         lines.append(f'equation-of-state plot: {plot_eos_comparison(report, eos_path).resolve()}')
+        if report.get('phonon_bands'):
+            phonon_path = plot_phonon_comparison(report, plot_beside(plot_path, 'phonons'))
+            lines.append(f'phonon plot: {phonon_path.resolve()}')
     if any(row.get('heldout_force_rmse') is not None for row in rows):
         plot_learning_curve(rows, plot_path, final_scores)
         lines.append(f'learning curve: {Path(plot_path).resolve()}')

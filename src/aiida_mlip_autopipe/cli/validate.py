@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-PROPERTY_CHOICES = ('eos', 'elastic', 'vacancy', 'formation', 'md')
+PROPERTY_CHOICES = ('eos', 'elastic', 'vacancy', 'formation', 'phonons', 'md')
 
 
 def _tolerances(values) -> dict:
@@ -48,7 +48,8 @@ def _compositions(values) -> list[dict[str, float]] | None:
 @click.option(
     '--properties',
     default=None,
-    help=f'Comma-separated subset of {",".join(PROPERTY_CHOICES)} (default: all; `md` needs --temperature-max).',
+    help=f'Comma-separated subset of {",".join(PROPERTY_CHOICES)} (default: all but `phonons` with `qe`; `md` '
+    'needs --temperature-max).',
 )
 @click.option(
     '--composition',
@@ -69,8 +70,14 @@ def _compositions(values) -> list[dict[str, float]] | None:
     'tolerance_items',
     multiple=True,
     metavar='KEY=VALUE',
-    help='Override a tolerance: lattice_a, bulk_modulus, elastic (relative), vacancy_energy (eV) or '
-    'formation_energy (eV/atom). Repeatable.',
+    help='Override a tolerance: lattice_a, bulk_modulus, elastic (relative), vacancy_energy (eV), '
+    "formation_energy (eV/atom) or phonon_frequency (relative to the labeller's highest frequency). Repeatable.",
+)
+@click.option(
+    '--phonon-supercell',
+    type=int,
+    default=None,
+    help='Repeats of the conventional cell per direction for the phonons (default 2).',
 )
 @click.option('--seed', type=int, default=None, help='Seed of the MD runs.')
 @click.option('--submit', 'to_daemon', is_flag=True, help='Submit to the daemon instead of running here.')
@@ -80,6 +87,13 @@ def _compositions(values) -> list[dict[str, float]] | None:
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
     help='Where to write the EOS comparison PNG (default: validation_<pk>_eos.png).',
+)
+@click.option(
+    '--phonon-plot',
+    'phonon_plot_path',
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help='Where to write the phonon comparison PNG (default: validation_<pk>_phonons.png), with `phonons`.',
 )
 @click.pass_obj
 def validate(
@@ -98,18 +112,20 @@ def validate(
     gamma_halt,
     md_atoms,
     tolerance_items,
+    phonon_supercell,
     seed,
     to_daemon,
     plot_path,
+    phonon_plot_path,
 ):
     """Validate the ACE potential POTENTIAL_PK against a labeller: EOS, elastic constants, vacancy and formation
-    energies, MD."""
+    energies, phonons, MD."""
     from aiida import load_profile, orm
     from aiida.common.exceptions import MultipleObjectsError, NotExistent
     from aiida.engine import run_get_node, submit
 
     from ..data import AcePotential
-    from ..validation.plot import plot_eos_comparison
+    from ..validation.plot import plot_eos_comparison, plot_phonon_comparison
     from ..validation.report import format_validation_table
     from ..validation.workchain import get_validation_builder
 
@@ -144,6 +160,7 @@ def validate(
         temperature_max=temperature_max,
         md_steps=md_steps,
         tolerances=_tolerances(tolerance_items),
+        phonon_supercell=phonon_supercell,
         seed=seed,
     )
     try:
@@ -161,5 +178,8 @@ def validate(
     click.echo(format_validation_table(report))
     png = plot_eos_comparison(report, plot_path or Path(f'validation_{node.pk}_eos.png'))
     click.echo(f'EOS curves: {png}')
+    if report.get('phonon_bands'):
+        png = plot_phonon_comparison(report, phonon_plot_path or Path(f'validation_{node.pk}_phonons.png'))
+        click.echo(f'phonon bands: {png}')
     if not node.is_finished_ok:
         raise click.exceptions.Exit(1)
