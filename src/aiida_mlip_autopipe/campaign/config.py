@@ -427,15 +427,23 @@ class Tolerances(_Overrides):
     formation_energy: float | None = Field(
         None, gt=0, description='Formation energy per atom (eV/atom; default 0.005).'
     )
+    phonon_frequency: float | None = Field(
+        None,
+        gt=0,
+        description='Phonon frequencies: RMSE and largest error over the q mesh, and the highest frequency, '
+        "relative to the labeller's highest frequency (default 0.05).",
+    )
 
 
 class ValidationSettings(_Section):
     """The final validation of the best potential against the labeller (``ValidationWorkChain``)."""
 
-    properties: list[Literal['eos', 'elastic', 'vacancy', 'formation', 'md']] = Field(
+    properties: list[Literal['eos', 'elastic', 'vacancy', 'formation', 'phonons', 'md']] = Field(
         description='Properties to compare: eos (always; the others are taken at its equilibrium), elastic '
         '(C11, C12, C44), vacancy (relaxed on both sides), formation (energies of the ordered compounds and of '
-        'a disordered cell per composition), md (stability runs with atom swaps).'
+        'a disordered cell per composition), phonons (band structure and density of states of the cubic end '
+        'members and ordered compounds by finite displacements; with qe each displaced supercell is a pw.x '
+        'run), md (stability runs with atom swaps).'
     )
     tolerances: Tolerances = Field(default_factory=Tolerances, description='Overrides of the tolerances.')
     md_steps: int = Field(2000, ge=10, description='Steps of each MD stability run.')
@@ -443,6 +451,9 @@ class ValidationSettings(_Section):
         256, ge=1, description='Smallest MD stability cell (atoms); at least four runs at T_max and 1.2 T_max.'
     )
     vacancy_supercell: int = Field(2, ge=1, le=4, description='Repetitions of the conventional cell for the vacancy.')
+    phonon_supercell: int = Field(
+        2, ge=1, le=4, description='Repetitions of the conventional cell for the phonons (2: 32 atoms for fcc).'
+    )
 
     @field_validator('properties')
     @classmethod

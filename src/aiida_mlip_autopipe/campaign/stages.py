@@ -372,6 +372,7 @@ def validation_builder(config: CampaignConfig, potential):
         compositions=config.compositions(),
         gamma_halt=config.exploration.gamma_upper,
         vacancy_supercell=settings.vacancy_supercell,
+        phonon_supercell=settings.phonon_supercell,
         tolerances=settings.tolerances.model_dump() or None,
         seed=config.seed,
     )
