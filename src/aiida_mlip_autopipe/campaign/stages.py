@@ -11,7 +11,7 @@ import math
 from aiida import orm
 from aiida.common.exceptions import NotExistent
 
-from .config import CampaignConfig, deep_merge
+from .config import CampaignConfig, CompositionRange, deep_merge
 
 
 def _code(label: str, field: str) -> orm.AbstractCode:
@@ -53,20 +53,30 @@ def generation_builder(config: CampaignConfig):
     """Return the ``StructureGenerationWorkChain`` builder for the campaign's chemistry.
 
     Elements, compositions and seed come from the campaign; ``generation`` (filled from the
-    protocol preset) sets sizes and counts per method.
+    protocol preset) sets sizes and counts per method. A binary without ``composition_points`` gives
+    its ``composition`` range; otherwise every composition point is given. With three or more
+    elements the SQS compositions are rounded to whole atoms of each SQS size (``sqs_rounding``: a
+    third of 16 atoms is no whole number) and, unless ``generation.counts.sqs`` is set, one SQS is
+    made per alloy composition point.
     """
     from ..generation.workchain import StructureGenerationWorkChain
 
     spec = {'elements': config.elements, 'seed': config.seed}
-    if len(config.elements) == 2:
+    if len(config.elements) == 2 and not config.composition_points:
+        composition = config.composition or CompositionRange()
         spec['composition_range'] = {
             'element': config.elements[-1],
-            'start': config.composition.min,
-            'stop': config.composition.max,
-            'num': config.composition.points,
+            'start': composition.min,
+            'stop': composition.max,
+            'num': composition.points,
         }
     else:
         spec['compositions'] = config.compositions()
+    if len(config.elements) >= 3:
+        spec['sqs_rounding'] = True
+        if 'sqs' not in (config.generation.get('counts') or {}):
+            alloys = [point for point in config.compositions() if sum(value > 0 for value in point.values()) > 1]
+            spec['counts'] = {'sqs': len(alloys)}
     builder = StructureGenerationWorkChain.get_builder()
     builder.spec = orm.Dict(deep_merge(spec, config.generation))
     builder.group_label = orm.Str(f'mlip-autopipe/campaign/{config.name}/generated')
@@ -249,8 +259,20 @@ def exploration_result(node) -> tuple[orm.Dict, dict]:
 # -- validation ------------------------------------------------------------------------------------
 
 
+def validation_compositions(config: CampaignConfig) -> list[dict[str, float]]:
+    """Return the compositions of the validation's disordered cells: every composition point of a binary, the
+    equiatomic point of three or more elements (beside the end members and each pair's ordered compound)."""
+    if len(config.elements) <= 2:
+        return config.compositions()
+    return [{element: round(1.0 / len(config.elements), 10) for element in config.elements}]
+
+
 def validation_builder(config: CampaignConfig, potential):
-    """Return the ``ValidationWorkChain`` builder comparing ``potential`` with the campaign's labeller."""
+    """Return the ``ValidationWorkChain`` builder comparing ``potential`` with the campaign's labeller.
+
+    Cells: the end members, the ordered compound of each pair and the disordered cells of
+    :func:`validation_compositions`.
+    """
     from ..validation.workchain import get_validation_builder
 
     qe = config.labeller == 'qe'
@@ -272,7 +294,7 @@ def validation_builder(config: CampaignConfig, potential):
         md_atoms=settings.md_atoms,
         md_swap_every=config.exploration.swaps.every if config.exploration.swaps.enabled else 0,
         md_swap_attempts=config.exploration.swaps.attempts,
-        compositions=config.compositions(),
+        compositions=validation_compositions(config),
         gamma_halt=config.exploration.gamma_upper,
         vacancy_supercell=settings.vacancy_supercell,
         tolerances=settings.tolerances or None,
