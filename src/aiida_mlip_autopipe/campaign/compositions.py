@@ -104,27 +104,24 @@ def ternary_xy(point: dict[str, float], elements: list[str]) -> tuple[float, flo
     return b + c / 2, c * 3**0.5 / 2
 
 
-def plot_compositions(points: list[dict[str, float]], elements: list[str], ax=None, title: str | None = None):
-    """Draw the composition points of ``elements`` on ``ax`` (a new matplotlib figure if None) and return the axes.
+def plot_compositions(points: list[dict[str, float]], elements: list[str], ax, title: str | None = None):
+    """Draw the composition points of ``elements`` on the matplotlib axes ``ax``.
 
-    A binary is drawn on a line, a ternary in a triangle, four or more elements as a bar per point of
-    its fractions (one colour per element).
+    A binary is drawn on a line, a ternary in a triangle (interior points labelled with their percentages
+    in the order of ``elements``), four or more
+    elements as one bar per point of its fractions (a colour per element).
     """
-    import matplotlib.pyplot as plt
-
-    if ax is None:
-        _, ax = plt.subplots(figsize=(4.6, 4.2) if len(elements) == 3 else (6.0, 2.6 + 0.1 * len(points)))
     if len(elements) == 3:
         corners = [(0.0, 0.0), (1.0, 0.0), (0.5, 3**0.5 / 2)]
         ax.plot(*zip(*corners, corners[0]), color='0.4', lw=1)
-        for (x, y), element, offset in zip(corners, elements, ((-0.06, -0.05), (0.02, -0.05), (-0.03, 0.03))):
+        for (x, y), element, offset in zip(corners, elements, ((-0.07, -0.06), (0.02, -0.06), (-0.03, 0.03))):
             ax.annotate(element, (x, y), xytext=(x + offset[0], y + offset[1]), fontsize=12, fontweight='bold')
-        xs, ys = zip(*(ternary_xy(point, elements) for point in points)) if points else ((), ())
-        ax.scatter(xs, ys, s=40, color='tab:blue', zorder=3)
-        for x, y, point in zip(xs, ys, points):
-            inner = sum(value > _SAME for value in point.values()) == 3
-            if inner:
-                ax.annotate(point_label(point), (x, y), xytext=(3, 4), textcoords='offset points', fontsize=6.5)
+        for point in points:
+            x, y = ternary_xy(point, elements)
+            ax.scatter([x], [y], s=40, color='tab:blue', zorder=3)
+            if sum(value > _SAME for value in point.values()) == 3:
+                label = ':'.join(f'{100 * point[element]:.0f}' for element in elements)
+                ax.annotate(label, (x, y), xytext=(0, -10), textcoords='offset points', fontsize=6.5, ha='center')
         ax.set_xlim(-0.1, 1.1)
         ax.set_ylim(-0.1, 0.95)
         ax.set_aspect('equal')
@@ -134,7 +131,8 @@ def plot_compositions(points: list[dict[str, float]], elements: list[str], ax=No
         ax.plot([0, 1], [0, 0], color='0.4', lw=1)
         ax.scatter(xs, [0] * len(xs), s=40, color='tab:blue', zorder=3)
         ax.set_yticks([])
-        ax.set_xlabel(f'fraction of {elements[1]} in {elements[0]}(1-x){elements[1]}(x)')
+        ax.set_xlim(-0.05, 1.05)
+        ax.set_xlabel(f'x in {elements[0]}(1-x) {elements[1]}(x)')
         for side in ('left', 'right', 'top'):
             ax.spines[side].set_visible(False)
     else:
@@ -149,5 +147,24 @@ def plot_compositions(points: list[dict[str, float]], elements: list[str], ax=No
         ax.set_xlabel('atomic fraction')
         ax.legend(ncols=len(elements), fontsize=7, loc='lower center', bbox_to_anchor=(0.5, 1.0))
     if title:
-        ax.set_title(title, fontsize=10)
+        ax.set_title(title, fontsize=10, pad=18 if len(elements) > 3 else 4)
     return ax
+
+
+def composition_png(points: list[dict[str, float]], elements: list[str], title: str | None = None) -> bytes:
+    """Return the picture of :func:`plot_compositions` as PNG bytes (a matplotlib ``Figure``, no pyplot state)."""
+    import io
+
+    from matplotlib.figure import Figure
+
+    if len(elements) == 3:
+        size = (4.6, 4.2)
+    elif len(elements) == 2:
+        size = (5.0, 1.6)
+    else:
+        size = (6.0, 1.4 + 0.16 * len(points))
+    figure = Figure(figsize=size, layout='constrained')
+    plot_compositions(points, elements, figure.add_subplot(), title)
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format='png', dpi=110)
+    return buffer.getvalue()
