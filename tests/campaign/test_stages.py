@@ -42,3 +42,43 @@ def test_validation_of_a_ternary_takes_the_equiatomic_disordered_cell():
     assert stages.validation_compositions(ternary) == [{'Cu': 0.3333333333, 'Ag': 0.3333333333, 'Au': 0.3333333333}]
     binary = campaign_from_dict({'name': 'cuau', 'elements': ['Cu', 'Au'], 'composition': {'points': 5}})
     assert stages.validation_compositions(binary) == binary.compositions()
+
+
+def test_fit_of_three_or_more_elements_has_functions_in_every_block(localhost, labelled_frames):
+    """pacemaker gives each block (element, set of neighbour elements: 2^(n-1) per element) the same share;
+    the campaign raises the functions per element so that every block keeps at least four."""
+    from pyace import ACEBBasisSet
+    from pyace.multispecies_basisextension import create_multispecies_basis_config
+
+    from aiida_mlip_autopipe.data import TrainingSet
+    from aiida_mlip_autopipe.setup import CODES, default_executable, ensure_code
+    from aiida_mlip_autopipe.training.pacemaker_io import PacemakerParameters, pacemaker_input
+
+    code = ensure_code('pacemaker', localhost, CODES['pacemaker'][0], default_executable('pacemaker'))
+    training_set = TrainingSet(frames=labelled_frames)
+
+    def functions(elements, **changes):
+        codes = {'codes': {'pacemaker': code.full_label}}
+        config = campaign_from_dict({'name': 'x', 'elements': elements, 'protocol': 'fast', **codes, **changes})
+        builder = stages.training_builder(config, training_set)
+        return builder.pacemaker.parameters['number_of_functions_per_element']
+
+    quaternary = ['Cu', 'Ag', 'Au', 'Ni']
+    assert functions(['Cu', 'Au']) == 16  # a binary keeps its protocol's size
+    assert functions(['Cu', 'Ag', 'Au']) == 16  # 4 blocks per element: 4 functions each
+    assert functions(quaternary) == 32
+    assert functions([*quaternary, 'Pd', 'Pt']) == 128
+    assert functions(['Cu', 'Ag', 'Au'], fit={'protocol': 'balanced'}) == 100
+    overridden = {
+        'fit': {'protocol': 'fast', 'overrides': {'pacemaker': {'parameters': {'number_of_functions_per_element': 8}}}}
+    }
+    assert functions(quaternary, **overridden) == 8  # the campaign file's value wins
+
+    def per_block(count):
+        potential = pacemaker_input(PacemakerParameters(number_of_functions_per_element=count), quaternary)['potential']
+        basis = create_multispecies_basis_config(potential)
+        ACEBBasisSet(basis)  # pyace can evaluate it
+        return sorted({len(block.funcspecs) for block in basis.funcspecs_blocks})
+
+    assert per_block(16) == [2]  # the protocol's 16 would leave two functions per block
+    assert per_block(functions(quaternary)) == [4]

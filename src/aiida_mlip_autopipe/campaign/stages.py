@@ -157,14 +157,41 @@ def labelling_cpu_seconds(node) -> float | None:
 # -- training --------------------------------------------------------------------------------------
 
 
+#: Fewest ACE functions per block of the basis a campaign of three or more elements asks pacemaker for.
+MIN_FUNCTIONS_PER_BLOCK = 4
+
+
+def functions_per_element(protocol_value: int, elements: int) -> int:
+    """Return ``number_of_functions_per_element`` of a fit of ``elements`` elements whose protocol gives
+    ``protocol_value``.
+
+    pacemaker's basis has a block per element and set of neighbour elements, 2^(n-1) per element for n
+    elements, and gives every block the same number of functions, ``number_of_functions_per_element``
+    / 2^(n-1) rounded down (up to the block's pool): 16 per element leave 4 per block for three elements,
+    1 for five, none at all for six. With three or more elements the value is raised to
+    :data:`MIN_FUNCTIONS_PER_BLOCK` per block where it is below; the cost of a fit per atom grows with
+    the functions per element, so it is not raised further (see the docs' multi-element page).
+    """
+    if elements < 3:
+        return protocol_value
+    return max(protocol_value, MIN_FUNCTIONS_PER_BLOCK * 2 ** (elements - 1))
+
+
 def training_builder(config: CampaignConfig, training_set, previous_potential=None):
     """Return the ``PacemakerWorkChain`` builder; refit from ``previous_potential`` when given.
 
     pacemaker's own random test split is off: the campaign scores every potential on its held-out set.
+    With three or more elements and no ``number_of_functions_per_element`` in ``fit.overrides``, the
+    basis has :func:`functions_per_element` functions per element.
     """
     from ..training.workchain import PacemakerWorkChain
 
     overrides = {'pacemaker': {'parameters': {'seed': config.seed, 'test_size': 0.0}}}
+    chosen = (config.fit.overrides.get('pacemaker') or {}).get('parameters') or {}
+    if len(config.elements) >= 3 and 'number_of_functions_per_element' not in chosen:
+        preset = PacemakerWorkChain.get_protocol_inputs(config.fit.protocol)['pacemaker']['parameters']
+        functions = functions_per_element(preset['number_of_functions_per_element'], len(config.elements))
+        overrides['pacemaker']['parameters']['number_of_functions_per_element'] = functions
     return PacemakerWorkChain.get_builder_from_protocol(
         _code(config.codes.pacemaker, 'pacemaker'),
         training_set,
