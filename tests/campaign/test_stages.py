@@ -44,20 +44,26 @@ def test_validation_of_a_ternary_takes_the_equiatomic_disordered_cell():
     assert stages.validation_compositions(binary) == binary.compositions()
 
 
-def test_fit_of_three_or_more_elements_has_functions_in_every_block(localhost, labelled_frames):
+def test_fit_of_three_or_more_elements_has_functions_in_every_block(localhost):
     """pacemaker gives each block (element, set of neighbour elements: 2^(n-1) per element) the same share;
-    the campaign raises the functions per element so that every block keeps at least four."""
+    the campaign raises the functions per element so that every block keeps at least four, as far as the
+    training set has atoms of each element for the active set."""
+    from ase.build import bulk
     from pyace import ACEBBasisSet
     from pyace.multispecies_basisextension import create_multispecies_basis_config
 
     from aiida_mlip_autopipe.data import TrainingSet
+    from aiida_mlip_autopipe.labelling.ase_labeller import label_atoms
     from aiida_mlip_autopipe.setup import CODES, default_executable, ensure_code
     from aiida_mlip_autopipe.training.pacemaker_io import PacemakerParameters, pacemaker_input
 
     code = ensure_code('pacemaker', localhost, CODES['pacemaker'][0], default_executable('pacemaker'))
-    training_set = TrainingSet(frames=labelled_frames)
+    # 216 atoms of each of six elements, and a set with 29 Ni atoms only
+    cells = [bulk(symbol, 'fcc', cubic=True).repeat(3) for symbol in ('Cu', 'Ag', 'Au', 'Ni', 'Pd', 'Pt') * 2]
+    plenty = TrainingSet(frames=label_atoms(cells, 'emt'))
+    few_ni = TrainingSet(frames=label_atoms([*cells[:3], bulk('Ni', 'fcc', cubic=True).repeat((3, 3, 1))[:29]], 'emt'))
 
-    def functions(elements, **changes):
+    def functions(elements, training_set=plenty, **changes):
         codes = {'codes': {'pacemaker': code.full_label}}
         config = campaign_from_dict({'name': 'x', 'elements': elements, 'protocol': 'fast', **codes, **changes})
         builder = stages.training_builder(config, training_set)
@@ -73,6 +79,7 @@ def test_fit_of_three_or_more_elements_has_functions_in_every_block(localhost, l
         'fit': {'protocol': 'fast', 'overrides': {'pacemaker': {'parameters': {'number_of_functions_per_element': 8}}}}
     }
     assert functions(quaternary, **overridden) == 8  # the campaign file's value wins
+    assert functions(quaternary, few_ni) == 29  # no more than the active set can take: 29 Ni atoms
 
     def per_block(count):
         potential = pacemaker_input(PacemakerParameters(number_of_functions_per_element=count), quaternary)['potential']

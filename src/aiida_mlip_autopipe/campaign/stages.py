@@ -10,6 +10,7 @@ import math
 
 from aiida import orm
 from aiida.common.exceptions import NotExistent
+from ase.data import atomic_numbers
 
 from .config import CampaignConfig, CompositionRange, deep_merge
 
@@ -161,20 +162,25 @@ def labelling_cpu_seconds(node) -> float | None:
 MIN_FUNCTIONS_PER_BLOCK = 4
 
 
-def functions_per_element(protocol_value: int, elements: int) -> int:
+def functions_per_element(protocol_value: int, elements: int, fewest_atoms: int | None = None) -> int:
     """Return ``number_of_functions_per_element`` of a fit of ``elements`` elements whose protocol gives
-    ``protocol_value``.
+    ``protocol_value``, on a training set with ``fewest_atoms`` atoms of its rarest element.
 
     pacemaker's basis has a block per element and set of neighbour elements, 2^(n-1) per element for n
     elements, and gives every block the same number of functions, ``number_of_functions_per_element``
     / 2^(n-1) rounded down (up to the block's pool): 16 per element leave 4 per block for three elements,
     1 for five, none at all for six. With three or more elements the value is raised to
-    :data:`MIN_FUNCTIONS_PER_BLOCK` per block where it is below; the cost of a fit per atom grows with
-    the functions per element, so it is not raised further (see the docs' multi-element page).
+    :data:`MIN_FUNCTIONS_PER_BLOCK` per block where it is below, but not beyond ``fewest_atoms`` (the
+    active set needs as many atoms of each element as there are functions per element) and never
+    below ``protocol_value``; the cost of a fit per atom grows with the functions per element, so it
+    is not raised further (see the docs' multi-element page).
     """
     if elements < 3:
         return protocol_value
-    return max(protocol_value, MIN_FUNCTIONS_PER_BLOCK * 2 ** (elements - 1))
+    raised = MIN_FUNCTIONS_PER_BLOCK * 2 ** (elements - 1)
+    if fewest_atoms is not None:
+        raised = min(raised, fewest_atoms)
+    return max(protocol_value, raised)
 
 
 def training_builder(config: CampaignConfig, training_set, previous_potential=None):
@@ -182,7 +188,8 @@ def training_builder(config: CampaignConfig, training_set, previous_potential=No
 
     pacemaker's own random test split is off: the campaign scores every potential on its held-out set.
     With three or more elements and no ``number_of_functions_per_element`` in ``fit.overrides``, the
-    basis has :func:`functions_per_element` functions per element.
+    basis has :func:`functions_per_element` functions per element (as many as the training set's
+    rarest element allows).
     """
     from ..training.workchain import PacemakerWorkChain
 
@@ -190,7 +197,9 @@ def training_builder(config: CampaignConfig, training_set, previous_potential=No
     chosen = (config.fit.overrides.get('pacemaker') or {}).get('parameters') or {}
     if len(config.elements) >= 3 and 'number_of_functions_per_element' not in chosen:
         preset = PacemakerWorkChain.get_protocol_inputs(config.fit.protocol)['pacemaker']['parameters']
-        functions = functions_per_element(preset['number_of_functions_per_element'], len(config.elements))
+        numbers = training_set.get_array('numbers')
+        fewest = min(int((numbers == atomic_numbers[symbol]).sum()) for symbol in config.elements)
+        functions = functions_per_element(preset['number_of_functions_per_element'], len(config.elements), fewest)
         overrides['pacemaker']['parameters']['number_of_functions_per_element'] = functions
     return PacemakerWorkChain.get_builder_from_protocol(
         _code(config.codes.pacemaker, 'pacemaker'),
