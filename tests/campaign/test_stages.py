@@ -46,7 +46,7 @@ def test_validation_of_a_ternary_takes_the_equiatomic_disordered_cell():
 
 def test_fit_of_three_or_more_elements_has_functions_in_every_block(localhost):
     """pacemaker gives each block (element, set of neighbour elements: 2^(n-1) per element) the same share;
-    the campaign raises the functions per element so that every block keeps at least four, as far as the
+    the campaign raises the functions per element so that every block keeps at least two, as far as the
     training set has atoms of each element for the active set."""
     from ase.build import bulk
     from pyace import ACEBBasisSet
@@ -58,10 +58,11 @@ def test_fit_of_three_or_more_elements_has_functions_in_every_block(localhost):
     from aiida_mlip_autopipe.training.pacemaker_io import PacemakerParameters, pacemaker_input
 
     code = ensure_code('pacemaker', localhost, CODES['pacemaker'][0], default_executable('pacemaker'))
-    # 216 atoms of each of six elements, and a set with 29 Ni atoms only
-    cells = [bulk(symbol, 'fcc', cubic=True).repeat(3) for symbol in ('Cu', 'Ag', 'Au', 'Ni', 'Pd', 'Pt') * 2]
+    # 216 atoms of each of six elements, and a set with 29 Pt atoms only
+    six = ['Cu', 'Ag', 'Au', 'Ni', 'Pd', 'Pt']
+    cells = [bulk(symbol, 'fcc', cubic=True).repeat(3) for symbol in six * 2]
     plenty = TrainingSet(frames=label_atoms(cells, 'emt'))
-    few_ni = TrainingSet(frames=label_atoms([*cells[:3], bulk('Ni', 'fcc', cubic=True).repeat((3, 3, 1))[:29]], 'emt'))
+    few_pt = TrainingSet(frames=label_atoms([*cells[:5], bulk('Pt', 'fcc', cubic=True).repeat((3, 3, 1))[:29]], 'emt'))
 
     def functions(elements, training_set=plenty, **changes):
         codes = {'codes': {'pacemaker': code.full_label}}
@@ -69,23 +70,24 @@ def test_fit_of_three_or_more_elements_has_functions_in_every_block(localhost):
         builder = stages.training_builder(config, training_set)
         return builder.pacemaker.parameters['number_of_functions_per_element']
 
-    quaternary = ['Cu', 'Ag', 'Au', 'Ni']
+    five = six[:5]
     assert functions(['Cu', 'Au']) == 16  # a binary keeps its protocol's size
     assert functions(['Cu', 'Ag', 'Au']) == 16  # 4 blocks per element: 4 functions each
-    assert functions(quaternary) == 32
-    assert functions([*quaternary, 'Pd', 'Pt']) == 128
-    assert functions(['Cu', 'Ag', 'Au'], fit={'protocol': 'balanced'}) == 100
+    assert functions(six[:4]) == 16  # 8 blocks: 2 each
+    assert functions(five) == 32  # 16 blocks: 16 would leave one each
+    assert functions(six) == 64  # 32 blocks: 16 would leave none
+    assert functions(five, fit={'protocol': 'balanced'}) == 100
     overridden = {
         'fit': {'protocol': 'fast', 'overrides': {'pacemaker': {'parameters': {'number_of_functions_per_element': 8}}}}
     }
-    assert functions(quaternary, **overridden) == 8  # the campaign file's value wins
-    assert functions(quaternary, few_ni) == 29  # no more than the active set can take: 29 Ni atoms
+    assert functions(six, **overridden) == 8  # the campaign file's value wins
+    assert functions(six, few_pt) == 29  # no more than the active set can take: 29 Pt atoms
 
     def per_block(count):
-        potential = pacemaker_input(PacemakerParameters(number_of_functions_per_element=count), quaternary)['potential']
+        potential = pacemaker_input(PacemakerParameters(number_of_functions_per_element=count), five)['potential']
         basis = create_multispecies_basis_config(potential)
         ACEBBasisSet(basis)  # pyace can evaluate it
         return sorted({len(block.funcspecs) for block in basis.funcspecs_blocks})
 
-    assert per_block(16) == [2]  # the protocol's 16 would leave two functions per block
-    assert per_block(functions(quaternary)) == [4]
+    assert per_block(16) == [1]  # the protocol's 16 would leave one function per block
+    assert per_block(functions(five)) == [2]

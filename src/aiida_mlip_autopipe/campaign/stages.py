@@ -159,7 +159,7 @@ def labelling_cpu_seconds(node) -> float | None:
 
 
 #: Fewest ACE functions per block of the basis a campaign of three or more elements asks pacemaker for.
-MIN_FUNCTIONS_PER_BLOCK = 4
+MIN_FUNCTIONS_PER_BLOCK = 2
 
 
 def functions_per_element(protocol_value: int, elements: int, fewest_atoms: int | None = None) -> int:
@@ -172,8 +172,10 @@ def functions_per_element(protocol_value: int, elements: int, fewest_atoms: int 
     1 for five, none at all for six. With three or more elements the value is raised to
     :data:`MIN_FUNCTIONS_PER_BLOCK` per block where it is below, but not beyond ``fewest_atoms`` (the
     active set needs as many atoms of each element as there are functions per element) and never
-    below ``protocol_value``; the cost of a fit per atom grows with the functions per element, so it
-    is not raised further (see the docs' multi-element page).
+    below ``protocol_value``. It is not raised further: the cost of a fit per atom grows with the
+    functions per element, and so does the data the active set needs (``pace_activeset`` fails on a
+    singular matrix when the environments of an element span fewer dimensions than its functions; a
+    first quaternary set of 33 small cells spanned 16 to 23 against 32 functions per element).
     """
     if elements < 3:
         return protocol_value

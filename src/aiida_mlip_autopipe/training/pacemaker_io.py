@@ -35,6 +35,7 @@ __all__ = (
     'BlockShape',
     'EnergyWeighting',
     'PacemakerParameters',
+    'activeset_needs_all_atoms',
     'basis_shape_error',
     'convex_hull_possible',
     'dataset_summary',
@@ -485,6 +486,18 @@ def lower_inner_cutoff(text: str, margin: float) -> str:
     return re.sub(r'^([ \t]*r_in:[ \t]*)([-+0-9.eE]+)[ \t]*$', lowered, text, flags=re.MULTILINE)
 
 
+def activeset_needs_all_atoms(log: str) -> bool:
+    """Return whether a failed ``pace_activeset`` (its log ``log``) should run again on every atom.
+
+    ``pace_activeset`` first drops the atoms whose force error is an outlier (above Q3 + 1.5 IQR of
+    their element). In a small training set that can leave fewer environments of an element than its
+    functions ("Insufficient atomic environments") or environments that no longer span them (MaxVol:
+    "Input matrix must not be singular"; seen in the refit of a quaternary campaign, where every atom
+    together gave a full rank). Both are retried with ``--all-atoms``.
+    """
+    return 'Insufficient atomic environments' in log or 'Input matrix must not be singular' in log
+
+
 def dataset_summary(structure_count: int, fit, test=None) -> dict:
     """Return which structures pacemaker fitted and how unequal their weights were.
 
@@ -593,7 +606,7 @@ if fit_status == 0:
                     if Path(name).exists() for arg in ('-d', name)]
         activeset = ['pace_activeset', *datasets, *batch, 'output_potential.yaml']
         if step('pace_activeset', activeset, 'activeset.log') != 0:
-            if 'Insufficient atomic environments' in Path('activeset.log').read_text():
+            if activeset_needs_all_atoms(Path('activeset.log').read_text()):
                 # pace_activeset first drops atoms with outlying force errors; small sets need them all
                 Path('activeset.log').rename('activeset_filtered.log')
                 status['activeset_all_atoms'] = True
@@ -603,7 +616,8 @@ sys.exit(0)
 # the job runs the very functions tested here
 DRIVER_SCRIPT = DRIVER_SCRIPT.replace(
     '\n\nsave()\n',
-    f'\n\n{inspect.getsource(lower_inner_cutoff)}\n\n{inspect.getsource(dataset_summary)}\n\nsave()\n',
+    f'\n\n{inspect.getsource(lower_inner_cutoff)}\n\n{inspect.getsource(dataset_summary)}\n\n'
+    f'{inspect.getsource(activeset_needs_all_atoms)}\n\nsave()\n',
     1,
 )
 
