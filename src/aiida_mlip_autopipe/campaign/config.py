@@ -264,10 +264,14 @@ class CampaignConfig(_Section):
     name: str = Field(min_length=1, description='Label of the campaign (used for groups and reports).')
     elements: list[str] = Field(min_length=1, description=f'Chemical symbols (1 to {MAX_ELEMENTS}).')
     composition: CompositionRange | None = Field(
-        None, description='Two elements: the range of the last one (default 0 to 1, 3 points).'
+        None,
+        validate_default=True,
+        description='Two elements: the range of the last one (default 0 to 1, 3 points); not for three or more.',
     )
     composition_grid: CompositionGrid | None = Field(
-        None, description='Three or more elements: the sampling of the simplex (default density 2).'
+        None,
+        validate_default=True,
+        description='Three or more elements: the sampling of the simplex (default density 2); not for fewer.',
     )
     composition_points: list[CompositionPoint] = Field(
         default_factory=list,
@@ -315,6 +319,8 @@ class CampaignConfig(_Section):
                 f'(min, max, points) is for two elements; with {count} give `composition_grid` and/or '
                 '`composition_points`'
             )
+        if composition is None and count == 2:
+            return CompositionRange()
         return composition
 
     @field_validator('composition_grid')
@@ -323,6 +329,8 @@ class CampaignConfig(_Section):
         count = len(info.data.get('elements') or [])
         if grid is not None and count and count < 3:
             raise ValueError(f'for three or more elements; with {count} give `composition` and/or `composition_points`')
+        if grid is None and count >= 3:
+            return CompositionGrid()
         return grid
 
     @field_validator('composition_points')
