@@ -376,7 +376,7 @@ def protocol_presets() -> dict[str, dict]:
 
 
 def _path(location) -> str:
-    """Return an error location as a field path: ``compositions[2].Zr``, ``exploration.steps``."""
+    """Return an error location as a field path: ``composition_points[2].Zr``, ``exploration.steps``."""
     path = ''
     for part in location:
         if part == '[key]':

@@ -175,7 +175,7 @@ def functions_per_element(protocol_value: int, elements: int, fewest_atoms: int 
     below ``protocol_value``. It is not raised further: the cost of a fit per atom grows with the
     functions per element, and so does the data the active set needs (``pace_activeset`` fails on a
     singular matrix when the environments of an element span fewer dimensions than its functions; a
-    first quaternary set of 33 small cells spanned 16 to 23 against 32 functions per element).
+    quaternary set of 35 small cells spanned 16 to 23 against 32 functions per element).
     """
     if elements < 3:
         return protocol_value
