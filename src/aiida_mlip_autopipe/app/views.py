@@ -91,7 +91,7 @@ class CampaignStep(ipw.VBox):
         field(
             'elements',
             text('elements', 'Elements', 'mlip-campaign-elements', placeholder='Cu, Au'),
-            help_text=f'one to {MAX_ELEMENTS} chemical symbols',
+            help_text=f'1 to {MAX_ELEMENTS} chemical symbols',
         )
         self.composition_row = field(
             'composition',
