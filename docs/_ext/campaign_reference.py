@@ -3,11 +3,23 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated, get_args, get_origin
 
 from pydantic import BaseModel
 
 
+def _plain(annotation):
+    """Return ``annotation`` without ``Annotated`` metadata (validators), at any depth."""
+    origin, args = get_origin(annotation), get_args(annotation)
+    if origin is Annotated:
+        return _plain(args[0])
+    if origin in (list, dict, tuple, set) and args:
+        return origin[tuple(_plain(arg) for arg in args)]
+    return annotation
+
+
 def _type_name(annotation) -> str:
+    annotation = _plain(annotation)
     text = (
         str(annotation) if getattr(annotation, '__args__', None) else getattr(annotation, '__name__', str(annotation))
     )

@@ -214,7 +214,19 @@ def test_campaign_from_the_browser(app_server, page, tmp_path):
     generation = 'generation: {counts: {rattle: 8, random_strain: 5}}'
     fill(page, '.mlip-campaign-extra', f'exploration: {{steps: 200}}\n{generation}')
     expect(page.locator('.mlip-campaign-status')).to_contain_text('The campaign is valid')
+    expect(page.locator('.mlip-campaign-picture')).to_be_visible()  # the composition points, drawn
     shoot(page, tmp_path, 'app_step1_campaign')
+    # three elements take the density of the simplex sampling instead of a binary's range, and a triangle
+    binary = page.locator('.mlip-campaign-picture').get_attribute('src')
+    fill(page, '.mlip-campaign-elements', 'Cu, Ag, Au')
+    expect(page.locator('.mlip-campaign-picture')).not_to_have_attribute('src', binary)
+    expect(page.locator('.mlip-campaign-grid-density')).to_be_visible()
+    expect(page.locator('.mlip-campaign-composition-min')).to_be_hidden()
+    expect(page.locator('.mlip-campaign-status')).to_contain_text('The campaign is valid')
+    shoot(page, tmp_path, 'app_step1_ternary')
+    fill(page, '.mlip-campaign-elements', 'Cu, Au')
+    expect(page.locator('.mlip-campaign-grid-density')).to_be_hidden()
+    expect(page.locator('.mlip-campaign-status')).to_contain_text('The campaign is valid')
 
     # 2. resources: the codes `mlip-autopipe setup` registered in the profile
     page.locator('.lm-TabBar-tab', has_text='2. Resources').click()

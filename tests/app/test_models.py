@@ -279,3 +279,22 @@ def test_monitor_shows_summary_validation_and_exit_status_of_a_finished_campaign
     assert monitor.eos_plot == b'' and not monitor.exportable
     assert monitor.export() is None
     assert f'campaign {node.pk} has no `potential` output' in monitor.export_error
+
+
+def test_three_elements_take_the_simplex_density_and_draw_it():
+    model = CampaignModel(protocol='fast')
+    model.elements = 'Cu, Ag, Au'
+    assert model.valid, model.errors
+    assert 'composition' not in model.to_dict() and model.to_dict()['composition_grid'] == {'density': 2}
+    assert len(model.compositions) == 10
+    model.grid_density = 1
+    assert len(model.compositions) == 7
+    assert model.composition_png().startswith(b'\x89PNG')
+    model.grid_density = 0  # no grid and no explicit point: the field says so
+    assert 'give at least one point' in model.errors['extra'], model.errors
+    model.extra = 'composition_points: [{Cu: 0.5, Ag: 0.25, Au: 0.25}]'
+    assert model.valid and model.compositions == [{'Cu': 0.5, 'Ag': 0.25, 'Au': 0.25}]
+    model.extra = 'composition_points: [{Cu: 0.5, Zr: 0.5}]'
+    assert 'composition_points[0].Zr: `Zr` is not one of `elements`' in model.errors['extra'], model.errors
+    model.elements = 'Cu Ag Au Ni Pd Pt Fe'
+    assert '7 elements; a campaign takes 1 to 6' in model.errors['elements']

@@ -40,3 +40,20 @@ def test_wizard_has_four_steps_and_an_empty_monitor(aiida_profile_clean, tmp_pat
     # no code in a clean profile: the submit step says which one, and its button is disabled
     assert 'codes.pacemaker' in wizard.submit_model.error
     assert wizard.steps[2].button.disabled
+
+
+def test_campaign_step_shows_the_composition_field_of_the_number_of_elements():
+    model = CampaignModel(protocol='fast')
+    step = CampaignStep(model)
+    assert step.composition_row.layout.display is None and step.grid_row.layout.display == 'none'
+    binary = bytes(step.picture.value)
+    assert binary.startswith(b'\x89PNG')
+    _input(step, 'mlip-campaign-elements').value = 'Cu, Ag, Au'
+    assert step.composition_row.layout.display == 'none' and step.grid_row.layout.display is None
+    assert bytes(step.picture.value).startswith(b'\x89PNG') and bytes(step.picture.value) != binary
+    ternary = bytes(step.picture.value)
+    _input(step, 'mlip-campaign-grid-density').value = 3
+    assert model.config['composition_grid'] == {'density': 3} and len(model.compositions) == 19
+    assert bytes(step.picture.value) != ternary
+    _input(step, 'mlip-campaign-elements').value = 'Cu'
+    assert step.picture.layout.display == 'none'

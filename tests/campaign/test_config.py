@@ -130,3 +130,87 @@ def test_every_preset_passes_the_whole_check(protocol, elements):
     """The presets fill generation, fit and the rest so that the cross-section checks hold."""
     config = campaign_from_dict({'name': 'x', 'elements': elements, 'protocol': protocol})
     assert config.generation_spec()['max_atoms'] == {'fast': 8, 'balanced': 32, 'stringent': 64}[protocol]
+
+
+TERNARY = {'name': 'cuagau', 'elements': ['Cu', 'Ag', 'Au'], 'protocol': 'fast'}
+
+
+def test_three_elements_sample_the_simplex():
+    config = campaign_from_dict(TERNARY)
+    points = config.compositions()
+    assert len(points) == 10  # density 2: 3 end members, 3 pairs, the centre, 3 points towards the end members
+    assert points[:3] == [
+        {'Cu': 1.0, 'Ag': 0.0, 'Au': 0.0},
+        {'Cu': 0.0, 'Ag': 1.0, 'Au': 0.0},
+        {'Cu': 0.0, 'Ag': 0.0, 'Au': 1.0},
+    ]
+    assert {'Cu': 0.5, 'Ag': 0.0, 'Au': 0.5} in points
+    assert {'Cu': 0.3333333333, 'Ag': 0.3333333333, 'Au': 0.3333333333} in points
+    assert {'Cu': 0.1666666667, 'Ag': 0.6666666667, 'Au': 0.1666666667} in points
+    coarse = campaign_from_dict(TERNARY | {'composition_grid': {'density': 1}})
+    assert len(coarse.compositions()) == 7
+    added = campaign_from_dict(
+        TERNARY | {'composition_grid': {'density': 1}, 'composition_points': [{'Cu': 0.8, 'Au': 0.2}, {'Cu': 1.0}]}
+    )
+    # explicit points are added (missing elements zero), those already on the grid once
+    assert added.compositions() == [*coarse.compositions(), {'Cu': 0.8, 'Ag': 0.0, 'Au': 0.2}]
+    only = campaign_from_dict(
+        TERNARY | {'composition_grid': {'density': 0}, 'composition_points': [{'Cu': 0.2, 'Ag': 0.3, 'Au': 0.5}]}
+    )
+    assert only.compositions() == [{'Cu': 0.2, 'Ag': 0.3, 'Au': 0.5}]
+    quaternary = campaign_from_dict(
+        TERNARY | {'elements': ['Ni', 'Pd', 'Pt', 'Cu'], 'composition_grid': {'density': 1}}
+    )
+    assert len(quaternary.compositions()) == 11 and quaternary.compositions()[-1] == {
+        e: 0.25 for e in ('Ni', 'Pd', 'Pt', 'Cu')
+    }
+
+
+def test_the_stored_campaign_validates_again():
+    """The work chain validates the dumped campaign (every field filled): it must be accepted as it is."""
+    for data in (TERNARY, MINIMAL | {'protocol': 'fast'}, MINIMAL | {'composition_points': [{'Cu': 0.25, 'Au': 0.75}]}):
+        config = campaign_from_dict(data)
+        again = campaign_from_dict(config.model_dump(mode='json'))
+        assert again.compositions() == config.compositions()
+    binary = campaign_from_dict(MINIMAL | {'composition_points': [{'Cu': 0.25, 'Au': 0.75}]})
+    assert binary.compositions()[-1] == {'Cu': 0.25, 'Au': 0.75} and len(binary.compositions()) == 4
+
+
+@pytest.mark.parametrize(
+    ('data', 'message'),
+    [
+        (
+            {'composition_points': [{'Cu': 0.5, 'Ag': 0.5}, {'Cu': 0.5, 'Au': 0.5}, {'Cu': 0.5, 'Zr': 0.5}]},
+            'field `composition_points[2].Zr`: `Zr` is not one of `elements` (Cu, Ag, Au)',
+        ),
+        (
+            {'composition_points': [{'Cu': 1.2, 'Ag': -0.2}]},
+            'field `composition_points[0].Ag`: fraction -0.2 lies outside the simplex; give 0 to 1',
+        ),
+        (
+            {'composition_points': [{'Cu': 0.5}, {'Cu': 0.5, 'Ag': 0.4}]},
+            'field `composition_points[0]`: fractions sum to 0.5, not 1',
+        ),
+        ({'composition': {'points': 5}}, 'field `composition`: (min, max, points) is for two elements; with 3 give'),
+        (
+            {'composition_grid': {'density': 4}},
+            'field `composition_grid.density`: Input should be less than or equal to 3',
+        ),
+        ({'composition_grid': {'density': 0}}, 'field `composition_points`: `composition_grid.density` is 0'),
+        (
+            {'elements': ['Cu', 'Ag', 'Au', 'Ni', 'Pd', 'Pt', 'Fe']},
+            'field `elements`: 7 elements; a campaign takes 1 to 6',
+        ),
+    ],
+)
+def test_wrong_composition_points_are_named_with_their_path(data, message):
+    with pytest.raises(CampaignError) as error:
+        campaign_from_dict(TERNARY | data)
+    assert message in str(error.value)
+    if 'sum to 0.5' in message:  # every wrong point is named, not only the first
+        assert 'field `composition_points[1]`: fractions sum to 0.9, not 1' in str(error.value)
+
+
+def test_a_binary_refuses_the_simplex_grid():
+    with pytest.raises(CampaignError, match=r'field `composition_grid`: for three or more elements; with 2 give'):
+        campaign_from_dict(MINIMAL | {'composition_grid': {'density': 1}})

@@ -185,3 +185,49 @@ def test_compressed_cells_shorten_every_distance_by_the_fraction():
     rattled = builders.compressed(base, [0.8], 0.05, np.random.default_rng(1))[0]
     assert rattled.info['parameters'] == {'distance_fraction': 0.8, 'rattle_stdev': 0.05}
     assert not np.allclose(rattled.get_scaled_positions(), cells[0].get_scaled_positions())
+
+
+def test_ternary_enumeration_gives_the_ordered_cells_of_every_pair_and_of_all_three():
+    primitive = primitive_cell('fcc', 3.9)
+    found = builders.enumerate_ordered(primitive, ['Cu', 'Ag', 'Au'], 3)
+    present = {frozenset(atoms.get_chemical_symbols()) for atoms in found}
+    assert present == {frozenset(pair) for pair in (('Cu', 'Ag'), ('Cu', 'Au'), ('Ag', 'Au'), ('Cu', 'Ag', 'Au'))}
+    # the binary enumeration is what it was: every cell holds both elements, none is pure
+    binary = builders.enumerate_ordered(primitive, ['Cu', 'Au'], 3)
+    assert {frozenset(atoms.get_chemical_symbols()) for atoms in binary} == {frozenset(('Cu', 'Au'))}
+    assert len(binary) == len([atoms for atoms in found if set(atoms.get_chemical_symbols()) == {'Cu', 'Au'}])
+
+
+ANTISITE_SCRIPT = """
+import json
+from ase.build import bulk
+from aiida_mlip_autopipe.generation import builders
+cell = bulk('Cu', 'fcc', a=3.9, cubic=True)
+cell.symbols[0] = 'Au'
+cell.symbols[1] = 'Ag'
+made = builders.antisites(cell, cell.repeat(2))
+print(json.dumps([[a.info['parameters']['replaced'], a.info['parameters']['species'], a.get_chemical_symbols()]
+                  for a in made]))
+"""
+
+
+def test_antisites_of_every_pair_in_the_same_order_in_every_process():
+    """pymatgen visits the pairs in the order of a set of strings (``PYTHONHASHSEED``): sorted, they are the same."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    results = []
+    for seed in ('1', '2', '3'):
+        environment = dict(os.environ, PYTHONHASHSEED=seed, PYTHONPATH=str(Path(__file__).parents[2] / 'src'))
+        output = subprocess.run(
+            [sys.executable, '-c', ANTISITE_SCRIPT], env=environment, capture_output=True, text=True, check=True
+        )
+        results.append(json.loads(output.stdout.strip().splitlines()[-1]))
+    assert results[0] == results[1] == results[2]
+    pairs = [(replaced, species) for replaced, species, _ in results[0]]
+    # Cu2AgAu: every ordered pair of the three elements
+    assert set(pairs) == {(a, b) for a in ('Ag', 'Au', 'Cu') for b in ('Ag', 'Au', 'Cu') if a != b}
+    assert pairs == sorted(pairs)

@@ -104,3 +104,44 @@ def test_docs_field_table_lists_every_field():
         assert f'``{name}' in table, name  # nested models: ``composition_range.element`` and so on
         if f'``{name}``' in table:
             assert field.description in table, name
+
+
+TERNARY = {
+    'elements': ['Cu', 'Ag', 'Au'],
+    'compositions': [
+        {'Cu': 1.0},
+        {'Cu': 0.5, 'Ag': 0.5},
+        {'Cu': 1 / 3, 'Ag': 1 / 3, 'Au': 1 / 3},
+        {'Cu': 2 / 3, 'Ag': 1 / 6, 'Au': 1 / 6},
+        {'Cu': 0.96, 'Au': 0.04},
+    ],
+    'sqs_sizes': [16],
+    'max_atoms': 24,
+}
+
+
+def test_sqs_rounding_takes_the_nearest_whole_atoms_instead_of_refusing():
+    with pytest.raises(ValueError, match=r'composition Cu0.333333 Ag0.333333 Au0.333333 cannot be realised with 16'):
+        validate_spec(TERNARY)
+    from aiida_mlip_autopipe.generation.plan import sqs_tasks
+
+    spec = validate_spec({**TERNARY, 'sqs_rounding': True, 'counts': {'sqs': 10}})
+    # 16 atoms, largest remainders: 8/8; 5.33 each -> 6/5/5; 10.67/2.67/2.67 -> 10/3/3; 15.36/0.64 -> 15/1
+    assert [task['composition'] for task in sqs_tasks(spec)] == [
+        {'Cu': 0.5, 'Ag': 0.5, 'Au': 0.0},
+        {'Cu': 0.375, 'Ag': 0.3125, 'Au': 0.3125},
+        {'Cu': 0.625, 'Ag': 0.1875, 'Au': 0.1875},
+        {'Cu': 0.9375, 'Ag': 0.0, 'Au': 0.0625},
+    ]
+    # a point that rounds to a pure element makes no SQS
+    pure = validate_spec({**TERNARY, 'sqs_rounding': True, 'compositions': [{'Cu': 0.99, 'Au': 0.01}]})
+    assert sqs_tasks(pure) == []
+
+
+def test_enumeration_is_capped_by_the_number_of_elements():
+    assert validate_spec(BASE).enumeration_atoms() == 8  # a binary keeps its field
+    ternary = validate_spec({**TERNARY, 'sqs_rounding': True})
+    assert ternary.enumeration_atoms() == 6
+    assert validate_spec({**TERNARY, 'sqs_rounding': True, 'enumeration_max_atoms': 4}).enumeration_atoms() == 4
+    six = ['Cu', 'Ag', 'Au', 'Ni', 'Pd', 'Pt']
+    assert validate_spec({'elements': six, 'compositions': [{'Cu': 1.0}]}).enumeration_atoms() == 5

@@ -460,3 +460,30 @@ def test_fit_summary_line():
     ) == (
         'train RMSE: energy 2.00 meV/atom, forces 40.0 meV/A (no test split); pacemaker left out 2 structure(s): [3, 7]'
     )
+
+
+def test_a_singular_active_set_after_the_force_filter_is_retried_on_every_atom(tmp_path):
+    """The refit of a quaternary campaign: the filtered environments are singular, all of them are not."""
+    import shutil
+    import subprocess
+
+    from aiida_mlip_autopipe.setup import default_executable
+
+    fixture = Path(__file__).parent / 'fixtures' / 'activeset_singular'
+    for name in ('output_potential.yaml', 'fitting_data_info.pckl.gzip'):
+        shutil.copy(fixture / name, tmp_path / name)
+    command = [
+        str(Path(default_executable('pacemaker')).parent / 'pace_activeset'),
+        '-d',
+        'fitting_data_info.pckl.gzip',
+    ]
+    filtered = subprocess.run([*command, 'output_potential.yaml'], cwd=tmp_path, capture_output=True, text=True)
+    assert filtered.returncode != 0 and not (tmp_path / 'output_potential.asi').exists()
+    assert io.activeset_needs_all_atoms(filtered.stdout + filtered.stderr)
+    every = subprocess.run(
+        [*command, '--all-atoms', 'output_potential.yaml'], cwd=tmp_path, capture_output=True, text=True
+    )
+    assert every.returncode == 0 and (tmp_path / 'output_potential.asi').exists()
+    # the job's driver retries on it
+    assert "if activeset_needs_all_atoms(Path('activeset.log').read_text()):" in io.DRIVER_SCRIPT
+    assert not io.activeset_needs_all_atoms('ValueError: could not read dataset')

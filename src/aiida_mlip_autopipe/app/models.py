@@ -26,6 +26,7 @@ FIELDS = {
     'name': 'name',
     'elements': 'elements',
     'composition': 'composition',
+    'composition_grid': 'composition_grid',
     'temperature': 'temperature',
     'force_target': 'targets.force_rmse_mev_a',
     'energy_target': 'targets.energy_rmse_mev_atom',
@@ -74,6 +75,7 @@ class CampaignModel(tl.HasTraits):
     composition_min = tl.Float(0.0)
     composition_max = tl.Float(1.0)
     composition_points = tl.Int(3)
+    grid_density = tl.Int(2, help='Density of the simplex sampling of three or more elements (0 to 3).')
     temperature_min = tl.Float(300.0)
     temperature_max = tl.Float(1200.0)
     temperature_points = tl.Int(3)
@@ -88,6 +90,7 @@ class CampaignModel(tl.HasTraits):
 
     errors = tl.Dict(help='Widget key -> message, empty when the campaign is valid.')
     config = tl.Dict(allow_none=True, help='The validated campaign (filled from the protocol), or None.')
+    compositions = tl.List(help="The campaign's composition points ({element: fraction}), empty while invalid.")
 
     _inputs = (
         'name',
@@ -95,6 +98,7 @@ class CampaignModel(tl.HasTraits):
         'composition_min',
         'composition_max',
         'composition_points',
+        'grid_density',
         'temperature_min',
         'temperature_max',
         'temperature_points',
@@ -138,12 +142,14 @@ class CampaignModel(tl.HasTraits):
     def to_dict(self) -> dict:
         """Return the campaign-file fields the user set (without the preset's)."""
         data = {'name': self.name.strip(), 'elements': self.element_list()}
-        if len(data['elements']) != 1:
+        if len(data['elements']) == 2:
             data['composition'] = {
                 'min': self.composition_min,
                 'max': self.composition_max,
                 'points': self.composition_points,
             }
+        elif len(data['elements']) > 2:
+            data['composition_grid'] = {'density': self.grid_density}
         data |= {
             'temperature': {
                 'min': self.temperature_min,
@@ -170,14 +176,27 @@ class CampaignModel(tl.HasTraits):
         except CampaignError as error:
             self.errors = errors_by_field(str(error))
             self.config = None
+            self.compositions = []
             return False
         except yaml.YAMLError as error:
             self.errors = {'extra': f'not valid YAML: {error}'}
             self.config = None
+            self.compositions = []
             return False
         self.errors = {}
         self.config = config.model_dump(mode='json')
+        self.compositions = config.compositions()
         return True
+
+    def composition_png(self) -> bytes:
+        """Return the picture of the composition points (binary: a line; ternary: a triangle; more: bars), or
+        empty bytes while the campaign is invalid."""
+        if not self.compositions:
+            return b''
+        from ..campaign.compositions import composition_png
+
+        elements = list(self.compositions[0])
+        return composition_png(self.compositions, elements, f'{len(self.compositions)} composition points')
 
 
 class ResourcesModel(tl.HasTraits):

@@ -14,6 +14,7 @@ import logging
 import ipywidgets as ipw
 import traitlets as tl
 
+from ..campaign.compositions import MAX_ELEMENTS
 from ..campaign.config import PROTOCOLS, protocol_presets
 from .models import CODE_KINDS, CampaignModel, MonitorModel, ResourcesModel, SubmitModel
 
@@ -60,18 +61,20 @@ def _html_table(rows: list[dict], columns: list[tuple[str, str]], css: str) -> s
 
 
 class CampaignStep(ipw.VBox):
-    """Elements, composition and temperature ranges, targets, protocol, labeller, budgets."""
+    """Elements, compositions (a binary's range or the simplex density of three or more, with their picture),
+    temperature range, targets, protocol, labeller, budgets."""
 
     def __init__(self, model: CampaignModel, **kwargs):
         self.model = model
         self.errors: dict[str, ipw.HTML] = {}
         rows = []
 
-        def field(key: str, *widgets: ipw.Widget, help_text: str = '') -> None:
+        def field(key: str, *widgets: ipw.Widget, help_text: str = '') -> ipw.VBox:
             error = _error_label()
             self.errors[key] = error
             hint = [ipw.HTML(f'<span style="color:#666">{html.escape(help_text)}</span>')] if help_text else []
             rows.append(_classed(ipw.VBox([ipw.HBox([*widgets, *hint]), error]), f'mlip-field-{key}'))
+            return rows[-1]
 
         def text(trait: str, description: str, css: str, **options) -> ipw.Text:
             widget = _classed(ipw.Text(description=description, style=_STYLE, layout=_LAYOUT, **options), css)
@@ -88,15 +91,28 @@ class CampaignStep(ipw.VBox):
         field(
             'elements',
             text('elements', 'Elements', 'mlip-campaign-elements', placeholder='Cu, Au'),
-            help_text='one or two chemical symbols',
+            help_text=f'1 to {MAX_ELEMENTS} chemical symbols',
         )
-        field(
+        self.composition_row = field(
             'composition',
             number('composition_min', 'Fraction of last', 'mlip-campaign-composition-min', width='19em'),
             number('composition_max', '', 'mlip-campaign-composition-max'),
             number('composition_points', '', 'mlip-campaign-composition-points', kind=ipw.IntText, width='5em'),
             help_text='min, max, points (binary: x in A(1-x)B(x))',
         )
+        density = _classed(
+            ipw.IntSlider(min=0, max=3, description='Simplex density', style=_STYLE, layout={'width': '32em'}),
+            'mlip-campaign-grid-density',
+        )
+        tl.link((model, 'grid_density'), (density, 'value'))
+        self.grid_row = field(
+            'composition_grid',
+            density,
+            help_text='1: end members, pairs, centre; 2: + points towards each end member; 3: finer '
+            '(0: only `composition_points` in More fields)',
+        )
+        self.picture = _classed(ipw.Image(format='png', layout={'max_width': '34em'}), 'mlip-campaign-picture')
+        rows.append(self.picture)
         field(
             'temperature',
             number('temperature_min', 'Temperature (K)', 'mlip-campaign-temperature-min', width='19em'),
@@ -163,8 +179,19 @@ class CampaignStep(ipw.VBox):
         self.status = _classed(ipw.HTML(), 'mlip-campaign-status')
         model.observe(self._show_errors, 'errors')
         self._show_errors()
+        model.observe(self._show_compositions, ['compositions', 'elements'])
+        self._show_compositions()
         super().__init__([*rows, self.status], **kwargs)
         self.add_class('mlip-campaign-step')
+
+    def _show_compositions(self, _=None) -> None:
+        """Show the composition field the number of elements takes, and the picture of the points."""
+        count = len(self.model.element_list())
+        self.composition_row.layout.display = None if count == 2 else 'none'
+        self.grid_row.layout.display = None if count >= 3 else 'none'
+        picture = self.model.composition_png() if count >= 2 else b''
+        self.picture.value = picture
+        self.picture.layout.display = None if picture else 'none'
 
     def _show_errors(self, _=None) -> None:
         for key, widget in self.errors.items():

@@ -22,15 +22,17 @@ import difflib
 import re
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from ase.data import chemical_symbols
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     create_model,
     field_validator,
     model_serializer,
@@ -38,6 +40,7 @@ from pydantic import (
 )
 
 from ..generation.spec import GenerationSpec
+from .compositions import GRID_DENSITIES, MAX_ELEMENTS, binary_points, simplex_points, unique_points
 
 PROTOCOLS = ('fast', 'balanced', 'stringent')
 LABELLERS = ('qe', 'emt')
@@ -91,6 +94,47 @@ class CompositionRange(Range):
 
     min: float = Field(0.0, ge=0.0, le=1.0, description='Lowest fraction of the last element.')
     max: float = Field(1.0, ge=0.0, le=1.0, description='Highest fraction of the last element.')
+
+
+class CompositionGrid(_Section):
+    """Composition points of three or more elements: a sampling of the simplex (``compositions.simplex_points``)."""
+
+    density: int = Field(
+        2,
+        ge=min(GRID_DENSITIES),
+        le=max(GRID_DENSITIES),
+        description='0: no grid, only the explicit `composition_points`; 1: end members, the equiatomic point of each '
+        'pair and the centre; 2: also the points halfway from the centre to each end member; 3: also the '
+        'quarter points of each pair, the equiatomic point of every three elements and the points halfway '
+        "from the centre to each pair's equiatomic point.",
+    )
+
+
+def _known_element(symbol: str, info: ValidationInfo) -> str:
+    elements = info.data.get('elements')
+    if elements is not None and symbol not in elements:
+        raise ValueError(f'`{symbol}` is not one of `elements` ({", ".join(elements)})')
+    return symbol
+
+
+def _fraction(value: float) -> float:
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f'fraction {value:g} lies outside the simplex; give 0 to 1')
+    return value
+
+
+def _on_simplex(point: dict[str, float]) -> dict[str, float]:
+    total = sum(point.values())
+    if abs(total - 1.0) > 1e-6:
+        raise ValueError(f'fractions sum to {total:.6g}, not 1 (a composition point lies on the simplex)')
+    return point
+
+
+#: One explicit composition point: ``{element: fraction}`` over the campaign's elements, summing to 1.
+CompositionPoint = Annotated[
+    dict[Annotated[str, AfterValidator(_known_element)], Annotated[float, AfterValidator(_fraction)]],
+    AfterValidator(_on_simplex),
+]
 
 
 class TemperatureRange(Range):
@@ -507,8 +551,23 @@ class CampaignConfig(_Section):
     """A whole campaign: what to learn, how well, with what, within which budget."""
 
     name: str = Field(min_length=1, description='Label of the campaign (used for groups and reports).')
-    elements: list[str] = Field(min_length=1, max_length=2, description='Chemical symbols (one or two).')
-    composition: CompositionRange = Field(default_factory=CompositionRange, description='Composition range.')
+    elements: list[str] = Field(min_length=1, description=f'Chemical symbols (1 to {MAX_ELEMENTS}).')
+    composition: CompositionRange | None = Field(
+        None,
+        validate_default=True,
+        description='Two elements: the range of the last one (default 0 to 1, 3 points); not for three or more.',
+    )
+    composition_grid: CompositionGrid | None = Field(
+        None,
+        validate_default=True,
+        description='Three or more elements: the sampling of the simplex (default density 2); not for fewer.',
+    )
+    composition_points: list[CompositionPoint] = Field(
+        default_factory=list,
+        validate_default=True,
+        description='Explicit composition points `{element: fraction}` (missing elements 0, summing to 1), '
+        'added to those of `composition` or `composition_grid`.',
+    )
     temperature: TemperatureRange = Field(default_factory=TemperatureRange, description='Temperature range (K).')
     pressure_gpa: float = Field(0.0, ge=-50, le=500, description='Pressure of the NPT exploration (GPa).')
     protocol: Literal['fast', 'balanced', 'stringent'] = Field('balanced', description='Preset for the rest.')
@@ -535,28 +594,80 @@ class CampaignConfig(_Section):
             raise ValueError(f'unknown element(s) {", ".join(unknown)}; give chemical symbols such as Cu, Au')
         if len(set(elements)) != len(elements):
             raise ValueError('each element may appear once')
+        if len(elements) > MAX_ELEMENTS:
+            raise ValueError(
+                f'{len(elements)} elements; a campaign takes 1 to {MAX_ELEMENTS} (the ACE basis of n elements has '
+                'n 2^(n-1) blocks of functions)'
+            )
         return elements
 
+    @field_validator('composition')
+    @classmethod
+    def _binary_range(cls, composition, info: ValidationInfo):
+        count = len(info.data.get('elements') or [])
+        if composition is not None and count and count != 2:
+            raise ValueError(
+                f'(min, max, points) is for two elements; with {count} give `composition_grid` and/or '
+                '`composition_points`'
+            )
+        if composition is None and count == 2:
+            return CompositionRange()
+        return composition
+
+    @field_validator('composition_grid')
+    @classmethod
+    def _simplex_grid(cls, grid, info: ValidationInfo):
+        count = len(info.data.get('elements') or [])
+        if grid is not None and count and count < 3:
+            raise ValueError(f'for three or more elements; with {count} give `composition` and/or `composition_points`')
+        if grid is None and count >= 3:
+            return CompositionGrid()
+        return grid
+
+    @field_validator('composition_points')
+    @classmethod
+    def _some_points(cls, points, info: ValidationInfo):
+        grid = info.data.get('composition_grid')
+        if len(info.data.get('elements') or []) >= 3 and grid is not None and grid.density == 0 and not points:
+            raise ValueError('`composition_grid.density` is 0: give at least one point here')
+        return points
+
     def compositions(self) -> list[dict[str, float]]:
-        """Return the composition points as ``{element: fraction}``."""
-        if len(self.elements) == 1:
-            return [{self.elements[0]: 1.0}]
-        first, last = self.elements
-        return [{first: round(1.0 - x, 10), last: x} for x in self.composition.values()]
+        """Return the composition points as ``{element: fraction}`` over every element: a binary's range of its
+        last element (``composition``), the simplex sampling of three or more (``composition_grid``), then the
+        explicit ``composition_points`` not among them."""
+        count = len(self.elements)
+        if count == 1:
+            points = [{self.elements[0]: 1.0}]
+        elif count == 2:
+            points = binary_points(self.elements, (self.composition or CompositionRange()).values())
+        else:
+            points = simplex_points(self.elements, (self.composition_grid or CompositionGrid()).density)
+        extra = [
+            {element: round(float(point.get(element, 0.0)), 10) for element in self.elements}
+            for point in self.composition_points
+        ]
+        return unique_points([*points, *extra]) if extra else points
 
     def generation_spec(self) -> dict:
         """Return the generation stage's spec: ``generation`` plus the campaign's elements, compositions, seed."""
         spec = self.generation.model_dump(mode='json')
         spec.update(elements=list(self.elements), seed=self.seed)
-        if len(self.elements) == 2:
+        if len(self.elements) == 2 and not self.composition_points:
+            composition = self.composition or CompositionRange()
             spec['composition_range'] = {
                 'element': self.elements[-1],
-                'start': self.composition.min,
-                'stop': self.composition.max,
-                'num': self.composition.points,
+                'start': composition.min,
+                'stop': composition.max,
+                'num': composition.points,
             }
         else:
             spec['compositions'] = self.compositions()
+        if len(self.elements) >= 3:
+            spec['sqs_rounding'] = True
+            if 'sqs' not in self.generation.counts.model_fields_set:
+                alloys = [point for point in self.compositions() if sum(value > 0 for value in point.values()) > 1]
+                spec['counts']['sqs'] = len(alloys)
         return spec
 
     def fit_overrides(self) -> dict:
@@ -603,7 +714,7 @@ def _error_lines(error: ValidationError, prefix: str = '', root: type[BaseModel]
     lines = []
     for item in error.errors():
         location = tuple(item['loc'])
-        path = '.'.join(part for part in [prefix, *map(str, location)] if part)
+        path = '.'.join(part for part in [prefix, _path(location)] if part)
         message = item['msg'].removeprefix('Value error, ')
         if (
             item['type'] == 'extra_forbidden'
@@ -617,6 +728,16 @@ def _error_lines(error: ValidationError, prefix: str = '', root: type[BaseModel]
             message = 'unknown field' + (f'; allowed here: {", ".join(allowed)}' if allowed else '')
         lines.append(_line(path, message))
     return lines
+
+
+def _path(location) -> str:
+    """Return an error location as a field path: ``composition_points[2].Zr``, ``exploration.steps``."""
+    path = ''
+    for part in location:
+        if part == '[key]':
+            continue
+        path += f'[{part}]' if isinstance(part, int) else (f'.{part}' if path else str(part))
+    return path
 
 
 def _format_lines(lines: list[str]) -> str:

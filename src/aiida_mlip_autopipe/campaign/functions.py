@@ -7,7 +7,7 @@ from aiida.engine import calcfunction
 
 from ..common.scoring import score_potential
 from ..data import TrainingSet
-from .rules import split_held_out
+from .rules import COMPOSITION_TOLERANCE, split_held_out
 
 
 @calcfunction
@@ -60,6 +60,31 @@ def composition_distance(point: dict[str, float], atoms) -> float:
     )
 
 
+def redecorated(atoms, point: dict[str, float], rng):
+    """Return a copy of ``atoms`` whose species are changed, at random sites, to the whole-atom counts nearest to
+    ``point`` (largest remainders, ``validation.cells.site_counts``); the sites and the cell stay."""
+    import numpy as np
+
+    from ..validation.cells import site_counts
+
+    cell = atoms.copy()
+    symbols = np.array(cell.get_chemical_symbols(), dtype=object)
+    target = site_counts(point, len(cell))
+    spare = []
+    for element in sorted(set(symbols)):
+        indices = np.flatnonzero(symbols == element)
+        excess = len(indices) - target.get(element, 0)
+        if excess > 0:
+            spare += rng.choice(indices, size=excess, replace=False).tolist()
+    spare = [spare[i] for i in rng.permutation(len(spare))]
+    for element, count in target.items():
+        missing = count - int(np.sum(symbols == element))
+        for _ in range(max(missing, 0)):
+            symbols[spare.pop()] = element
+    cell.set_chemical_symbols(list(symbols))
+    return cell
+
+
 def starting_frames(frames, compositions: list[dict], min_atoms: int, seed: int):
     """Return one MD starting cell per campaign composition point, from labelled ``frames``.
 
@@ -67,6 +92,10 @@ def starting_frames(frames, compositions: list[dict], min_atoms: int, seed: int)
     one with the lowest energy per atom (a relaxed-like bulk cell rather than a strained or rattled
     one; ties broken by a seeded shuffle), without its labels, repeated along its shortest cell
     vectors until it holds at least ``min_atoms`` atoms. Points that pick the same frame share one cell.
+    A point farther than ``rules.COMPOSITION_TOLERANCE`` from every frame (an interior point of a
+    ternary that no generated cell sits near) gets the repeated cell with its species changed at random
+    sites to the whole-atom composition nearest to the point (:func:`redecorated`), so the exploration
+    reaches every point the stop rule asks for.
     """
     import numpy as np
 
@@ -80,16 +109,19 @@ def starting_frames(frames, compositions: list[dict], min_atoms: int, seed: int)
         distances = [composition_distance(point, atoms) for atoms in periodic]
         closest = [atoms for atoms, value in zip(periodic, distances) if value <= min(distances) + 1e-9]
         best = min(closest, key=lambda atoms: atoms.get_potential_energy() / len(atoms))
-        if id(best) in taken:
+        far = min(distances) > COMPOSITION_TOLERANCE + 1e-9
+        identity = (id(best), tuple(sorted(point.items())) if far else None)
+        if identity in taken:
             continue
-        taken.add(id(best))
+        taken.add(identity)
         atoms = best.copy()
         atoms.calc = None
         repeat = [1, 1, 1]
         while len(atoms) * np.prod(repeat) < min_atoms:
             lengths = atoms.cell.lengths() * repeat
             repeat[int(np.argmin(lengths))] += 1
-        cells.append(atoms.repeat(repeat))
+        cell = atoms.repeat(repeat)
+        cells.append(redecorated(cell, point, rng) if far else cell)
     return cells
 
 

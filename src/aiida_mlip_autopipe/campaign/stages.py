@@ -146,7 +146,10 @@ def generation_builder(config: CampaignConfig):
     """Return the ``StructureGenerationWorkChain`` builder for the campaign's chemistry.
 
     Elements, compositions and seed come from the campaign; ``generation`` (filled from the
-    protocol preset) sets sizes and counts per method.
+    protocol preset) sets sizes and counts per method (``CampaignConfig.generation_spec``: a binary
+    without ``composition_points`` gives its ``composition`` range, otherwise every composition point
+    is given; with three or more elements the SQS compositions are rounded to whole atoms of each SQS
+    size and, unless ``generation.counts.sqs`` is set, one SQS is made per alloy composition point).
     """
     from ..generation.workchain import StructureGenerationWorkChain
 
@@ -244,19 +247,60 @@ def labelling_core_saturation(node) -> float | None:
 # -- training --------------------------------------------------------------------------------------
 
 
+#: Fewest ACE functions per block of the basis a campaign of three or more elements asks pacemaker for.
+MIN_FUNCTIONS_PER_BLOCK = 2
+
+
+def functions_per_element(protocol_value: int, elements: int, fewest_atoms: int | None = None) -> int:
+    """Return ``number_of_functions_per_element`` of a fit of ``elements`` elements whose protocol gives
+    ``protocol_value``, on a training set with ``fewest_atoms`` atoms of its rarest element.
+
+    pacemaker's basis has a block per element and set of neighbour elements, 2^(n-1) per element for n
+    elements, and gives every block the same number of functions, ``number_of_functions_per_element``
+    / 2^(n-1) rounded down (up to the block's pool): 16 per element leave 4 per block for three elements,
+    1 for five, none at all for six. With three or more elements the value is raised to
+    :data:`MIN_FUNCTIONS_PER_BLOCK` per block where it is below, but not beyond ``fewest_atoms`` (the
+    active set needs as many atoms of each element as there are functions per element) and never
+    below ``protocol_value``. It is not raised further: the cost of a fit per atom grows with the
+    functions per element, and so does the data the active set needs (``pace_activeset`` fails on a
+    singular matrix when the environments of an element span fewer dimensions than its functions; a
+    quaternary set of 35 small cells spanned 16 to 23 against 32 functions per element).
+    """
+    if elements < 3:
+        return protocol_value
+    raised = MIN_FUNCTIONS_PER_BLOCK * 2 ** (elements - 1)
+    if fewest_atoms is not None:
+        raised = min(raised, fewest_atoms)
+    return max(protocol_value, raised)
+
+
 def training_builder(config: CampaignConfig, training_set, previous_potential=None):
     """Return the ``PacemakerWorkChain`` builder; refit from ``previous_potential`` when given.
 
     pacemaker's own random test split is off: the campaign scores every potential on its held-out set
-    (``CampaignConfig.fit_overrides``).
+    (``CampaignConfig.fit_overrides``). With three or more elements and no
+    ``number_of_functions_per_element`` in ``fit.overrides``, the basis has :func:`functions_per_element`
+    functions per element (as many as the training set's rarest element allows).
     """
+    from ase.data import atomic_numbers
+
     from ..training.workchain import PacemakerWorkChain
 
+    overrides = config.fit_overrides()
+    chosen = (config.fit.overrides.model_dump(mode='json').get('pacemaker') or {}).get('parameters') or {}
+    if len(config.elements) >= 3 and 'number_of_functions_per_element' not in chosen:
+        preset = PacemakerWorkChain.get_protocol_inputs(config.fit.protocol)['pacemaker']['parameters']
+        numbers = training_set.get_array('numbers')
+        fewest = min(int((numbers == atomic_numbers[symbol]).sum()) for symbol in config.elements)
+        functions = functions_per_element(preset['number_of_functions_per_element'], len(config.elements), fewest)
+        overrides.setdefault('pacemaker', {}).setdefault('parameters', {})['number_of_functions_per_element'] = (
+            functions
+        )
     return PacemakerWorkChain.get_builder_from_protocol(
         _code(config.codes.pacemaker, 'pacemaker'),
         training_set,
         protocol=config.fit.protocol,
-        overrides=config.fit_overrides(),
+        overrides=overrides,
         previous_potential=previous_potential,
     )
 
@@ -346,6 +390,14 @@ def exploration_result(node) -> tuple[orm.Dict, dict]:
 # -- validation ------------------------------------------------------------------------------------
 
 
+def validation_compositions(config: CampaignConfig) -> list[dict[str, float]]:
+    """Return the compositions of the validation's disordered cells: every composition point of a binary, the
+    equiatomic point of three or more elements (beside the end members and each pair's ordered compound)."""
+    if len(config.elements) <= 2:
+        return config.compositions()
+    return [{element: round(1.0 / len(config.elements), 10) for element in config.elements}]
+
+
 def validation_builder(config: CampaignConfig, potential):
     """Return the ``ValidationWorkChain`` builder comparing ``potential`` with the campaign's labeller."""
     from ..validation.workchain import get_validation_builder
@@ -369,7 +421,7 @@ def validation_builder(config: CampaignConfig, potential):
         md_atoms=settings.md_atoms,
         md_swap_every=config.exploration.swaps.every if config.exploration.swaps.enabled else 0,
         md_swap_attempts=config.exploration.swaps.attempts,
-        compositions=config.compositions(),
+        compositions=validation_compositions(config),
         gamma_halt=config.exploration.gamma_upper,
         vacancy_supercell=settings.vacancy_supercell,
         phonon_supercell=settings.phonon_supercell,

@@ -56,7 +56,7 @@ def _compositions(values) -> list[dict[str, float]] | None:
     'composition_items',
     multiple=True,
     metavar='EL=X,EL=X',
-    help='A composition of the disordered cells, e.g. Cu=0.75,Au=0.25. Repeatable (default: equiatomic binary).',
+    help='A composition of the disordered cells, e.g. Cu=0.75,Au=0.25. Repeatable (default: the equiatomic point).',
 )
 @click.option('--temperature-max', type=float, default=None, help='Highest temperature (K) of the MD stability runs.')
 @click.option('--md-steps', type=int, default=None, help='MD steps per temperature (default 2000 of 2 fs).')

@@ -58,7 +58,8 @@ def enumerate_ordered(
 ) -> list[Atoms]:
     """Return symmetry-distinct ordered decorations of ``primitive`` with up to ``max_size`` cells (icet).
 
-    Only structures that contain every element are returned (end members are made elsewhere). When
+    Only structures with two or more elements are returned (end members are made elsewhere): with three
+    or more elements, the ordered cells of every pair among them too. When
     more than ``max_count`` exist, a spread (or ``rng``-seeded) subset is returned, smallest cells first.
     """
     from icet.tools import enumerate_structures
@@ -69,7 +70,7 @@ def enumerate_ordered(
     for atoms in enumerate_structures(
         primitive, sizes, list(elements), concentration_restrictions=restrictions or None
     ):
-        if set(atoms.get_chemical_symbols()) != set(elements):
+        if len(set(atoms.get_chemical_symbols())) < 2:
             continue
         found.append(Atoms(atoms.get_chemical_symbols(), positions=atoms.positions, cell=atoms.cell, pbc=True))
     if max_count is None:
@@ -240,9 +241,12 @@ def interstitials(
 
 
 def antisites(atoms: Atoms, supercell: Atoms | None = None, symprec: float = 0.01) -> list[Atoms]:
-    """Return one structure per symmetry-distinct antisite of ``atoms`` (an A atom becomes B), in ``supercell``.
+    """Return one structure per symmetry-distinct antisite of ``atoms`` (an A atom becomes B, for every ordered
+    pair of the elements present), in ``supercell``, sorted by (replaced, species, site).
 
-    pymatgen-analysis-defects' ``AntiSiteGenerator`` changes the structure it is given: it gets a copy.
+    pymatgen-analysis-defects' ``AntiSiteGenerator`` changes the structure it is given: it gets a copy. It
+    visits the pairs in the order of a set of strings, which changes from one Python process to the next:
+    the sorting makes the result (and the seeded choice among it) the same in every process.
     """
     from pymatgen.analysis.defects.generators import AntiSiteGenerator
 
@@ -250,14 +254,18 @@ def antisites(atoms: Atoms, supercell: Atoms | None = None, symprec: float = 0.0
     structure = _to_pymatgen(atoms)
     if len(structure.composition.elements) < 2:
         return []
-    structures = []
+    made = []
     for defect in AntiSiteGenerator(symprec=symprec).generate(structure.copy(), oxi_state=0):
         defective = supercell.copy()
         index = _site_index(supercell, defect.site.coords)
         original = defective[index].symbol
         defective[index].symbol = defect.site.specie.symbol
-        structures.append(_tag(defective, defect='antisite', replaced=original, species=defect.site.specie.symbol))
-    return structures
+        made.append(((original, defect.site.specie.symbol, index), defective))
+    made.sort(key=lambda item: item[0])
+    return [
+        _tag(defective, defect='antisite', replaced=original, species=species)
+        for (original, species, _), defective in made
+    ]
 
 
 # --- surfaces -----------------------------------------------------------------------------------------------------

@@ -83,7 +83,7 @@ def ordered_structures(spec: GenerationSpec) -> list[Atoms]:
     for lattice, parent in parents.items():
         reference = {element: 1.0 / len(spec.elements) for element in spec.elements}
         primitive = parent(reference)
-        max_size = spec.enumeration_max_atoms // len(primitive)
+        max_size = spec.enumeration_atoms() // len(primitive)
         if max_size < 1:
             continue
         for atoms in builders.enumerate_ordered(
@@ -105,12 +105,31 @@ def ordered_structures(spec: GenerationSpec) -> list[Atoms]:
 # --- stage 2: special quasirandom structures ----------------------------------------------------------------------
 
 
+def whole_atoms(composition: dict[str, float], size: int) -> dict[str, float]:
+    """Return the composition of ``size`` atoms nearest to ``composition`` (largest remainders, order kept)."""
+    exact = {element: fraction * size for element, fraction in composition.items()}
+    counts = {element: math.floor(value + 1e-9) for element, value in exact.items()}
+    order = sorted(exact, key=lambda element: (-(exact[element] - counts[element]), list(exact).index(element)))
+    for element in order[: size - sum(counts.values())]:
+        counts[element] += 1
+    return {element: round(count / size, 10) for element, count in counts.items()}
+
+
 def sqs_tasks(spec: GenerationSpec) -> list[dict]:
-    """Return the SQS cells to make, up to ``counts.sqs``, spread over compositions, lattices and sizes."""
-    tasks = []
+    """Return the SQS cells to make, up to ``counts.sqs``, spread over compositions, lattices and sizes.
+
+    With ``sqs_rounding`` each composition is the whole-atom occupation of the size nearest to the
+    point (:func:`whole_atoms`); occupations with fewer than two elements, or met before, are skipped.
+    """
+    tasks, seen = [], set()
     for lattice, parent in spec.parent_cells().items():
-        for composition in spec.alloy_compositions():
+        for point in spec.alloy_compositions():
             for size in spec.sqs_sizes:
+                composition = whole_atoms(point, size) if spec.sqs_rounding else point
+                identity = (lattice, size, tuple(composition.values()))
+                if sum(value > 0 for value in composition.values()) < 2 or identity in seen:
+                    continue
+                seen.add(identity)
                 sites = len(parent(composition))
                 tasks.append({'lattice': lattice, 'composition': composition, 'atoms': size, 'cells': size // sites})
     chosen = [tasks[index] for index in builders.spread_choice(spec.counts.sqs, len(tasks))]

@@ -36,6 +36,7 @@ __all__ = (
     'BlockShape',
     'EnergyWeighting',
     'PacemakerParameters',
+    'activeset_needs_all_atoms',
     'basis_shape_error',
     'convex_hull_possible',
     'dataset_summary',
@@ -486,6 +487,18 @@ def lower_inner_cutoff(text: str, margin: float) -> str:
     return re.sub(r'^([ \t]*r_in:[ \t]*)([-+0-9.eE]+)[ \t]*$', lowered, text, flags=re.MULTILINE)
 
 
+def activeset_needs_all_atoms(log: str) -> bool:
+    """Return whether a failed ``pace_activeset`` (its log ``log``) should run again on every atom.
+
+    ``pace_activeset`` first drops the atoms whose force error is an outlier (above Q3 + 1.5 IQR of
+    their element). In a small training set that can leave fewer environments of an element than its
+    functions ("Insufficient atomic environments") or environments that no longer span them (MaxVol:
+    "Input matrix must not be singular"; seen in the refit of a quaternary campaign, where every atom
+    together gave a full rank). Both are retried with ``--all-atoms``.
+    """
+    return 'Insufficient atomic environments' in log or 'Input matrix must not be singular' in log
+
+
 def dataset_summary(structure_count: int, fit, test=None) -> dict:
     """Return which structures pacemaker fitted and how unequal their weights were.
 
@@ -677,10 +690,8 @@ if fit_status == 0:
                     if Path(name).exists() for arg in ('-d', name)]
         activeset = ['pace_activeset', *datasets, *batch, 'output_potential.yaml']
         if step('pace_activeset', activeset, 'activeset.log') != 0:
-            failure = Path('activeset.log').read_text()
-            if 'Insufficient atomic environments' in failure or 'singular' in failure:
-                # pace_activeset first drops atoms with outlying force errors; small sets need them all (with
-                # too few environments left, MaxVol's matrix is singular or under-determined)
+            if activeset_needs_all_atoms(Path('activeset.log').read_text()):
+                # pace_activeset first drops atoms with outlying force errors; small sets need them all
                 Path('activeset.log').rename('activeset_filtered.log')
                 status['activeset_all_atoms'] = True
                 step('pace_activeset', [*activeset[:-1], '--all-atoms', activeset[-1]], 'activeset.log')
@@ -690,7 +701,10 @@ sys.exit(0)
 DRIVER_SCRIPT = DRIVER_SCRIPT.replace(
     '\n\nsave()\n',
     '\n\n'
-    + '\n\n'.join(inspect.getsource(function) for function in (lower_inner_cutoff, dataset_summary, cgroup_memory))
+    + '\n\n'.join(
+        inspect.getsource(function)
+        for function in (lower_inner_cutoff, dataset_summary, cgroup_memory, activeset_needs_all_atoms)
+    )
     + f'\n\n{inspect.getsource(memory_record)}\n\nsave()\n',
     1,
 )

@@ -1,6 +1,7 @@
-"""The cells a validation compares: end members, the ordered compound, one disordered cell per composition.
+"""The cells a validation compares: end members, the ordered compound of each pair, one disordered cell per
+composition.
 
-End members and the ordered compound come from :func:`~.eos.reference_cell`. For each composition
+End members and the ordered compounds come from :func:`~.eos.reference_cell`. For each composition
 of the campaign with two or more elements present, a special quasi-random cell stands for the
 random alloy: the conventional cube of the first element's lattice (fcc or bcc) repeated
 :data:`SQS_REPEAT` times per direction (32 fcc or 16 bcc sites), occupied by icet's simulated
@@ -9,8 +10,8 @@ fixed (no search over supercells, which is what makes a general SQS slow): the c
 lattice translation, twice the cubic edge, lies beyond the pair cutoff, so no correlation is
 forced by the cell itself. Seeded, so the same inputs give the same cell.
 
-Cell names: an element (``Cu``), the ordered compound (``Cu3Au``) and ``<formula>_sqs``
-(``Cu16Au16_sqs``, counts in the order of ``elements``).
+Cell names: an element (``Cu``), an ordered compound (``Cu3Au``) and ``<formula>_sqs``
+(``Cu16Au16_sqs``, ``Cu11Ag11Au10_sqs``: counts in the order of ``elements``).
 """
 
 from __future__ import annotations
@@ -71,8 +72,8 @@ def check_compositions(elements: list[str], compositions) -> list[dict[str, floa
 
 
 def default_compositions(elements: list[str]) -> list[dict[str, float]]:
-    """Return the compositions used when none are given: the equiatomic one of a binary, else none."""
-    return [{element: 0.5 for element in elements}] if len(elements) == 2 else []
+    """Return the compositions used when none are given: the equiatomic one of two or more elements, else none."""
+    return [{element: 1.0 / len(elements) for element in elements}] if len(elements) >= 2 else []
 
 
 def sqs_lattice(elements: list[str]) -> str | None:

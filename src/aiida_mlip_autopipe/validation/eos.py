@@ -8,6 +8,8 @@ potential's on exactly those structures.
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 from aiida import orm
 from aiida.engine import calcfunction
@@ -23,19 +25,28 @@ VOLUME_STRAINS = (-0.06, -0.03, 0.0, 0.03, 0.06)
 CONVENTIONAL_ATOMS = {'fcc': 4, 'bcc': 2, 'diamond': 8}
 
 
+def ordered_compound(first: str, second: str) -> tuple[str, Atoms] | None:
+    """Return the name and cell of the ordered compound of a pair: A3B (fcc, L1_2) or AB (bcc, B2) in the
+    conventional cubic cell of ``first``, ``second`` on its first site, with a Vegard's-law lattice
+    parameter on fcc; None unless both elements are fcc or bcc in their reference states."""
+    states = [reference_states[atomic_numbers[symbol]] for symbol in (first, second)]
+    if not all(state and state.get('symmetry') in ('fcc', 'bcc') for state in states):
+        return None
+    a = 0.75 * states[0]['a'] + 0.25 * states[1]['a'] if states[0]['symmetry'] == 'fcc' else None
+    alloy = bulk(first, states[0]['symmetry'], a=a or states[0]['a'], cubic=True)
+    alloy.symbols[0] = second
+    return f'{first}{len(alloy) - 1}{second}', alloy
+
+
 def reference_cell(elements: list[str]) -> dict[str, Atoms]:
-    """Return the cells to validate: each end member in its ASE reference structure, plus one
-    ordered alloy (A3B in the conventional cubic cell of the first element) for a binary of cubic
-    elements, with a Vegard's-law lattice parameter."""
+    """Return the cells to validate: each end member in its ASE reference structure, plus the ordered
+    compound (:func:`ordered_compound`) of every pair of cubic elements, the pairs in the order of
+    ``elements`` (a binary has one: ``Cu3Au``; Cu, Ag, Au give ``Cu3Ag``, ``Cu3Au``, ``Ag3Au``)."""
     cells = {symbol: bulk(symbol) for symbol in elements}
-    if len(elements) == 2:
-        first, second = elements
-        states = [reference_states[atomic_numbers[symbol]] for symbol in elements]
-        if all(state and state.get('symmetry') in ('fcc', 'bcc') for state in states):
-            a = 0.75 * states[0]['a'] + 0.25 * states[1]['a'] if states[0]['symmetry'] == 'fcc' else None
-            alloy = bulk(first, states[0]['symmetry'], a=a or states[0]['a'], cubic=True)
-            alloy.symbols[0] = second
-            cells[f'{first}{len(alloy) - 1}{second}'] = alloy
+    for first, second in itertools.combinations(elements, 2):
+        compound = ordered_compound(first, second)
+        if compound is not None:
+            cells[compound[0]] = compound[1]
     return cells
 
 

@@ -466,11 +466,36 @@ def _cell_order(item) -> tuple:
     return (fractions, ('element', 'ordered', 'sqs').index(entry.get('kind', 'element')), name)
 
 
+def _subsystem(entry: dict) -> tuple[str, ...]:
+    """Return the elements present in a cell (fraction above zero), in the report's element order."""
+    return tuple(element for element, fraction in (entry.get('composition') or {}).items() if fraction > 1e-9)
+
+
+def _grouped_order(item) -> tuple:
+    _, entry = item
+    elements = list(entry.get('composition') or {})
+    present = _subsystem(entry)
+    return (len(present), [elements.index(element) for element in present], *_cell_order(item))
+
+
 def format_validation_table(report: dict) -> str:
     """Return the validation report as a text table: one block per cell (name, kind, composition; cells in
-    order of composition), a row per quantity (potential, labeller, error, verdict), then the MD runs."""
+    order of composition), a row per quantity (potential, labeller, error, verdict), then the MD runs.
+
+    With three or more elements the cells are grouped by the elements they contain, under a heading
+    each: the end members, then each pair (its ordered compound, its disordered cells), then each
+    triple and so on."""
     lines = [f'{"  property":<30} {"potential":>10} {"labeller":>10} {"error":>10}  verdict']
-    for name, entry in sorted(report.get('cells', {}).items(), key=_cell_order):
+    cells = report.get('cells', {})
+    grouped = max((len(entry.get('composition') or {}) for entry in cells.values()), default=0) >= 3
+    heading = None
+    for name, entry in sorted(cells.items(), key=_grouped_order if grouped else _cell_order):
+        if grouped:
+            present = _subsystem(entry)
+            title = 'end members' if len(present) == 1 else '-'.join(present)
+            if title != heading:
+                heading = title
+                lines.append(f'== {title} ==')
         lines.append(
             f'{name} ({entry.get("kind", "cell")}{", " if entry.get("composition") else ""}'
             f'{_composition_label(entry.get("composition"))})'
