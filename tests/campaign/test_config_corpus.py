@@ -156,7 +156,7 @@ CORPUS = [
     ),
     # codes: each must be set up and run the plugin of its field
     ({'codes.pw': CODES['lmp']}, ['field `codes.pw`', 'needs a `quantumespresso.pw` code']),
-    ({'codes.lmp': CODES['pw']}, ['field `codes.lmp`', 'needs a `mlip_autopipe.lammps.md` code']),
+    ({'codes.lmp': CODES['pw']}, ['field `codes.lmp`', 'needs a `lammps.raw` or `lammps.base` or']),
     ({'codes.pacemaker': 'nothing@nowhere'}, ['field `codes.pacemaker`', 'is not set up']),
     ({'codes.cp2k': 'cp2k@localhost'}, ['field `codes.cp2k`', 'allowed here: pw, pacemaker, lmp, surrogate']),
 ]

@@ -11,11 +11,8 @@ import math
 from aiida import orm
 from aiida.common.exceptions import MultipleObjectsError, NotExistent
 
-from ..setup import CODES
+from ..setup import accepted_plugins
 from .config import CampaignConfig, CampaignError
-
-#: Code field of the campaign -> the calculation plugin its code must run (as `mlip-autopipe setup` registers it)
-CODE_PLUGINS = {field: plugin for field, (plugin, _) in CODES.items()}
 
 
 def _code(label: str, field: str) -> orm.AbstractCode:
@@ -27,10 +24,11 @@ def _code(label: str, field: str) -> orm.AbstractCode:
     except MultipleObjectsError:
         raise ValueError(f'field `codes.{field}`: `{label}` names more than one code; give `label@computer`') from None
     plugin = code.default_calc_job_plugin
-    if plugin != CODE_PLUGINS[field]:
+    accepted = accepted_plugins(field)
+    if plugin not in accepted:
         raise ValueError(
             f'field `codes.{field}`: code `{code.full_label}` runs `{plugin}`; `codes.{field}` needs a '
-            f'`{CODE_PLUGINS[field]}` code'
+            f'`{"` or `".join(accepted)}` code'
         )
     return code
 
