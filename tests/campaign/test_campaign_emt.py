@@ -18,7 +18,7 @@ from aiida_mlip_autopipe.setup import CODES, default_executable, ensure_code
 
 pytestmark = [pytest.mark.campaign, pytest.mark.slow, pytest.mark.timeout(3600)]
 
-SELECT = 20  # candidates the surrogate screening keeps for the first labelling batch (of about 25)
+SELECT = 30  # candidates the surrogate screening keeps for the first labelling batch (of 33)
 
 
 @pytest.fixture(scope='module')
@@ -44,7 +44,9 @@ def emt_campaign(**overrides) -> dict:
         'exploration': {'steps': 1000, 'max_selected': 6},
         # more strained, rattled and compressed cells than the `fast` preset: EMT labels cost nothing,
         # and a potential with an equation of state is needed for the validation
-        'generation': {'counts': {'strain': 6, 'rattle': 6, 'compressed': 3}},
+        'generation': {'counts': {'strain': 12, 'rattle': 10, 'compressed': 3}},
+        # the `fast` basis, fitted longer than its 60 iterations: a few dozen cells give a usable equation of state
+        'fit': {'overrides': {'pacemaker': {'parameters': {'maxiter': 200}}}},
         'screening': {'enabled': True, 'select': SELECT},
         'codes': {
             'pacemaker': 'pacemaker@localhost-test',

@@ -13,7 +13,7 @@ def test_generation_of_a_ternary_covers_every_composition_point(aiida_profile):
     from aiida_mlip_autopipe.generation.spec import validate_spec
 
     balanced = stages.generation_builder(campaign_from_dict(TERNARY)).spec.get_dict()
-    assert balanced['sqs_rounding'] is True and balanced['counts'] == {'sqs': 7}  # one per alloy point
+    assert balanced['sqs_rounding'] is True and balanced['counts']['sqs'] == 7  # one per alloy point
     assert len(balanced['compositions']) == 10 and 'composition_range' not in balanced
     config = campaign_from_dict(
         TERNARY
@@ -34,7 +34,7 @@ def test_generation_of_a_ternary_covers_every_composition_point(aiida_profile):
     # a binary is called as before: its range
     binary = stages.generation_builder(campaign_from_dict({'name': 'cuau', 'elements': ['Cu', 'Au']})).spec.get_dict()
     assert binary['composition_range'] == {'element': 'Au', 'start': 0.0, 'stop': 1.0, 'num': 3}
-    assert 'sqs_rounding' not in binary and 'compositions' not in binary
+    assert binary['sqs_rounding'] is False and 'compositions' not in binary
 
 
 def test_validation_of_a_ternary_takes_the_equiatomic_disordered_cell():

@@ -221,10 +221,12 @@ def test_fit_stopped_by_its_time_limit_continues_from_the_interim_potential(pace
     from aiida.engine import run_get_node
 
     maxiter = 100_000  # and a basis large enough that BFGS does not converge before the limit
-    training_set = TrainingSet(frames=emt_cuau_frames(30, 1)).store()
+    # BFGS also ends by itself when its line search loses precision: a basis and a set large enough that
+    # each iteration takes a while make that unlikely before the limit
+    training_set = TrainingSet(frames=emt_cuau_frames(40, 1)).store()
     overrides = {
         'max_iterations': 2,
-        'pacemaker': {'parameters': {'number_of_functions_per_element': 32, 'maxiter': maxiter, 'test_size': 0.0}},
+        'pacemaker': {'parameters': {'number_of_functions_per_element': 64, 'maxiter': maxiter, 'test_size': 0.0}},
     }
     builder = PacemakerWorkChain.get_builder_from_protocol(
         pacemaker_code, training_set, protocol='fast', overrides=overrides, options={'max_wallclock_seconds': 120}
