@@ -38,7 +38,7 @@ labeller: qe
 seed: 5
 targets: {force_rmse_mev_a: 100000.0, energy_rmse_mev_atom: 100000.0, high_gamma_fraction: 1.0, consecutive: 1}
 budgets: {iterations: 1, dft_calculations: 40, wall_time_hours: 1.0}
-exploration: {steps: 200, ramp_iterations: 1, gamma_lower: 500.0, gamma_upper: 1000.0}  # never halts
+exploration: {steps: 200, ramp_iterations: 1, gamma_lower: 500.0, gamma_upper: 1000.0}  # rarely halts
 dft: {overrides: {kpoints_distance: 0.5}}
 validation: {properties: [eos], tolerances: {lattice_a: 1.0, bulk_modulus: 10.0}}  # the resume is under test
 """
@@ -138,7 +138,10 @@ def test_campaign_resumes_after_sigkill_without_repeating_dft(embedded):
     recovered = run([BIN / 'mlip-autopipe', '-p', PROFILE, 'recover'], env)
     assert 'removed stale broker file' in recovered.stdout  # what made a plain restart hang
     final = wait_for(lambda s: s['state'] in ('finished', 'excepted', 'killed'), 1500, path, env, pk)
-    assert final['state'] == 'finished' and final['exit_status'] == 0, final
+    # it completes: converged, or (a one-iteration potential of a few cells may still halt an MD run) on its
+    # iteration budget with the best potential output; either way every stage ran after the kill
+    assert final['state'] == 'finished' and final['exit_status'] in (0, 401), final
+    assert final['exit_status'] == 0 or 'iteration budget spent' in final['exit_message'], final
 
     (path / 'states.json').write_text(json.dumps({'before': before, 'killed': killed, 'final': final}, indent=1))
     runs_per_structure = {}
