@@ -10,9 +10,10 @@ from aiida.engine import ToContext, WorkChain, while_
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from ..common.engine import submit_once
+from ..common.errors import format_validation_error
 from ..data import AcePotential
 from .functions import SELECTION_DEFAULTS, SELECTION_METHODS, generate_exploration_report, select_structures
-from .inputs import MdParameters, check_finite_cell
+from .inputs import MdParameters, check_starting_structure
 from .md import LammpsMdWorkChain
 
 
@@ -59,14 +60,6 @@ class Schedule(BaseModel):
 SELECTION_SETTINGS = ('method', 'label_above_upper', 'duplicate_tolerance', 'min_distance', 'max_candidates')
 
 
-def _validation_message(prefix: str, exception: ValidationError) -> str:
-    parts = []
-    for error in exception.errors():
-        location = '.'.join(str(part) for part in error['loc'])
-        parts.append(f'`{prefix}{"." + location if location else ""}`: {error["msg"]}')
-    return '; '.join(parts)
-
-
 def composition_of(structure: orm.StructureData) -> dict[str, float]:
     """Return the atomic fractions of ``structure``, rounded to 0.001."""
     symbols = structure.get_ase().get_chemical_symbols()
@@ -92,16 +85,12 @@ def validate_inputs(inputs, _):
             schedule = Schedule(**inputs['schedule'].get_dict())
             schedule.run_parameters(schedule.temperatures[0], schedule.pressures_gpa[0], lower or 1.0, upper or 2.0, 1)
         except ValidationError as exception:
-            return _validation_message('schedule', exception)
+            return format_validation_error(exception, 'schedule')
     structures = inputs.get('structures', {})
     if not structures:
         return '`structures`: give at least one starting structure'
     for key, structure in structures.items():
-        if potential is not None:
-            symbols = sorted({kind.symbol for kind in structure.kinds} - set(potential.elements))
-            if symbols:
-                return f'`structures.{key}`: elements {symbols} are not described by the potential {potential.elements}'
-        reason = check_finite_cell(structure.get_ase())
+        reason = check_starting_structure(structure.get_ase(), potential.elements if potential is not None else None)
         if reason:
             return f'`structures.{key}`: {reason}'
     if 'selection' in inputs:

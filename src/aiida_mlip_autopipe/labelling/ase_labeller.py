@@ -13,9 +13,9 @@ from ase.calculators.calculator import Calculator
 from ase.calculators.singlepoint import SinglePointCalculator
 from ase.optimize import BFGS
 
+from ..common.geometry import too_close_reason
 from ..data import TrainingSet
 from .functions import check_relax_keys, record_failures
-from .geometry import too_close_reason
 
 #: Elements ASE's EMT parametrises.
 EMT_ELEMENTS = frozenset({'Al', 'Cu', 'Ag', 'Au', 'Ni', 'Pd', 'Pt', 'H', 'C', 'N', 'O'})
