@@ -226,7 +226,7 @@ class PacemakerCalculation(CalcJob):
             structure_count=training_set.count,
         )
         with folder.open(io.DRIVER_FILENAME, 'w') as handle:
-            handle.write(io.DRIVER_SCRIPT)
+            handle.write(io.driver_script())
 
         time_limit = io.soft_time_limit(self.inputs.metadata.options.get('max_wallclock_seconds'))
         codeinfo = CodeInfo()
