@@ -78,8 +78,12 @@ class LammpsMdWorkChain(WorkChain):
     @classmethod
     def define(cls, spec):
         super().define(spec)
-        spec.input('code', valid_type=orm.AbstractCode, help='LAMMPS with ML-PACE, e.g. a code for aiida-lammps.')
-        spec.input('potential', valid_type=AcePotential, help='ACE potential with its active set (.yaml + .asi).')
+        spec.input(
+            'code',
+            valid_type=orm.AbstractCode,
+            help='LAMMPS with ML-PACE (pair_style pace/extrapolation), run through aiida-lammps `lammps.raw`.',
+        )
+        spec.input('potential', valid_type=AcePotential, help='The ACE potential with its active set (.yaml + .asi).')
         spec.input('structure', valid_type=orm.StructureData, help='Starting structure (periodic).')
         spec.input('parameters', valid_type=orm.Dict, help='MD parameters; see `MdParameters`.')
         spec.input(

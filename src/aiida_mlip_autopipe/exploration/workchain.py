@@ -9,9 +9,8 @@ from aiida import orm
 from aiida.engine import ToContext, WorkChain, while_
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from ..common.engine import submit_once
+from ..common.engine import expose_top_level_inputs, submit_once
 from ..common.errors import format_validation_error
-from ..data import AcePotential
 from .functions import SELECTION_DEFAULTS, SELECTION_METHODS, generate_exploration_report, select_structures
 from .inputs import MdParameters, check_starting_structure
 from .md import LammpsMdWorkChain
@@ -56,6 +55,8 @@ class Schedule(BaseModel):
         )
 
 
+#: Inputs of ``LammpsMdWorkChain`` exposed here under their own names and passed to every MD run.
+MD_INPUTS = ('code', 'potential', 'options')
 #: Keys of the ``selection`` input (the rest of the selection parameters come from the other inputs).
 SELECTION_SETTINGS = ('method', 'label_above_upper', 'duplicate_tolerance', 'min_distance', 'max_candidates')
 
@@ -118,12 +119,8 @@ class ExplorationWorkChain(WorkChain):
     @classmethod
     def define(cls, spec):
         super().define(spec)
-        spec.input(
-            'code',
-            valid_type=orm.AbstractCode,
-            help='LAMMPS with ML-PACE (pair_style pace/extrapolation), run through aiida-lammps `lammps.raw`.',
-        )
-        spec.input('potential', valid_type=AcePotential, help='The current ACE potential with its active set.')
+        # passed on to every MD run
+        expose_top_level_inputs(spec, LammpsMdWorkChain, MD_INPUTS)
         spec.input_namespace('structures', valid_type=orm.StructureData, dynamic=True, help='Starting structures.')
         spec.input('schedule', valid_type=orm.Dict, help='MD runs; see `Schedule` (ensemble, temperatures, ...).')
         spec.input('gamma_lower', valid_type=orm.Float, default=lambda: orm.Float(1.5), help='Dump frames above.')
@@ -136,9 +133,6 @@ class ExplorationWorkChain(WorkChain):
             required=False,
             help='Selection settings: method (`maxvol` or `farthest_point`), label_above_upper (frames at or above '
             'gamma_upper become candidates), min_distance (A), max_candidates, duplicate_tolerance (farthest_point).',
-        )
-        spec.input(
-            'options', valid_type=orm.Dict, required=False, help='`metadata.options` of the `lammps.raw` MD jobs.'
         )
         spec.input('max_concurrent', valid_type=orm.Int, default=lambda: orm.Int(4), help='MD runs at a time.')
         spec.input(
@@ -202,12 +196,9 @@ class ExplorationWorkChain(WorkChain):
         for label in batch:
             run = self.ctx.runs[label]
             builder = LammpsMdWorkChain.get_builder()
-            builder.code = self.inputs.code
-            builder.potential = self.inputs.potential
+            builder._update(self.exposed_inputs(LammpsMdWorkChain))
             builder.structure = self.inputs.structures[run['structure']]
             builder.parameters = orm.Dict(run['parameters'])
-            if 'options' in self.inputs:
-                builder.options = self.inputs.options
             futures[label] = submit_once(self, builder, label)
         self.report(f'submitted {", ".join(f"{label}<{node.pk}>" for label, node in futures.items())}')
         return ToContext(**{f'calc_{label}': node for label, node in futures.items()})

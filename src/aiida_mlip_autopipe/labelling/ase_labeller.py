@@ -111,7 +111,8 @@ def label_with_ase(calculator: orm.Str, relax: orm.List | None = None, **structu
 
 
 class AseLabellingWorkChain(WorkChain):
-    """Label structures with an ASE calculator; same ports as ``DftLabellingWorkChain``.
+    """Label structures with an ASE calculator: the ``structures``, ``min_distance`` and ``relax`` inputs and the
+    outputs of ``DftLabellingWorkChain``, with ``calculator`` in place of the pw.x settings.
 
     Structures with atoms closer than ``min_distance`` are refused and recorded in ``failures``. The
     structures named in ``relax`` are labelled after their atomic positions were relaxed (cell fixed);

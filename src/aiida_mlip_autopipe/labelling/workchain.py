@@ -78,6 +78,14 @@ class DftLabellingWorkChain(WorkChain):
     ``relaxations`` records per key whether the relaxation converged. A relaxation that still misses
     the ionic thresholds after ``PwBaseWorkChain``'s restarts, but whose last step is SCF-converged,
     is labelled at its last positions and recorded as not converged.
+
+    Each ``PwBaseWorkChain`` is built for its own structure from the protocol
+    (:func:`~.protocol.get_pw_builder`: pseudopotentials of its elements, the family's cutoffs, its
+    k-point mesh, k-point pools), so its ports are not exposed here: ``overrides`` are
+    aiida-quantumespresso's ``get_builder_from_protocol`` overrides (``pw.parameters``,
+    ``pw.settings``, ``pw.parallelization``, ``kpoints_distance``, ...) for every structure,
+    ``structure_overrides`` those of one structure, and ``options`` the ``metadata.options`` of the
+    ``PwCalculation`` jobs.
     """
 
     @classmethod
