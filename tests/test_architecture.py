@@ -2,8 +2,8 @@
 
 Floors, from the ground up:
 
-- ground: ``common`` (shared helpers), ``data`` (the data types), ``pseudos`` (pseudopotential
-  families); they import only the ground floor;
+- ground: ``common`` (shared helpers, importing nothing else of the package), ``data`` (the data
+  types) and ``pseudos`` (pseudopotential families), which import only the ground floor;
 - set-up: ``setup``, ``installers``, ``production``; they import the ground and set-up floors;
 - stages: ``generation``, ``screening``, ``labelling``, ``training``, ``exploration``, ``validation``;
   a stage imports itself and the ground floor, never another stage (a stage that runs another's
@@ -35,7 +35,8 @@ FRONTS = ('cli', 'app')
 
 #: What each floor may import (besides itself, which a stage may always import).
 ALLOWED = {
-    **{unit: set(GROUND) for unit in GROUND},
+    'common': set(),
+    **{unit: set(GROUND) for unit in GROUND if unit != 'common'},
     **{unit: {*GROUND, *SETUP} for unit in SETUP},
     **{unit: set(GROUND) for unit in STAGES},
     **{unit: {*GROUND, *SETUP, *STAGES, 'campaign'} for unit in COMPOSERS},

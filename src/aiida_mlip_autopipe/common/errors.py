@@ -7,10 +7,12 @@ VALUE_ERROR_PREFIX = 'Value error, '
 
 
 def format_validation_error(error, prefix: str = '', strip_value_error: bool = True) -> str:
-    """Return a pydantic ``ValidationError`` as ``\\`field\\`: message`` parts joined by ``'; '``.
+    """Return a pydantic ``ValidationError`` as one part per error, joined by semicolons.
 
-    The field is ``prefix`` followed by the error's location, dotted (``parameters.basis_shape.ALL``);
-    a part without either is the message alone.
+    Each part is the field in backticks, a colon and the message, for example
+    ``parameters.test_size`` in backticks followed by ``: Input should be less than 0.5``. The field
+    is ``prefix`` followed by the error's location, dotted (``parameters.basis_shape.ALL``); a part
+    without either is the message alone.
 
     Parameters
     ----------
@@ -19,7 +21,7 @@ def format_validation_error(error, prefix: str = '', strip_value_error: bool = T
     prefix
         Where the validated value sits for the user (e.g. ``parameters``, the input port).
     strip_value_error
-        Drop pydantic's ``Value error, `` before a validator's own message.
+        Drop what pydantic puts before a validator's own message (:data:`VALUE_ERROR_PREFIX`).
     """
     parts = []
     for item in error.errors():
