@@ -109,7 +109,10 @@ def descriptor_duplicates(
     distance
         ``distance(rows, row)`` -> the distance of each of ``rows`` to ``row`` (Euclidean by default).
     """
-    descriptors = np.asarray(descriptors, dtype=float).reshape(len(descriptors), -1)
+    descriptors = np.asarray(descriptors, dtype=float)
+    if not len(descriptors):
+        return {}
+    descriptors = descriptors.reshape(len(descriptors), -1)
     kept: list[int] = []
     duplicates = {}
     for index in range(len(descriptors)):

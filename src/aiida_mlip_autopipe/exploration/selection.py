@@ -150,9 +150,10 @@ def select_frames(
     kept = [position for position in range(len(order)) if position not in duplicates]
     info['duplicates'] = len(duplicates)
     info['candidates'] = len(kept)
+    points, order = points[kept], order[kept]
     # from the frame of largest gamma; ties go to the first (higher-gamma) frame
-    selected, _ = farthest_point_sampling(points[kept], max_selected, first=0, distance=rms_distances)
-    return [int(order[kept][i]) for i in selected], info
+    selected, _ = farthest_point_sampling(points, max_selected, first=0, distance=rms_distances)
+    return [int(order[i]) for i in selected], info
 
 
 # -- D-optimal (MaxVol) selection --------------------------------------------------------------------

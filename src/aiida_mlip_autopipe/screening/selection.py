@@ -116,7 +116,7 @@ def duplicate_groups(
     (:func:`~aiida_mlip_autopipe.common.duplicates.descriptor_duplicates`).
     """
     groups = [formulas[key] for key in keys]
-    found = descriptor_duplicates(np.asarray(descriptors, dtype=float).reshape(len(keys), -1), tolerance, groups)
+    found = descriptor_duplicates(descriptors, tolerance, groups)
     return {keys[index]: (keys[kept], distance) for index, (kept, distance) in found.items()}
 
 
