@@ -10,9 +10,9 @@ from aiida import orm
 from aiida.engine import ExitCode, calcfunction
 from ase import Atoms
 
+from ..common.geometry import min_interatomic_distance
 from ..data import AcePotential
 from ..data.ace_potential import FILENAMES
-from ..labelling.geometry import min_interatomic_distance
 from .inputs import DATA_NAME, INPUT_NAME, MdParameters, pair_species, write_data_file, write_md_input
 from .parsers import MD_EXIT_CODES, MD_FILES, STDOUT_NAME, frames_to_trajectory, read_md_run
 from .selection import frame_descriptors, frame_projections, load_active_set, select_frames, select_frames_maxvol
