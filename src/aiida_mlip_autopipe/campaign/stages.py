@@ -375,6 +375,7 @@ def exploration_builder(config: CampaignConfig, potential, training_set, tempera
         schedule.update(swap_every=swaps.every, swap_attempts=swaps.attempts, swap_temperature=swaps.temperature)
     builder = ExplorationWorkChain.get_builder()
     builder.code = _code(config.codes.lmp, 'lmp')
+    builder.python_code = _code(python_code_label(config), 'python')
     builder.potential = potential
     builder.structures = dict(structures)
     builder.schedule = orm.Dict(schedule)
