@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from ase.build import bulk
 
-from aiida_mlip_autopipe.labelling.geometry import min_interatomic_distance, too_close_reason
+from aiida_mlip_autopipe.common.geometry import min_interatomic_distance, too_close_reason
 
 
 def test_min_distance_sees_periodic_images():

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from aiida import orm
 
-from .setup import JOB_PREPEND_TEXT, configure_without_login_shell, load_or_create_local_computer, mpirun_command
+from .setup import JOB_PREPEND_TEXT, configure_local_computer, load_or_create_local_computer
 
 LOGGER = logging.getLogger(__name__)
 
@@ -149,12 +149,7 @@ def ensure_slurm_computer(
             f'computer `{label}` exists with {computer.scheduler_type} over {computer.transport_type}; '
             'expected core.slurm over core.local: choose another label'
         )
-    if computer.get_mpirun_command() != mpirun_command():
-        computer.set_mpirun_command(mpirun_command())
-    computer.set_default_mpiprocs_per_machine(mpiprocs)
-    computer.set_use_double_quotes(False)
-    configure_without_login_shell(computer)
-    return computer
+    return configure_local_computer(computer, mpiprocs)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -113,6 +113,21 @@ def configure_without_login_shell(computer: orm.Computer) -> None:
         computer.configure(use_login_shell=False)
 
 
+def configure_local_computer(computer: orm.Computer, mpiprocs: int) -> orm.Computer:
+    """Return ``computer`` set up as the local computers of this plugin are, whatever their scheduler.
+
+    Its mpirun command is corrected (``--allow-run-as-root`` when running as root, see
+    :func:`mpirun_command`), it runs ``mpiprocs`` processes per machine by default, without double
+    quotes around the command line and without a login shell (:func:`configure_without_login_shell`).
+    """
+    if computer.get_mpirun_command() != mpirun_command():
+        computer.set_mpirun_command(mpirun_command())
+    computer.set_default_mpiprocs_per_machine(mpiprocs)
+    computer.set_use_double_quotes(False)
+    configure_without_login_shell(computer)
+    return computer
+
+
 def ensure_localhost(label: str = DEFAULT_COMPUTER, mpiprocs: int = 1, workdir: str | None = None) -> orm.Computer:
     """Return the local computer ``label``, creating and configuring it if needed.
 
@@ -126,12 +141,7 @@ def ensure_localhost(label: str = DEFAULT_COMPUTER, mpiprocs: int = 1, workdir: 
     )
     if 'unset PYTHONPATH' not in computer.get_prepend_text():
         computer.set_prepend_text('\n'.join(filter(None, [computer.get_prepend_text(), 'unset PYTHONPATH'])))
-    if computer.get_mpirun_command() != mpirun_command():
-        computer.set_mpirun_command(mpirun_command())
-    computer.set_default_mpiprocs_per_machine(mpiprocs)
-    computer.set_use_double_quotes(False)
-    configure_without_login_shell(computer)
-    return computer
+    return configure_local_computer(computer, mpiprocs)
 
 
 def plugin_prepend_text() -> str:

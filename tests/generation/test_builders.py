@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 from ase.build import bulk
 
+from aiida_mlip_autopipe.common.duplicates import find_duplicates
+from aiida_mlip_autopipe.common.geometry import min_interatomic_distance
 from aiida_mlip_autopipe.generation import builders, plan
-from aiida_mlip_autopipe.generation.dedup import find_duplicates
 from aiida_mlip_autopipe.generation.lattice import estimate_lattice_constant, primitive_cell
 from aiida_mlip_autopipe.generation.spec import GenerationSpec
 from aiida_mlip_autopipe.generation.sqs import cluster_space, correlation_mismatch, default_cutoffs, generate_sqs
-from aiida_mlip_autopipe.labelling.geometry import min_interatomic_distance
 
 #: One fcc nearest-neighbour bond changing from like to unlike changes the nearest-neighbour pair
 #: correlation of a 32-atom cell (192 bonds, spins +-1) by 2/192: the finest step it can take.

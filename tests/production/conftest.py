@@ -216,9 +216,9 @@ def computer_prepend(log: Path, extra: str = '') -> str:
 @pytest.fixture(scope='session')
 def production_codes(production_profile, slurm_cluster, runs_dir, tmp_path_factory):
     """pw.x on a direct computer and on two Slurm computers (one with 2 s longer jobs), and the pseudo family."""
-    from aiida_mlip_autopipe.production import configure_without_login_shell, ensure_slurm_computer
+    from aiida_mlip_autopipe.production import ensure_slurm_computer
     from aiida_mlip_autopipe.pseudos import install_pseudo_family
-    from aiida_mlip_autopipe.setup import ensure_code, ensure_localhost
+    from aiida_mlip_autopipe.setup import configure_without_login_shell, ensure_code, ensure_localhost
 
     scratch = tmp_path_factory.mktemp('scratch')
     direct = ensure_localhost('direct-prod', workdir=str(scratch / 'direct'))

@@ -7,11 +7,11 @@ import pytest
 from ase.build import bulk
 from ase.calculators.singlepoint import SinglePointCalculator
 
+from aiida_mlip_autopipe.common.sampling import farthest_point_sampling
 from aiida_mlip_autopipe.screening.selection import (
     ScreeningThresholds,
     duplicate_groups,
     energy_window_reasons,
-    farthest_point_sampling,
     max_force,
     reduced_formula,
     screen,

@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 from ase.neighborlist import neighbor_list
 
+from aiida_mlip_autopipe.common.composition import site_counts
 from aiida_mlip_autopipe.validation.cells import (
     cell_kind,
     cell_names,
     check_compositions,
-    site_counts,
     validation_cells,
 )
 

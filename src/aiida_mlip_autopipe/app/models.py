@@ -16,7 +16,8 @@ from pathlib import Path
 import traitlets as tl
 import yaml
 
-from ..campaign.config import PROTOCOLS, CampaignError, campaign_from_dict, deep_merge, protocol_presets
+from ..campaign.config import PROTOCOLS, CampaignError, campaign_from_dict, protocol_presets
+from ..common.mappings import deep_merge
 
 LOGGER = logging.getLogger(__name__)
 

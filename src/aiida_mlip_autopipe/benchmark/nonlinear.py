@@ -1,8 +1,8 @@
 """The non-linear check of the benchmark: real pacemaker fits, from scratch, on the frames a strategy chose.
 
 The input is written by the training stage's own helpers (``training.pacemaker_io``:
-``write_pacemaker_input``, ``write_pacemaker_dataframe``, ``lower_inner_cutoff``), with the
-EMT energies of isolated atoms as reference energies and no test split (every potential is
+``write_pacemaker_input``, ``write_pacemaker_dataframe``; the job driver's ``lower_inner_cutoff``), with
+the EMT energies of isolated atoms as reference energies and no test split (every potential is
 scored on the benchmark's held-out sets instead). pacemaker runs in its own environment
 (``pacemaker input.yaml --no-predict``), one thread; the potential is evaluated with pyace's
 ASE calculator.
@@ -37,7 +37,8 @@ def fit_pacemaker(frames: list[Atoms], elements, folder: Path, parameters, pacem
     ``parameters`` are ``training.pacemaker_io.PacemakerParameters`` (``test_size`` must be 0);
     ``pacemaker`` the executable. Raises ``RuntimeError`` with the tail of the log when the fit fails.
     """
-    from ..training.pacemaker_io import lower_inner_cutoff, write_pacemaker_dataframe, write_pacemaker_input
+    from ..training.pacemaker_io import write_pacemaker_dataframe, write_pacemaker_input
+    from ..training.run_pacemaker import lower_inner_cutoff
 
     if parameters.test_size:
         raise ValueError('`parameters.test_size` must be 0: the benchmark scores on its own held-out sets')

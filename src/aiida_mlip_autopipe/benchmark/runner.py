@@ -196,7 +196,7 @@ def build_pool(settings: PoolSettings) -> dict:
 
 def build_system(frames: dict, fit: FitSettings, elements) -> System:
     """Return the :class:`System` of the labelled frames of :func:`build_pool` on ``fit``'s linear basis."""
-    from ..labelling.geometry import min_interatomic_distance
+    from ..common.geometry import min_interatomic_distance
 
     tick = time.perf_counter()
     basis_config = linear.linear_basis(elements, fit.functions_per_element, fit.cutoff)

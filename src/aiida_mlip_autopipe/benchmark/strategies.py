@@ -71,7 +71,7 @@ def stratified_random(
 def known_distances(frames: Sequence[Atoms], distances: Sequence[float]):
     """Let the campaign's ``screen_frames`` read each pool frame's shortest distance from ``distances``.
 
-    The values were computed once with the same function (``labelling.geometry.min_interatomic_distance``)
+    The values were computed once with the same function (``common.geometry.min_interatomic_distance``)
     the screen calls; frames not in ``frames`` are measured as usual. Only a speed-up: 2000 neighbour
     lists per round would dominate the benchmark.
     """

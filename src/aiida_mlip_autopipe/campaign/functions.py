@@ -62,10 +62,10 @@ def composition_distance(point: dict[str, float], atoms) -> float:
 
 def redecorated(atoms, point: dict[str, float], rng):
     """Return a copy of ``atoms`` whose species are changed, at random sites, to the whole-atom counts nearest to
-    ``point`` (largest remainders, ``validation.cells.site_counts``); the sites and the cell stay."""
+    ``point`` (largest remainders, ``common.composition.site_counts``); the sites and the cell stay."""
     import numpy as np
 
-    from ..validation.cells import site_counts
+    from ..common.composition import site_counts
 
     cell = atoms.copy()
     symbols = np.array(cell.get_chemical_symbols(), dtype=object)

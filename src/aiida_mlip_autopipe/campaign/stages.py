@@ -223,6 +223,13 @@ def labelling_builder(config: CampaignConfig, structures: dict):
     return builder
 
 
+def labelling_result(node) -> tuple:
+    """Return the labels of a labelling node (a ``TrainingSet``, None when it gave none) and its failures by key."""
+    labels = node.outputs.training_set if 'training_set' in node.outputs else None
+    failures = node.outputs.failures.get_dict() if 'failures' in node.outputs else {}
+    return labels, failures
+
+
 def labelling_cpu_seconds(node) -> float | None:
     """Return the CPU seconds of the pw.x runs under a labelling node (wall time x MPI processes).
 
@@ -394,7 +401,11 @@ def exploration_builder(config: CampaignConfig, potential, training_set, tempera
 
 
 def exploration_result(node) -> tuple[orm.Dict, dict]:
-    """Return the exploration report and the structures selected for labelling (keys made unique)."""
+    """Return the exploration report and the structures it selected for labelling, by their exploration keys.
+
+    The keys are unique within one exploration only; the campaign prefixes them with the iteration
+    (``it03_<key>``) before it queues them for labelling.
+    """
     report = node.outputs.report
     return report, dict(node.outputs.structures)
 
@@ -408,6 +419,11 @@ def validation_compositions(config: CampaignConfig) -> list[dict[str, float]]:
     if len(config.elements) <= 2:
         return config.compositions()
     return [{element: round(1.0 / len(config.elements), 10) for element in config.elements}]
+
+
+def validation_report(node) -> orm.Dict | None:
+    """Return the report of a validation node (None when it gave none)."""
+    return node.outputs.report if 'report' in node.outputs else None
 
 
 def validation_builder(config: CampaignConfig, potential):

@@ -124,7 +124,12 @@ class ActiveLearningWorkChain(WorkChain):
         spec.output(
             'validation', valid_type=orm.Dict, required=False, help='Properties of the potential vs the labeller.'
         )
-        spec.output_namespace('iterations', dynamic=True, help='Potential, training set, exploration per iteration.')
+        spec.output_namespace(
+            'iterations',
+            valid_type=(AcePotential, TrainingSet, orm.Dict),
+            dynamic=True,
+            help='Per iteration (`iteration_01`, ..., `final_refit`): potential, training set, exploration report.',
+        )
         spec.exit_code(310, 'ERROR_GENERATION_FAILED', message='structure generation failed: {message}')
         spec.exit_code(311, 'ERROR_SCREENING_FAILED', message='surrogate screening failed: {message}')
         spec.exit_code(312, 'ERROR_LABELLING_FAILED', message='labelling failed: {message}')
@@ -242,9 +247,9 @@ class ActiveLearningWorkChain(WorkChain):
         Failed structures stay on the record (the labelling node's ``failures``).
         """
         node = self.ctx.labelling
-        if 'training_set' not in node.outputs:
+        labels, failures = stages.labelling_result(node)
+        if labels is None:
             return self.exit_codes.ERROR_LABELLING_FAILED.format(message=node.exit_message or node.process_state)
-        failures = node.outputs.failures.get_dict() if 'failures' in node.outputs else {}
         if failures:
             self.report(f'{len(failures)} structures not labelled: ' + ', '.join(sorted(failures)))
         held = self.ctx.held_out.iter_atoms() if self.ctx.held_out is not None else []
@@ -255,7 +260,7 @@ class ActiveLearningWorkChain(WorkChain):
             'seed': self.config.seed + self.ctx.iteration,
         }
         split = split_held_out_labels(
-            labels=node.outputs.training_set,
+            labels=labels,
             parameters=orm.Dict(parameters),
             metadata={'call_link_label': f'split_{self.ctx.iteration:02d}'},
         )
@@ -472,12 +477,13 @@ class ActiveLearningWorkChain(WorkChain):
         """Keep the validation report; remember which properties failed."""
         node = self.ctx.validation
         self.ctx.validation_failed = None
-        if 'report' not in node.outputs:
+        report = stages.validation_report(node)
+        if report is None:
             self.ctx.validation_failed = node.exit_message or f'validation did not finish ({node.process_state})'
             self.report(f'validation: {self.ctx.validation_failed}')
             return
-        self.out('validation', node.outputs.report)
-        failed = node.outputs.report.get('failed', [])
+        self.out('validation', report)
+        failed = report.get('failed', [])
         if failed:
             self.ctx.validation_failed = node.exit_message or ', '.join(map(str, failed))
         self.report(f'validation: {"failed: " + self.ctx.validation_failed if failed else "every property passed"}')

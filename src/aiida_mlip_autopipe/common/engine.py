@@ -1,4 +1,6 @@
-"""``submit_once``: a work chain submits each child once, even when a crash replays the step.
+"""Engine helpers of the work chains: ``submit_once`` and ``expose_top_level_inputs``.
+
+:func:`submit_once`: a work chain submits each child once, even when a crash replays the step.
 
 A work chain killed after submitting a child but before its next checkpoint replays that step
 when it is continued. The child submitted the first time usually still runs (its task was
@@ -152,3 +154,24 @@ def submit_once(workchain, builder, link_label: str):
         )
     builder.metadata.call_link_label = label
     return workchain.submit(builder)
+
+
+#: Properties of a port namespace that plumpy's ``absorb`` copies from the exposed process's inputs.
+_NAMESPACE_PROPERTIES = ('default', 'help', 'populate_defaults', 'required', 'valid_type', 'validator')
+
+
+def expose_top_level_inputs(spec, process_class, include: tuple[str, ...]) -> None:
+    """Expose the inputs ``include`` of ``process_class`` under their own names at the top of ``spec``.
+
+    ``spec.expose_inputs`` without a namespace also copies the exposed process's top-level namespace
+    properties onto this one: its validator would replace this process's, and setting its
+    ``valid_type`` makes the namespace dynamic, so that any unknown input is taken. Both are put
+    back here. :meth:`~aiida.engine.Process.exposed_inputs` then gives the values to pass on.
+    """
+    inputs = spec.inputs
+    kept = {name: getattr(inputs, name) for name in _NAMESPACE_PROPERTIES}
+    dynamic = inputs.dynamic
+    spec.expose_inputs(process_class, include=include)
+    for name, value in kept.items():
+        setattr(inputs, name, value)
+    inputs.dynamic = dynamic  # after `valid_type`, whose setter turns it on

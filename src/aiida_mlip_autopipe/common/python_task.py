@@ -18,8 +18,8 @@ from aiida import orm
 from aiida.common import datastructures
 from aiida.engine import CalcJob, ExitCode
 from aiida.parsers import Parser
+from aiida.plugins import DataFactory
 
-from ..data import AcePotential
 from .task_io import INPUTS_NAME, POTENTIAL_FILES, POTENTIAL_FOLDER, RESULTS_NAME, atoms_from_dict, atoms_to_dict
 from .task_io import load_task as _load_task
 
@@ -64,7 +64,13 @@ class PythonTaskCalculation(CalcJob):
         super().define(spec)
         spec.input('task', valid_type=orm.Str, help='The task: `module:function` of this plugin (see `task_io`).')
         spec.input('parameters', valid_type=orm.Dict, default=lambda: orm.Dict({}), help="The task's settings.")
-        spec.input('potential', valid_type=AcePotential, required=False, help='The potential the task uses.')
+        # by entry point: `common` imports nothing else of the package (docs/architecture.rst)
+        spec.input(
+            'potential',
+            valid_type=DataFactory('mlip_autopipe.ace_potential'),
+            required=False,
+            help='The potential the task uses.',
+        )
         spec.input_namespace('structures', valid_type=orm.StructureData, dynamic=True, help='Structures by key.')
         spec.input_namespace(
             'trajectories', valid_type=orm.TrajectoryData, dynamic=True, help='Trajectories (e.g. MD frames) by key.'

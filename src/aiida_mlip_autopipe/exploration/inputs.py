@@ -270,3 +270,16 @@ def check_finite_cell(atoms: Atoms) -> str | None:
     if not math.isfinite(volume) or volume < 1e-3:
         return f'the cell volume ({volume:.3g} A^3) is degenerate'
     return None
+
+
+def check_starting_structure(atoms: Atoms, elements=None) -> str | None:
+    """Return why ``atoms`` cannot start an MD run with a potential of ``elements`` (None: not known yet), or ``None``.
+
+    The potential must describe every element of ``atoms``, and the cell must be periodic and not
+    degenerate (:func:`check_finite_cell`).
+    """
+    if elements is not None:
+        symbols = sorted(set(atoms.get_chemical_symbols()) - set(elements))
+        if symbols:
+            return f'elements {symbols} are not described by the potential {list(elements)}'
+    return check_finite_cell(atoms)

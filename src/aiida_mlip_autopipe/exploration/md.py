@@ -21,9 +21,10 @@ from aiida.plugins import CalculationFactory
 from pydantic import ValidationError
 
 from ..common.engine import submit_once
+from ..common.errors import format_validation_error
 from ..data import AcePotential
 from .functions import generate_lammps_md_files, parse_lammps_md
-from .inputs import MdParameters, check_finite_cell
+from .inputs import MdParameters, check_starting_structure
 from .parsers import MD_EXIT_CODES, MD_FILES
 
 #: The parser of the ``lammps.raw`` jobs: aiida-lammps' own, kept from raising (``LammpsRawMdParser``).
@@ -37,11 +38,7 @@ def parameters_error(parameters: dict) -> str | None:
     try:
         MdParameters(**parameters)
     except ValidationError as exception:
-        messages = []
-        for error in exception.errors():
-            location = '.'.join(str(part) for part in error['loc'])
-            messages.append(f'`parameters{"." + location if location else ""}`: {error["msg"]}')
-        return '; '.join(messages)
+        return format_validation_error(exception, 'parameters')
     return None
 
 
@@ -55,11 +52,8 @@ def validate_inputs(inputs, _):
         if error:
             return error
     structure = inputs.get('structure')
-    if structure is not None and potential is not None:
-        symbols = sorted({kind.symbol for kind in structure.kinds} - set(potential.elements))
-        if symbols:
-            return f'`structure`: elements {symbols} are not described by the potential ({potential.elements})'
-        reason = check_finite_cell(structure.get_ase())
+    if structure is not None:
+        reason = check_starting_structure(structure.get_ase(), potential.elements if potential is not None else None)
         if reason:
             return f'`structure`: {reason}'
     if 'options' in inputs:
@@ -84,8 +78,12 @@ class LammpsMdWorkChain(WorkChain):
     @classmethod
     def define(cls, spec):
         super().define(spec)
-        spec.input('code', valid_type=orm.AbstractCode, help='LAMMPS with ML-PACE, e.g. a code for aiida-lammps.')
-        spec.input('potential', valid_type=AcePotential, help='ACE potential with its active set (.yaml + .asi).')
+        spec.input(
+            'code',
+            valid_type=orm.AbstractCode,
+            help='LAMMPS with ML-PACE (pair_style pace/extrapolation), run through aiida-lammps `lammps.raw`.',
+        )
+        spec.input('potential', valid_type=AcePotential, help='The ACE potential with its active set (.yaml + .asi).')
         spec.input('structure', valid_type=orm.StructureData, help='Starting structure (periodic).')
         spec.input('parameters', valid_type=orm.Dict, help='MD parameters; see `MdParameters`.')
         spec.input(

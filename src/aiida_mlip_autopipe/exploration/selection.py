@@ -25,8 +25,8 @@ For ``farthest_point``, each frame is described by the ACE B-basis projections o
 ``compute_B_projections`` on the current potential: the same features gamma is built on), pooled
 per element into a mean and a standard deviation. The descriptors are standardised over the
 candidates; distances are root-mean-square over the features. Selection is farthest-point sampling
-that starts from the frame with the largest gamma, after removing near duplicates (a frame closer
-than ``duplicate_tolerance`` to a frame of higher gamma) and frames with atoms closer than
+that starts from the frame with the largest gamma, after removing near duplicates (a frame within
+``duplicate_tolerance`` of a frame of higher gamma) and frames with atoms closer than
 ``min_distance``. Deterministic: ties break by gamma then by index; ``seed`` only decides which
 frames are kept when more than ``max_candidates`` qualify.
 """
@@ -38,7 +38,9 @@ import logging
 import numpy as np
 from ase import Atoms
 
-from ..labelling.geometry import min_interatomic_distance
+from ..common.duplicates import descriptor_duplicates
+from ..common.geometry import min_interatomic_distance
+from ..common.sampling import farthest_point_sampling
 
 LOGGER = logging.getLogger(__name__)
 
@@ -111,7 +113,7 @@ def select_frames(
     max_selected
         Upper bound on the selection.
     duplicate_tolerance
-        Frames closer than this (standardised RMS distance) to a frame of higher gamma are duplicates.
+        Frames within this (standardised RMS distance) of a frame of higher gamma are duplicates.
     seed
         Seed of the subsampling when more than ``max_candidates`` frames qualify.
     eligible
@@ -145,24 +147,13 @@ def select_frames(
     # order by gamma (descending), index ascending on ties
     order = candidates[np.lexsort((candidates, -max_gamma[candidates]))]
     points = standardise(np.asarray(descriptors, dtype=float)[order])
-    kept = []
-    for position in range(len(order)):
-        if kept and rms_distances(points[kept], points[position]).min() < duplicate_tolerance:
-            info['duplicates'] += 1
-            continue
-        kept.append(position)
+    duplicates = descriptor_duplicates(points, duplicate_tolerance, distance=rms_distances)
+    kept = [position for position in range(len(order)) if position not in duplicates]
+    info['duplicates'] = len(duplicates)
     info['candidates'] = len(kept)
-    points = points[kept]
-    order = order[kept]
-
-    selected = [0]
-    distance = rms_distances(points, points[0])
-    while len(selected) < min(max_selected, len(order)):
-        distance[selected] = -np.inf
-        # farthest from the selected set; argmax returns the first (highest-gamma) one on ties
-        nxt = int(np.argmax(distance))
-        selected.append(nxt)
-        distance = np.minimum(distance, rms_distances(points, points[nxt]))
+    points, order = points[kept], order[kept]
+    # from the frame of largest gamma; ties go to the first (higher-gamma) frame
+    selected, _ = farthest_point_sampling(points, max_selected, first=0, distance=rms_distances)
     return [int(order[i]) for i in selected], info
 
 

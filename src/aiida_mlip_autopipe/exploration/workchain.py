@@ -9,12 +9,12 @@ from aiida import orm
 from aiida.engine import ToContext, WorkChain, while_
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from ..common.engine import submit_once
+from ..common.engine import expose_top_level_inputs, submit_once
+from ..common.errors import format_validation_error
 from ..common.python_task import PythonTaskCalculation
 from ..common.task_io import task_path
-from ..data import AcePotential
 from .functions import generate_exploration_report
-from .inputs import MdParameters, check_finite_cell
+from .inputs import MdParameters, check_starting_structure
 from .md import LammpsMdWorkChain
 from .selection import SELECTION_DEFAULTS, SELECTION_METHODS
 from .tasks import select_structures
@@ -59,16 +59,10 @@ class Schedule(BaseModel):
         )
 
 
+#: Inputs of ``LammpsMdWorkChain`` exposed here under their own names and passed to every MD run.
+MD_INPUTS = ('code', 'potential', 'options')
 #: Keys of the ``selection`` input (the rest of the selection parameters come from the other inputs).
 SELECTION_SETTINGS = ('method', 'label_above_upper', 'duplicate_tolerance', 'min_distance', 'max_candidates')
-
-
-def _validation_message(prefix: str, exception: ValidationError) -> str:
-    parts = []
-    for error in exception.errors():
-        location = '.'.join(str(part) for part in error['loc'])
-        parts.append(f'`{prefix}{"." + location if location else ""}`: {error["msg"]}')
-    return '; '.join(parts)
 
 
 def composition_of(structure: orm.StructureData) -> dict[str, float]:
@@ -96,16 +90,12 @@ def validate_inputs(inputs, _):
             schedule = Schedule(**inputs['schedule'].get_dict())
             schedule.run_parameters(schedule.temperatures[0], schedule.pressures_gpa[0], lower or 1.0, upper or 2.0, 1)
         except ValidationError as exception:
-            return _validation_message('schedule', exception)
+            return format_validation_error(exception, 'schedule')
     structures = inputs.get('structures', {})
     if not structures:
         return '`structures`: give at least one starting structure'
     for key, structure in structures.items():
-        if potential is not None:
-            symbols = sorted({kind.symbol for kind in structure.kinds} - set(potential.elements))
-            if symbols:
-                return f'`structures.{key}`: elements {symbols} are not described by the potential {potential.elements}'
-        reason = check_finite_cell(structure.get_ase())
+        reason = check_starting_structure(structure.get_ase(), potential.elements if potential is not None else None)
         if reason:
             return f'`structures.{key}`: {reason}'
     if 'selection' in inputs:
@@ -139,12 +129,8 @@ class ExplorationWorkChain(WorkChain):
     @classmethod
     def define(cls, spec):
         super().define(spec)
-        spec.input(
-            'code',
-            valid_type=orm.AbstractCode,
-            help='LAMMPS with ML-PACE (pair_style pace/extrapolation), run through aiida-lammps `lammps.raw`.',
-        )
-        spec.input('potential', valid_type=AcePotential, help='The current ACE potential with its active set.')
+        # passed on to every MD run
+        expose_top_level_inputs(spec, LammpsMdWorkChain, MD_INPUTS)
         spec.input(
             'python_code',
             valid_type=orm.AbstractCode,
@@ -166,9 +152,6 @@ class ExplorationWorkChain(WorkChain):
             required=False,
             help='Selection settings: method (`maxvol` or `farthest_point`), label_above_upper (frames at or above '
             'gamma_upper become candidates), min_distance (A), max_candidates, duplicate_tolerance (farthest_point).',
-        )
-        spec.input(
-            'options', valid_type=orm.Dict, required=False, help='`metadata.options` of the `lammps.raw` MD jobs.'
         )
         spec.input('max_concurrent', valid_type=orm.Int, default=lambda: orm.Int(4), help='MD runs at a time.')
         spec.input(
@@ -234,12 +217,9 @@ class ExplorationWorkChain(WorkChain):
         for label in batch:
             run = self.ctx.runs[label]
             builder = LammpsMdWorkChain.get_builder()
-            builder.code = self.inputs.code
-            builder.potential = self.inputs.potential
+            builder._update(self.exposed_inputs(LammpsMdWorkChain))
             builder.structure = self.inputs.structures[run['structure']]
             builder.parameters = orm.Dict(run['parameters'])
-            if 'options' in self.inputs:
-                builder.options = self.inputs.options
             futures[label] = submit_once(self, builder, label)
         self.report(f'submitted {", ".join(f"{label}<{node.pk}>" for label, node in futures.items())}')
         return ToContext(**{f'calc_{label}': node for label, node in futures.items()})

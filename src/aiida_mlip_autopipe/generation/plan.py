@@ -14,9 +14,10 @@ from collections.abc import Callable, Iterable
 import numpy as np
 from ase import Atoms
 
-from ..labelling.geometry import min_interatomic_distance
+from ..common.composition import site_counts
+from ..common.duplicates import find_duplicates
+from ..common.geometry import min_interatomic_distance
 from . import builders
-from .dedup import find_duplicates
 from .spec import METHODS, GenerationSpec
 from .sqs import default_cutoffs, generate_sqs
 
@@ -107,12 +108,7 @@ def ordered_structures(spec: GenerationSpec) -> list[Atoms]:
 
 def whole_atoms(composition: dict[str, float], size: int) -> dict[str, float]:
     """Return the composition of ``size`` atoms nearest to ``composition`` (largest remainders, order kept)."""
-    exact = {element: fraction * size for element, fraction in composition.items()}
-    counts = {element: math.floor(value + 1e-9) for element, value in exact.items()}
-    order = sorted(exact, key=lambda element: (-(exact[element] - counts[element]), list(exact).index(element)))
-    for element in order[: size - sum(counts.values())]:
-        counts[element] += 1
-    return {element: round(count / size, 10) for element, count in counts.items()}
+    return {element: round(count / size, 10) for element, count in site_counts(composition, size).items()}
 
 
 def sqs_tasks(spec: GenerationSpec) -> list[dict]:

@@ -9,7 +9,8 @@ from ase import Atoms
 from ase.data import atomic_numbers
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from ..labelling.geometry import min_interatomic_distance
+from ..common.errors import format_validation_error
+from ..common.geometry import min_interatomic_distance
 from .lattice import PROTOTYPES, conventional_cell, estimate_lattice_constant, primitive_cell
 
 #: Every generation method, in the order the structures are made.
@@ -328,16 +329,6 @@ class GenerationSpec(BaseModel):
 
 def _format(composition: dict[str, float]) -> str:
     return ' '.join(f'{element}{value:g}' for element, value in composition.items() if value > 0)
-
-
-def format_validation_error(error) -> str:
-    """Return a pydantic ``ValidationError`` as lines ``field: message`` (the field path dotted)."""
-    lines = []
-    for item in error.errors():
-        message = str(item.get('msg', '')).removeprefix('Value error, ')
-        location = '.'.join(str(part) for part in item.get('loc', ()))
-        lines.append(f'`{location}`: {message}' if location else message)
-    return '; '.join(lines)
 
 
 def validate_spec(spec: GenerationSpec | dict) -> GenerationSpec:

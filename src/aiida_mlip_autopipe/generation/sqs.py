@@ -105,7 +105,7 @@ def _compact_matrices(cell_key: tuple, size: int, count: int) -> tuple[np.ndarra
 
 def default_cutoffs(primitive: Atoms, pair_shells: float = 2.5, triplet_shells: float = 1.5) -> list[float]:
     """Return cluster cutoffs (A) as multiples of the nearest-neighbour distance of ``primitive``."""
-    from ..labelling.geometry import min_interatomic_distance
+    from ..common.geometry import min_interatomic_distance
 
     nearest = min_interatomic_distance(primitive, search_radius=10.0)
     return [pair_shells * nearest + 0.01, triplet_shells * nearest + 0.01]

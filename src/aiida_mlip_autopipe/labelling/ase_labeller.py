@@ -13,9 +13,9 @@ from ase.calculators.calculator import Calculator
 from ase.calculators.singlepoint import SinglePointCalculator
 from ase.optimize import BFGS
 
+from ..common.geometry import too_close_reason
 from ..data import TrainingSet
 from .functions import check_relax_keys, record_failures
-from .geometry import too_close_reason
 
 #: Elements ASE's EMT parametrises.
 EMT_ELEMENTS = frozenset({'Al', 'Cu', 'Ag', 'Au', 'Ni', 'Pd', 'Pt', 'H', 'C', 'N', 'O'})
@@ -111,7 +111,8 @@ def label_with_ase(calculator: orm.Str, relax: orm.List | None = None, **structu
 
 
 class AseLabellingWorkChain(WorkChain):
-    """Label structures with an ASE calculator; same ports as ``DftLabellingWorkChain``.
+    """Label structures with an ASE calculator: the ``structures``, ``min_distance`` and ``relax`` inputs and the
+    outputs of ``DftLabellingWorkChain``, with ``calculator`` in place of the pw.x settings.
 
     Structures with atoms closer than ``min_distance`` are refused and recorded in ``failures``. The
     structures named in ``relax`` are labelled after their atomic positions were relaxed (cell fixed);

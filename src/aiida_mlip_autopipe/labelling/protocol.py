@@ -7,9 +7,9 @@ import warnings
 
 from aiida import orm
 from aiida_quantumespresso.common.types import SpinType
-from aiida_quantumespresso.workflows.protocols.utils import recursive_merge
 from ase.units import Bohr, Ry
 
+from ..common.mappings import deep_merge
 from ..pseudos import PROTOCOL_STRINGENCY, check_family_covers
 
 PROTOCOLS = tuple(PROTOCOL_STRINGENCY)
@@ -89,7 +89,7 @@ def get_pw_builder(
         code,
         structure,
         protocol=protocol,
-        overrides=recursive_merge(defaults, overrides),
+        overrides=deep_merge(defaults, overrides),
         spin_type=spin_type_for(elements, spin),
         options=options,
     )

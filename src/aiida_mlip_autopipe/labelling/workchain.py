@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from aiida import orm
 from aiida.engine import ProcessState, ToContext, WorkChain, while_
-from aiida_quantumespresso.workflows.protocols.utils import recursive_merge
 
 from ..common.engine import submit_once
+from ..common.geometry import too_close_reason
+from ..common.mappings import deep_merge
 from ..common.timing import labelling_saturation
 from ..data import TrainingSet
 from ..pseudos import DEFAULT_FAMILY_LABEL, check_family_covers, load_family
 from .functions import check_relax_keys, generate_training_set, record_failures, record_relaxations
-from .geometry import too_close_reason
 from .protocol import PROTOCOLS, SPIN_CHOICES, get_pw_builder
 
 #: ``PwCalculation`` exit codes of a relaxation that ended cleanly with SCF-converged energy and forces
@@ -78,6 +78,14 @@ class DftLabellingWorkChain(WorkChain):
     ``relaxations`` records per key whether the relaxation converged. A relaxation that still misses
     the ionic thresholds after ``PwBaseWorkChain``'s restarts, but whose last step is SCF-converged,
     is labelled at its last positions and recorded as not converged.
+
+    Each ``PwBaseWorkChain`` is built for its own structure from the protocol
+    (:func:`~.protocol.get_pw_builder`: pseudopotentials of its elements, the family's cutoffs, its
+    k-point mesh, k-point pools), so its ports are not exposed here: ``overrides`` are
+    aiida-quantumespresso's ``get_builder_from_protocol`` overrides (``pw.parameters``,
+    ``pw.settings``, ``pw.parallelization``, ``kpoints_distance``, ...) for every structure,
+    ``structure_overrides`` those of one structure, and ``options`` the ``metadata.options`` of the
+    ``PwCalculation`` jobs.
     """
 
     @classmethod
@@ -192,7 +200,7 @@ class DftLabellingWorkChain(WorkChain):
                 structure,
                 self.ctx.family,
                 protocol=self.inputs.protocol.value,
-                overrides=recursive_merge(overrides, per_structure.get(key, {})),
+                overrides=deep_merge(overrides, per_structure.get(key, {})),
                 options=options,
                 relax=key in self.ctx.relax,
             )

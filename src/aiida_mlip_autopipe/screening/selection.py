@@ -1,5 +1,8 @@
 """Pure helpers of surrogate screening: physical filters, duplicates and farthest-point sampling.
 
+The distance check, the duplicate search and farthest-point sampling are the shared ones of
+:mod:`aiida_mlip_autopipe.common`; this module composes them with the surrogate's own filters.
+
 Everything here works on ASE atoms and numpy arrays, so it can be tested and studied without a
 profile or a model. :func:`screen` composes the steps in the order the work chain applies them.
 """
@@ -13,7 +16,9 @@ from dataclasses import dataclass, field
 import numpy as np
 from ase import Atoms
 
-from ..labelling.geometry import min_interatomic_distance, too_close_reason
+from ..common.duplicates import descriptor_duplicates
+from ..common.geometry import min_interatomic_distance, too_close_reason
+from ..common.sampling import farthest_point_sampling
 
 LOGGER = logging.getLogger(__name__)
 
@@ -21,7 +26,6 @@ __all__ = (
     'ScreeningThresholds',
     'duplicate_groups',
     'energy_window_reasons',
-    'farthest_point_sampling',
     'max_force',
     'reduced_formula',
     'screen',
@@ -108,54 +112,12 @@ def duplicate_groups(
     """Return ``key -> (kept key, descriptor distance)`` for each candidate that duplicates an earlier one.
 
     Candidates are visited in the order of ``keys``; one whose descriptor lies within ``tolerance``
-    (Euclidean) of a kept candidate of the same formula is a duplicate of the nearest such candidate.
+    (Euclidean) of a kept candidate of the same formula is a duplicate of the nearest such candidate
+    (:func:`~aiida_mlip_autopipe.common.duplicates.descriptor_duplicates`).
     """
-    descriptors = np.asarray(descriptors, dtype=float).reshape(len(keys), -1)
-    kept: list[int] = []
-    duplicates = {}
-    for index, key in enumerate(keys):
-        same = [other for other in kept if formulas[keys[other]] == formulas[key]]
-        if same:
-            distances = np.linalg.norm(descriptors[same] - descriptors[index], axis=1)
-            nearest = int(np.argmin(distances))
-            if distances[nearest] <= tolerance:
-                duplicates[key] = (keys[same[nearest]], float(distances[nearest]))
-                continue
-        kept.append(index)
-    return duplicates
-
-
-def farthest_point_sampling(descriptors: np.ndarray, count: int, seed: int = 0) -> tuple[list[int], np.ndarray]:
-    """Select ``count`` rows of ``descriptors`` that are spread out, by greedy farthest-point sampling.
-
-    The first row is drawn with ``numpy.random.default_rng(seed)``; each next row is the one whose
-    distance to the nearest selected row is largest (ties go to the lowest index). The result
-    depends only on the descriptors, ``count`` and ``seed``.
-
-    Returns
-    -------
-    selected
-        Indices of the selected rows, in the order they were picked.
-    distances
-        For every row, its Euclidean distance to the nearest selected row (0 for selected rows).
-    """
-    descriptors = np.asarray(descriptors, dtype=float)
-    if descriptors.ndim != 2:
-        raise ValueError(f'descriptors must be a 2-d array, got shape {descriptors.shape}')
-    total = len(descriptors)
-    if count < 0:
-        raise ValueError(f'`count`: {count} is not allowed; give 0 or more')
-    count = min(count, total)
-    if count == 0:
-        return [], np.full(total, np.inf)
-    first = int(np.random.default_rng(seed).integers(total))
-    selected = [first]
-    distances = np.linalg.norm(descriptors - descriptors[first], axis=1)
-    while len(selected) < count:
-        candidate = int(np.argmax(distances))  # argmax returns the lowest index among ties
-        selected.append(candidate)
-        distances = np.minimum(distances, np.linalg.norm(descriptors - descriptors[candidate], axis=1))
-    return selected, distances
+    groups = [formulas[key] for key in keys]
+    found = descriptor_duplicates(descriptors, tolerance, groups)
+    return {keys[index]: (keys[kept], distance) for index, (kept, distance) in found.items()}
 
 
 def _finite_or_none(value: float) -> float | None:

@@ -12,6 +12,7 @@ from aiida.engine import CalcJob
 from ase.data import atomic_numbers
 from pydantic import ValidationError
 
+from ..common.errors import format_validation_error
 from ..data import AcePotential, TrainingSet
 from . import pacemaker_io as io
 
@@ -20,12 +21,8 @@ def parameters_error(parameters: dict) -> str | None:
     """Return why ``parameters`` are not valid fit parameters (naming the field and what is allowed), or None."""
     try:
         io.PacemakerParameters(**parameters)
-    except ValidationError as exception:
-        problems = []
-        for error in exception.errors():
-            field = '.'.join(str(part) for part in error['loc']) or 'parameters'
-            problems.append(f'`parameters.{field}`: {error["msg"]}')
-        return '; '.join(problems)
+    except ValidationError as exception:  # pacemaker's messages keep pydantic's `Value error, ` (as they always did)
+        return format_validation_error(exception, 'parameters', strip_value_error=False)
     return None
 
 
@@ -229,7 +226,7 @@ class PacemakerCalculation(CalcJob):
             structure_count=training_set.count,
         )
         with folder.open(io.DRIVER_FILENAME, 'w') as handle:
-            handle.write(io.DRIVER_SCRIPT)
+            handle.write(io.driver_script())
 
         time_limit = io.soft_time_limit(self.inputs.metadata.options.get('max_wallclock_seconds'))
         codeinfo = CodeInfo()

@@ -137,8 +137,11 @@ class PacemakerWorkChain(ProtocolMixin, BaseRestartWorkChain):
     def _parameters(self) -> dict:
         return self.ctx.inputs.parameters.get_dict()
 
-    def _set_parameters(self, parameters: dict) -> None:
+    def _restart(self, parameters: dict, message: str) -> ProcessHandlerReport:
+        """Run the next fit with ``parameters``, reporting why."""
         self.ctx.inputs.parameters = orm.Dict(parameters)
+        self.report(message)
+        return ProcessHandlerReport(True)
 
     @process_handler(priority=600, exit_codes=PacemakerCalculation.exit_codes.ERROR_TIME_LIMIT)
     def handle_time_limit(self, calculation):
@@ -147,13 +150,12 @@ class PacemakerWorkChain(ProtocolMixin, BaseRestartWorkChain):
         parameters = self._parameters()
         maxiter = parameters.get('maxiter', 100)
         parameters['maxiter'] = max(maxiter - done, 1)
-        self._set_parameters(parameters)
         self.ctx.inputs.previous_potential = calculation.outputs.interim_potential
-        self.report(
+        return self._restart(
+            parameters,
             f'{calculation.process_label}<{calculation.pk}> hit the time limit after {done} iterations: '
-            f'continuing from its interim potential for {parameters["maxiter"]} more'
+            f'continuing from its interim potential for {parameters["maxiter"]} more',
         )
-        return ProcessHandlerReport(True)
 
     @process_handler(priority=500, exit_codes=PacemakerCalculation.exit_codes.ERROR_NAN_LOSS)
     def handle_nan_loss(self, calculation):
@@ -165,12 +167,11 @@ class PacemakerWorkChain(ProtocolMixin, BaseRestartWorkChain):
             return ProcessHandlerReport(True, self.exit_codes.ERROR_NAN_LOSS_PERSISTS)
         parameters['optimizer'] = NEXT_OPTIMIZER[optimizer]
         parameters['l2_coefficient'] = parameters.get('l2_coefficient', 1e-8) * NAN_L2_FACTOR
-        self._set_parameters(parameters)
-        self.report(
+        return self._restart(
+            parameters,
             f'{calculation.process_label}<{calculation.pk}>: NaN loss with {optimizer}; restarting with '
-            f'{parameters["optimizer"]} and L2 {parameters["l2_coefficient"]:.1e}'
+            f'{parameters["optimizer"]} and L2 {parameters["l2_coefficient"]:.1e}',
         )
-        return ProcessHandlerReport(True)
 
     @process_handler(priority=400, exit_codes=PacemakerCalculation.exit_codes.ERROR_OUT_OF_MEMORY)
     def handle_out_of_memory(self, calculation):
@@ -180,12 +181,11 @@ class PacemakerWorkChain(ProtocolMixin, BaseRestartWorkChain):
         if batch_size <= 1:
             return ProcessHandlerReport(True, self.exit_codes.ERROR_OUT_OF_MEMORY_AT_BATCH_SIZE_ONE)
         parameters['batch_size'] = max(batch_size // 2, 1)
-        self._set_parameters(parameters)
-        self.report(
+        return self._restart(
+            parameters,
             f'{calculation.process_label}<{calculation.pk}> ran out of memory: batch size {batch_size} -> '
-            f'{parameters["batch_size"]}'
+            f'{parameters["batch_size"]}',
         )
-        return ProcessHandlerReport(True)
 
     def results(self):
         """Attach the potential and metrics and report the test errors."""

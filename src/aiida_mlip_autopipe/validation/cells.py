@@ -23,6 +23,7 @@ from ase import Atoms
 from ase.build import bulk
 from ase.data import atomic_numbers, reference_states
 
+from ..common.composition import site_counts
 from .eos import reference_cell
 
 #: Repeats of the conventional cube per direction of the disordered cell (fcc: 32 sites, bcc: 16).
@@ -81,16 +82,6 @@ def sqs_lattice(elements: list[str]) -> str | None:
     state = reference_states[atomic_numbers[elements[0]]] or {}
     symmetry = state.get('symmetry')
     return symmetry if symmetry in SQS_LATTICES else None
-
-
-def site_counts(composition: dict[str, float], sites: int) -> dict[str, int]:
-    """Return whole atom counts on ``sites`` closest to ``composition`` (largest remainders), order kept."""
-    exact = {element: fraction * sites for element, fraction in composition.items()}
-    counts = {element: math.floor(value + 1e-9) for element, value in exact.items()}
-    remainders = sorted(exact, key=lambda element: (-(exact[element] - counts[element]), list(exact).index(element)))
-    for element in remainders[: sites - sum(counts.values())]:
-        counts[element] += 1
-    return counts
 
 
 def sqs_sites(lattice: str) -> int:

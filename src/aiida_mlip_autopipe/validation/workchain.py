@@ -14,7 +14,7 @@ from aiida import orm
 from aiida.engine import ToContext, WorkChain, append_, if_
 from aiida.plugins import WorkflowFactory
 
-from ..common.engine import submit_once
+from ..common.engine import expose_top_level_inputs, submit_once
 from ..common.python_task import PythonTaskCalculation
 from ..common.task_io import task_path
 from ..data import AcePotential, TrainingSet
@@ -36,6 +36,8 @@ from .tasks import md_stability_runs, potential_properties
 
 #: Labeller name -> labelling work chain entry point.
 LABELLERS = {'emt': 'mlip_autopipe.labelling.ase', 'qe': 'mlip_autopipe.labelling.dft'}
+#: Inputs of the `qe` labeller (``DftLabellingWorkChain``) exposed here under their own names and passed to it.
+DFT_INPUTS = ('pseudo_family', 'protocol', 'overrides', 'options', 'max_concurrent')
 #: Defaults of the Monte Carlo swaps of the MD stability runs: steps between swap rounds, trials per round.
 MD_SWAP_EVERY = 100
 MD_SWAP_ATTEMPTS = 10
@@ -96,6 +98,10 @@ class ValidationWorkChain(WorkChain):
     @classmethod
     def define(cls, spec):
         super().define(spec)
+        # the `qe` labeller's own ports (its class loaded by entry point: this stage imports no other)
+        expose_top_level_inputs(spec, WorkflowFactory(LABELLERS['qe']), DFT_INPUTS)
+        for name in DFT_INPUTS:
+            spec.inputs[name].help = f'{spec.inputs[name].help} Labeller `qe` only.'
         spec.input('potential', valid_type=AcePotential, help='The potential to validate.')
         spec.input(
             'python_code',
@@ -113,12 +119,9 @@ class ValidationWorkChain(WorkChain):
         spec.input(
             'labeller', valid_type=orm.Str, default=lambda: orm.Str('qe'), help=f'One of {", ".join(LABELLERS)}.'
         )
-        spec.input('pw_code', valid_type=orm.AbstractCode, required=False, help='pw.x code (labeller `qe`).')
-        spec.input('pseudo_family', valid_type=orm.Str, required=False, help='Pseudo family (labeller `qe`).')
-        spec.input('protocol', valid_type=orm.Str, required=False, help='DFT protocol (labeller `qe`).')
-        spec.input('overrides', valid_type=orm.Dict, required=False, help='DFT protocol overrides (labeller `qe`).')
-        spec.input('options', valid_type=orm.Dict, required=False, help='pw.x `metadata.options` (labeller `qe`).')
-        spec.input('max_concurrent', valid_type=orm.Int, required=False, help='pw.x runs at a time (labeller `qe`).')
+        spec.input(
+            'pw_code', valid_type=orm.AbstractCode, required=False, help='A `quantumespresso.pw` code (labeller `qe`).'
+        )
         spec.input(
             'properties',
             valid_type=orm.List,
@@ -298,14 +301,13 @@ class ValidationWorkChain(WorkChain):
 
     def _labelling_builder(self, structures: dict, relax=()):
         labeller = self.inputs.labeller.value
-        builder = WorkflowFactory(LABELLERS[labeller]).get_builder()
+        process = WorkflowFactory(LABELLERS[labeller])
+        builder = process.get_builder()
         if labeller == 'emt':
             builder.calculator = orm.Str('emt')
         else:
             builder.code = self.inputs.pw_code
-            for name in ('pseudo_family', 'protocol', 'overrides', 'options', 'max_concurrent'):
-                if name in self.inputs:
-                    setattr(builder, name, self.inputs[name])
+            builder._update(self.exposed_inputs(process))
         builder.structures = dict(structures)
         if relax:
             builder.relax = orm.List(list(relax))

@@ -1,4 +1,4 @@
-"""Pure geometry checks applied before any structure is sent to a labeller."""
+"""Geometry checks shared by the stages: shortest interatomic distance, atoms too close to be labelled."""
 
 from __future__ import annotations
 

@@ -1,9 +1,20 @@
-"""Removal of symmetry-equivalent duplicates (pymatgen ``StructureMatcher``)."""
+"""Duplicates, shared by the stages: structures equal up to symmetry, and near-equal descriptor vectors.
+
+- :func:`find_duplicates`: structures that pymatgen's ``StructureMatcher`` maps onto each other
+  (generation), prefiltered by a cheap invariant (:func:`structure_fingerprint`).
+- :func:`descriptor_duplicates`: rows of a descriptor matrix within a distance of a row kept before
+  them (surrogate screening, exploration's farthest-point selection).
+
+Exact identity of a labelled configuration (species, positions and cell to 1e-4 A) is the
+``TrainingSet``'s own :func:`aiida_mlip_autopipe.data.training_set.fingerprint`, by which merging
+drops repeated frames.
+"""
 
 from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from collections.abc import Callable, Sequence
 
 import numpy as np
 from ase import Atoms
@@ -12,7 +23,7 @@ from ase.neighborlist import neighbor_list
 LOGGER = logging.getLogger(__name__)
 
 
-def _fingerprint(atoms: Atoms, cutoff: float) -> np.ndarray:
+def structure_fingerprint(atoms: Atoms, cutoff: float) -> np.ndarray:
     """Return a cheap invariant: volume per atom and moments of the neighbour distances per species pair.
 
     Symmetry-equivalent structures (any cell, any setting) have equal fingerprints, so only
@@ -52,7 +63,7 @@ def find_duplicates(structures: dict[str, Atoms], tolerance: float = 0.01, cutof
     for key in sorted(structures):
         atoms = structures[key]
         formula = f'{atoms.symbols.formula.reduce()[0].format("metal")}:{len(atoms)}'
-        fingerprint = _fingerprint(atoms, cutoff)
+        fingerprint = structure_fingerprint(atoms, cutoff)
         structure = None
         for kept_key, kept_fingerprint, kept_structure in groups[formula]:
             if len(kept_fingerprint) != len(fingerprint) or not np.allclose(
@@ -67,4 +78,50 @@ def find_duplicates(structures: dict[str, Atoms], tolerance: float = 0.01, cutof
         else:
             groups[formula].append((key, fingerprint, structure or AseAtomsAdaptor.get_structure(atoms)))
     LOGGER.debug('%d duplicates among %d structures', len(duplicates), len(structures))
+    return duplicates
+
+
+def euclidean_distances(points: np.ndarray, point: np.ndarray) -> np.ndarray:
+    """Return the Euclidean distance of each row of ``points`` to ``point``."""
+    return np.linalg.norm(np.asarray(points) - point, axis=1)
+
+
+def descriptor_duplicates(
+    descriptors: np.ndarray,
+    tolerance: float,
+    groups: Sequence | None = None,
+    distance: Callable[[np.ndarray, np.ndarray], np.ndarray] = euclidean_distances,
+) -> dict[int, tuple[int, float]]:
+    """Return ``index -> (kept index, distance)`` for each row that duplicates a row kept before it.
+
+    Rows are visited in order. A row whose ``distance`` to the nearest kept row of its group (one
+    group for all rows when ``groups`` is None) is at most ``tolerance`` duplicates that row (ties
+    go to the earlier one); every other row is kept.
+
+    Parameters
+    ----------
+    descriptors
+        One descriptor vector per row.
+    tolerance
+        Largest distance at which two rows are duplicates.
+    groups
+        Optional group label of each row (e.g. the reduced formula): only rows of one group are compared.
+    distance
+        ``distance(rows, row)`` -> the distance of each of ``rows`` to ``row`` (Euclidean by default).
+    """
+    descriptors = np.asarray(descriptors, dtype=float)
+    if not len(descriptors):
+        return {}
+    descriptors = descriptors.reshape(len(descriptors), -1)
+    kept: list[int] = []
+    duplicates = {}
+    for index in range(len(descriptors)):
+        same = [other for other in kept if groups is None or groups[other] == groups[index]]
+        if same:
+            distances = distance(descriptors[same], descriptors[index])
+            nearest = int(np.argmin(distances))
+            if distances[nearest] <= tolerance:
+                duplicates[index] = (same[nearest], float(distances[nearest]))
+                continue
+        kept.append(index)
     return duplicates
