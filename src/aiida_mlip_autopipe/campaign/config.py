@@ -440,7 +440,14 @@ class ExplorationSettings(_Section):
         False, description='Also label frames at or above `gamma_upper` (they count as failures either way).'
     )
     ramp_iterations: int = Field(
-        2, ge=1, le=20, description='Iterations over which the MD ceiling ramps up to `temperature.max`.'
+        2, ge=1, le=20, description='Iterations over which the MD ceiling ramps up to its top temperature.'
+    )
+    temperature_margin: float = Field(
+        0.2,
+        ge=0.0,
+        le=1.0,
+        description='The MD ceiling ends this fraction above `temperature.max` (0.2: at 1.2 T_max, where the '
+        'validation checks MD stability).',
     )
     barostat: Literal['iso', 'aniso', 'tri'] = Field(
         'iso', description='NPT cell control: `iso`, `aniso` (three lengths) or `tri` (lengths and angles).'

@@ -354,7 +354,7 @@ class ActiveLearningWorkChain(WorkChain):
         config = self.config
         temperatures = temperature_schedule(
             config.temperature.min,
-            config.temperature.max,
+            config.temperature.max * (1 + config.exploration.temperature_margin),
             config.exploration.temperature_points,
             self.ctx.iteration,
             ramp_iterations=config.exploration.ramp_iterations,
