@@ -74,9 +74,14 @@ RECORD = textwrap.dedent(
         found = [node for node in descendants if node.process_type == process_type]
         return sorted(found, key=lambda node: node.ctime)
 
-    def inputs_hash(calc):  # what the calculation was given: each input link with its node's content hash
+    def inputs_hash(calc):
+        # what the calculation was given: each input link with its node's content hash; a restart's
+        # `parent_folder` (a RemoteData, its path differs between campaigns) counts by its link only
         links = calc.base.links.get_incoming(link_type=LinkType.INPUT_CALC).all()
-        pairs = sorted((link.link_label, link.node.base.caching.get_hash()) for link in links)
+        pairs = sorted(
+            (link.link_label, None if link.link_label == 'parent_folder' else link.node.base.caching.get_hash())
+            for link in links
+        )
         return hashlib.sha256(json.dumps(pairs).encode()).hexdigest()
 
     def calc_row(calc):
@@ -106,8 +111,8 @@ RECORD = textwrap.dedent(
         return rows
 
     labellings = []
-    for node in descendants:
-        if node.process_label in ('DftLabellingWorkChain',):
+    for node in sorted(descendants, key=lambda node: node.pk):
+        if node.process_label == 'DftLabellingWorkChain':
             link = node.base.links.get_incoming(link_type=LinkType.CALL_WORK).one()
             labellings.append({
                 'pk': node.pk, 'caller': link.node.process_label, 'link_label': link.link_label,
@@ -118,7 +123,7 @@ RECORD = textwrap.dedent(
                 if 'training_set' in node.outputs else [],
             })
     explorations = []
-    for node in descendants:
+    for node in sorted(descendants, key=lambda node: node.pk):
         if node.process_label == 'ExplorationWorkChain':
             report = node.outputs.report.get_dict() if 'report' in node.outputs else {}
             explorations.append({
@@ -139,6 +144,7 @@ RECORD = textwrap.dedent(
         'explorations': explorations,
         'training_set': frames(campaign.outputs.training_set if 'training_set' in campaign.outputs else None),
         'held_out_set': frames(campaign.outputs.held_out_set if 'held_out_set' in campaign.outputs else None),
+        'potential': 'potential' in campaign.outputs,
         'validation': 'validation' in campaign.outputs,
         'iterations': summary.get('iterations', []),
         'stop_reason': summary.get('stop_reason'),

@@ -1,18 +1,21 @@
 """Faults injected into a whole campaign through the daemon: failing pw.x runs, a killed fit, a crashing MD run.
 
-A small Al campaign (4-atom cells, pw.x ``fast`` protocol, k-point distance 0.5) runs on the
-embedded profile's daemon with fault-injecting wrappers around the real codes
+A small Al campaign (4-atom cells, pw.x ``fast`` protocol, k-point distance 0.5, one iteration) runs
+on the embedded profile's daemon with fault-injecting wrappers around the real codes
 (``tests/faults/*_faulty.py``, registered as codes of their own):
 
-- pw.x: every fifth run fails, in turn by non-convergence, a crash, a SIGKILL and garbage output;
+- pw.x: from every fifth run on, a run of a structure that has not failed yet fails, in turn by
+  non-convergence, a crash, a SIGKILL and garbage output (each once);
 - pacemaker: the first fit is killed with SIGKILL once its log shows an iteration;
 - lmp: the first MD run at 300 K crashes with a segmentation fault.
 
-The campaign must complete; every injected pw.x failure must be on the graph as a failed
+The campaign must run to its end: every injected pw.x failure must be on the graph as a failed
 ``PwCalculation`` with its exit status and message, followed by aiida-quantumespresso's handler
-(non-convergence) or the restart of a failure no handler knows, and a successful run; no structure
-may lose its label; the killed fit must be restarted; the crashed MD run must be recorded in the
-exploration report while the campaign goes on.
+(non-convergence) or the restart of a failure no handler knows, and a successful run of the same
+structure; no structure may lose its label; the killed fit must be restarted and succeed; the
+crashed MD run must be recorded in the exploration report while the campaign goes on to the
+validation. A failed MD run leaves the stop rule's "no run halted or failed" criterion unmet, so
+the campaign ends on its iteration budget (exit 401, the best potential output), not converged.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from aiida_mlip_autopipe.setup import default_executable
 from ..embedded_profile import EmbeddedProfile, wait_for
 from .campaign_queries import RECORD, REGISTER, STATE
 
-pytestmark = [pytest.mark.campaign, pytest.mark.slow, pytest.mark.timeout(1500)]
+pytestmark = [pytest.mark.campaign, pytest.mark.slow, pytest.mark.timeout(2400)]
 
 FAULTS = Path(__file__).parents[1] / 'faults'
 PW_MODES = ['nonconvergence', 'crash', 'killed', 'garbage']
@@ -107,16 +110,18 @@ def test_campaign_completes_through_injected_faults_and_records_each(profile):
     wait_for(
         lambda: json.loads(profile.verdi('run', profile.path / 'state.py', pk).stdout.strip().splitlines()[-1]),
         lambda state: state['state'] in ('finished', 'excepted', 'killed'),
-        1200,
+        2100,
         interval=10,
     )
     record = profile.script('record.py', RECORD, pk)
     (profile.path / 'record.json').write_text(json.dumps(record, indent=1))
     print(f'campaign {pk} ended after {time.time() - start:.0f} s; record in {profile.path / "record.json"}')
 
-    # the campaign completed: converged on its (loose) targets, validated, the potential shipped
-    assert record['state'] == 'finished' and record['exit_status'] == 0, record['exit_message']
-    assert record['validation'] and record['training_set']
+    # the campaign ran to its end: the failed MD run keeps it from converging in its one iteration, so it
+    # stopped on the iteration budget (401), shipped the potential and validated it
+    assert record['state'] == 'finished' and record['exit_status'] == 401, record['exit_message']
+    assert record['stop_reason'].startswith('iteration budget spent'), record['stop_reason']
+    assert record['potential'] and record['validation'] and record['training_set']
 
     # pw.x: the four injected failures, each a failed PwCalculation followed by a successful run of the same structure
     faults = injected(folder, 'pw_faulty')
