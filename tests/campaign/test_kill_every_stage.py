@@ -21,7 +21,7 @@ import pytest
 from ..embedded_profile import EmbeddedProfile, wait_for
 from .campaign_queries import RECORD, STATE
 
-pytestmark = [pytest.mark.campaign, pytest.mark.slow, pytest.mark.timeout(1800)]
+pytestmark = [pytest.mark.campaign, pytest.mark.slow, pytest.mark.timeout(3600)]
 
 CAMPAIGN = """\
 name: {name}
@@ -97,13 +97,15 @@ def test_campaign_killed_during_labelling_training_and_exploration_completes_as_
     start = time.time()
     profile.start_daemon(workers=1)
     reference_pk = submit(profile, 'kills-reference')
-    wait_for(lambda: state(profile, reference_pk), lambda s: s['state'] in TERMINAL, 900, interval=10)
+    wait_for(lambda: state(profile, reference_pk), lambda s: s['state'] in TERMINAL, 1500, interval=10)
     reference_seconds = time.time() - start
 
     pk = submit(profile, 'kills-test')
     kills = []
     for stage, ready in KILL_POINTS:
-        before = wait_for(lambda: state(profile, pk), lambda s, ready=ready: s['state'] in TERMINAL or ready(s), 900, 1)
+        before = wait_for(
+            lambda: state(profile, pk), lambda s, ready=ready: s['state'] in TERMINAL or ready(s), 900, interval=1
+        )
         assert before['state'] not in TERMINAL, f'the campaign ended before the kill during {stage}'
         killed = profile.kill()
         assert killed >= 2, stage  # circus and at least one worker (the broker runs inside circus)
@@ -112,7 +114,7 @@ def test_campaign_killed_during_labelling_training_and_exploration_completes_as_
         recovered = profile.recover()
         assert 'removed stale broker file' in recovered, (stage, recovered)
         kills.append({'stage': stage, 'processes': killed, 'before': before, 'seconds': time.time() - start})
-    wait_for(lambda: state(profile, pk), lambda s: s['state'] in TERMINAL, 900, interval=10)
+    wait_for(lambda: state(profile, pk), lambda s: s['state'] in TERMINAL, 1500, interval=10)
 
     reference = profile.script('record.py', RECORD, reference_pk)
     record = profile.script('record.py', RECORD, pk)

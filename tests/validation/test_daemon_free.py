@@ -16,7 +16,7 @@ import pytest
 from ..embedded_profile import EmbeddedProfile
 from .test_properties import FIXTURE
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
+pytestmark = [pytest.mark.campaign, pytest.mark.slow, pytest.mark.timeout(1200)]
 
 RACE = textwrap.dedent(
     """
