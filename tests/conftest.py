@@ -39,6 +39,14 @@ def pw_code(localhost):
 
 
 @pytest.fixture(scope='session')
+def python_code(localhost):
+    """This Python registered as the plugin's `python` code (task jobs import the plugin from where the tests do)."""
+    from aiida_mlip_autopipe.setup import CODES, default_executable, ensure_code
+
+    return ensure_code('python', localhost, CODES['python'][0], default_executable('python'))
+
+
+@pytest.fixture(scope='session')
 def pseudo_family(aiida_profile):
     """The Debian LDA family with the measured cutoffs."""
     from aiida_mlip_autopipe.pseudos import install_pseudo_family

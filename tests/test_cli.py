@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import pytest
 from aiida import orm
 from aiida.common.exceptions import NotExistent
 from click.testing import CliRunner
 
+import aiida_mlip_autopipe
 from aiida_mlip_autopipe.cli import cli
 
 
@@ -21,6 +25,12 @@ def test_setup_registers_computer_code_and_family_idempotently(aiida_profile):
     assert computer.get_default_mpiprocs_per_machine() == 2
     code = orm.load_code('pw@cli-host')
     assert code.default_calc_job_plugin == 'quantumespresso.pw'
+    # the plugin's own Python, for the task jobs, imports the plugin from where this process does
+    python = orm.load_code('python@cli-host')
+    assert python.default_calc_job_plugin == 'mlip_autopipe.python_task'
+    assert str(python.filepath_executable) == sys.executable
+    source = Path(aiida_mlip_autopipe.__file__).resolve().parents[1]
+    assert python.prepend_text == f'export PYTHONPATH={source}'
     second = runner.invoke(cli, arguments)
     assert second.exit_code == 0, second.output
     assert orm.QueryBuilder().append(orm.InstalledCode, filters={'label': 'pw'}).count() >= 1

@@ -44,6 +44,7 @@ def test_overrides_spin_and_pools(pw_code, pseudo_family):
     assert builder.pw.parameters['SYSTEM']['ecutwfc'] == 33
     assert builder.pw.parameters['SYSTEM']['nspin'] == 2
     assert builder.pw.parallelization.get_dict() == {'npool': 2}
+    assert builder.on_unhandled_failure.value == 'restart_once'  # a crashed or killed pw.x runs once more
     builder = get_pw_builder(pw_code, nickel, pseudo_family, overrides={'spin': 'none'})
     assert 'nspin' not in builder.pw.parameters['SYSTEM']
 

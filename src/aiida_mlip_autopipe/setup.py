@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import sys
 from pathlib import Path
 
 from aiida import orm
@@ -28,8 +29,9 @@ def cache_dir() -> Path:
     return Path(os.environ.get('MLIP_AUTOPIPE_CACHE', Path.home() / '.cache' / 'mlip-autopipe'))
 
 
-#: Code label -> (calculation plugin, default executable: a name on PATH or a path under
-#: :func:`cache_dir`, written with ``{cache}``). Each stage adds its code here.
+#: Code label -> (calculation plugin, default executable: a name on PATH, a path under
+#: :func:`cache_dir` written with ``{cache}``, or ``{python}``: the Python running setup). Each stage adds its
+#: code here.
 CODES = {
     'pw': ('quantumespresso.pw', 'pw.x'),
     'surrogate': ('mlip_autopipe.surrogate', '{cache}/surrogate-chgnet-0.4.2/bin/python'),
@@ -39,12 +41,15 @@ CODES = {
     # the Python of pacemaker's own environment (installers/pacemaker.sh); PacemakerCalculation's
     # driver runs pacemaker, pace_yaml2yace and pace_activeset from the same bin folder
     'pacemaker': ('mlip_autopipe.pacemaker', '{cache}/pacemaker-pyace0.4.0rc1-tp0.6.2.1-tf2.20.0/bin/python'),
+    # the plugin's own Python: the validation's properties and MD in ASE and the exploration's selection run
+    # as PythonTaskCalculation jobs with it, not inside the daemon worker
+    'python': ('mlip_autopipe.python_task', '{python}'),
 }
 
 
 def default_executable(label: str, cache: Path | None = None) -> str:
     """Return the default executable of code ``label`` with ``{cache}`` filled in (default :func:`cache_dir`)."""
-    return CODES[label][1].format(cache=cache if cache is not None else cache_dir())
+    return CODES[label][1].format(cache=cache if cache is not None else cache_dir(), python=sys.executable)
 
 
 def mpirun_command() -> list[str]:
@@ -139,8 +144,24 @@ def ensure_localhost(label: str = DEFAULT_COMPUTER, mpiprocs: int = 1, workdir: 
     return configure_local_computer(computer, mpiprocs)
 
 
+def plugin_prepend_text() -> str:
+    """Return the prepend text of the ``python`` code: the jobs import this plugin from where this process does.
+
+    The jobs start with ``unset PYTHONPATH`` (:data:`JOB_PREPEND_TEXT`); the ``python`` code puts the folder
+    that holds the imported ``aiida_mlip_autopipe`` package back, so a task job runs the same plugin source as
+    the daemon that submitted it (for an installed plugin that folder is the environment's own
+    ``site-packages``, already on its path).
+    """
+    import aiida_mlip_autopipe
+
+    return f'export PYTHONPATH={Path(aiida_mlip_autopipe.__file__).resolve().parent.parent}'
+
+
 def ensure_code(label: str, computer: orm.Computer, plugin: str, executable: str) -> orm.InstalledCode:
-    """Return the code ``label@computer``, registering ``executable`` for ``plugin`` if needed."""
+    """Return the code ``label@computer``, registering ``executable`` for ``plugin`` if needed.
+
+    A new ``python`` code gets :func:`plugin_prepend_text`.
+    """
     path = shutil.which(executable) or executable
     if not Path(path).is_file():
         raise FileNotFoundError(
@@ -156,6 +177,7 @@ def ensure_code(label: str, computer: orm.Computer, plugin: str, executable: str
             filepath_executable=path,
             default_calc_job_plugin=plugin,
             description=f'{executable} registered by mlip-autopipe setup',
+            prepend_text=plugin_prepend_text() if plugin == CODES['python'][0] else '',
         ).store()
         LOGGER.info('registered code %s@%s -> %s', label, computer.label, path)
         return code

@@ -92,11 +92,11 @@ def test_errors_by_field_keeps_the_path_of_nested_fields():
 
 @pytest.fixture
 def emt_codes(aiida_profile_clean, tmp_path):
-    """pacemaker and lmp codes on a computer `localhost` (stand-in executables: nothing runs)."""
+    """pacemaker, lmp and python codes on a computer `localhost` (stand-in executables: nothing runs)."""
     from aiida_mlip_autopipe.setup import CODES, ensure_code, ensure_localhost
 
     computer = ensure_localhost('localhost', workdir=str(tmp_path / 'scratch'))
-    for label in ('pacemaker', 'lmp'):
+    for label in ('pacemaker', 'lmp', 'python'):
         ensure_code(label, computer, CODES[label][0], '/bin/true')
     return computer
 

@@ -26,7 +26,7 @@ def stage_codes(localhost):
     """pacemaker, lmp and the surrogate from the cache, as `mlip-autopipe setup` registers them."""
     return {
         label: ensure_code(label, localhost, CODES[label][0], default_executable(label))
-        for label in ('pacemaker', 'lmp', 'surrogate')
+        for label in ('pacemaker', 'lmp', 'surrogate', 'python')
     }
 
 

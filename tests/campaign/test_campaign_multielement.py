@@ -25,7 +25,7 @@ ELEMENTS = ['Cu', 'Ag', 'Au', 'Ni']
 def stage_codes(localhost):
     return {
         label: ensure_code(label, localhost, CODES[label][0], default_executable(label))
-        for label in ('pacemaker', 'lmp')
+        for label in ('pacemaker', 'lmp', 'python')
     }
 
 

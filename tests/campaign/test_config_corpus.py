@@ -182,7 +182,7 @@ def _node_count() -> int:
 
 
 @pytest.fixture(scope='module')
-def codes(localhost, pw_code, pseudo_family):
+def codes(localhost, pw_code, python_code, pseudo_family):
     """pw.x, and pacemaker and lmp codes that are never run, as the corpus' base file names them."""
     from aiida.common.exceptions import NotExistent
 

@@ -150,9 +150,10 @@ def _check_jobs_ran_through_aiida_lammps(jobs, code):
         )
 
 
-def test_exploration_runs_through_a_code_registered_for_aiida_lammps(aiida_lammps_code, cuau_potential):
+def test_exploration_runs_through_a_code_registered_for_aiida_lammps(aiida_lammps_code, python_code, cuau_potential):
     builder = ExplorationWorkChain.get_builder()
     builder.code = aiida_lammps_code
+    builder.python_code = python_code
     builder.potential = cuau_potential
     builder.structures = {'cu3au': orm.StructureData(ase=cuau_cell(0.25))}
     builder.schedule = orm.Dict({'ensemble': 'npt', 'temperatures': [300, 1500], 'steps': 400, 'timestep_fs': 2.0})
@@ -177,9 +178,10 @@ def test_exploration_runs_through_a_code_registered_for_aiida_lammps(aiida_lammp
         assert run.outputs.report['steps_done'] > 0
 
 
-def test_validation_md_runs_through_a_code_registered_for_aiida_lammps(aiida_lammps_code, cuau_potential):
+def test_validation_md_runs_through_a_code_registered_for_aiida_lammps(aiida_lammps_code, python_code, cuau_potential):
     builder = ValidationWorkChain.get_builder()
     builder.potential = cuau_potential
+    builder.python_code = python_code
     builder.elements = orm.List(['Cu', 'Au'])
     builder.labeller = orm.Str('emt')
     builder.properties = orm.List(['eos', 'md'])

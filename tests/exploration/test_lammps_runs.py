@@ -11,9 +11,10 @@ from aiida import orm
 from aiida.common.links import LinkType
 from aiida.engine import run_get_node
 
-from aiida_mlip_autopipe.exploration.functions import select_structures, trajectory_frames
+from aiida_mlip_autopipe.exploration.functions import trajectory_frames
 from aiida_mlip_autopipe.exploration.lammps import check_lammps
 from aiida_mlip_autopipe.exploration.md import LammpsMdWorkChain
+from aiida_mlip_autopipe.exploration.selection import choose_frames
 from aiida_mlip_autopipe.exploration.workchain import ExplorationWorkChain
 
 from .conftest import cuau_cell
@@ -110,9 +111,10 @@ def test_far_outside_the_domain_halts_cleanly_with_frames(lmp_code, cuau_potenti
     assert 'final_structure' in results
 
 
-def test_exploration_work_chain_selects_structures_to_label(lmp_code, cuau_potential):
+def test_exploration_work_chain_selects_structures_to_label(lmp_code, python_code, cuau_potential, tmp_path):
     builder = ExplorationWorkChain.get_builder()
     builder.code = lmp_code
+    builder.python_code = python_code
     builder.potential = cuau_potential
     builder.structures = {
         'cu3au': orm.StructureData(ase=cuau_cell(0.25)),
@@ -138,8 +140,12 @@ def test_exploration_work_chain_selects_structures_to_label(lmp_code, cuau_poten
         assert report['selection']['selected'][key]['max_gamma'] >= 1.5
         assert len(structure.sites) == 32
     assert 0 < report['high_gamma_fraction'] < 1
-    # the selection is a calcfunction: again with the same inputs, the same frames
-    selection = node.base.links.get_outgoing(link_label_filter='select_structures').one().node
-    inputs = selection.base.links.get_incoming(link_type=LinkType.INPUT_CALC).all()
-    again = select_structures(**{link.link_label: link.node for link in inputs})
-    assert sorted(key for key in again if key != 'selection_report') == sorted(structures)
+    # the selection ran as a job with the plugin's Python; here, on its inputs, it selects the same frames
+    (selection,) = [child for child in node.called if child.process_label == 'PythonTaskCalculation']
+    assert selection.base.links.get_incoming(link_type=LinkType.CALL_CALC).one().link_label == 'select_structures'
+    runs = {label: trajectory_frames(trajectory) for label, trajectory in selection.inputs.trajectories.items()}
+    assert sorted(runs) == sorted(report['runs'])  # every run left candidate frames
+    files = cuau_potential.write_files(tmp_path)
+    again, again_report = choose_frames(runs, selection.inputs.parameters.get_dict(), files)
+    assert sorted(again) == sorted(structures)
+    assert again_report == report['selection']

@@ -11,10 +11,11 @@ from aiida_mlip_autopipe.data import AcePotential
 from .test_properties import FIXTURE
 
 
-def test_validate_prints_the_table_writes_the_plot_and_fails_on_a_tolerance(aiida_profile, tmp_path):
+def test_validate_prints_the_table_writes_the_plot_and_fails_on_a_tolerance(aiida_profile, python_code, tmp_path):
     potential = AcePotential.from_files(FIXTURE / 'potential.yaml', asi=FIXTURE / 'potential.asi').store()
     png, phonons = tmp_path / 'eos.png', tmp_path / 'phonons.png'
     arguments = ['-p', aiida_profile.name, 'validate', str(potential.pk), '--labeller', 'emt', '--elements', 'Cu']
+    arguments += ['--python-code', python_code.full_label]
     arguments += ['--properties', 'eos', '--plot', str(png)]
     strict = CliRunner().invoke(cli, arguments)
     assert strict.exit_code == 1, strict.output
@@ -30,7 +31,7 @@ def test_validate_prints_the_table_writes_the_plot_and_fails_on_a_tolerance(aiid
     assert orm.load_node(pk).outputs.report['cells']['Cu']['phonons']['supercell_atoms'] == 4  # the 4-atom cube
 
 
-def test_validate_refuses_bad_arguments(aiida_profile):
+def test_validate_refuses_bad_arguments(aiida_profile, python_code):
     node = orm.Int(3).store()
     result = CliRunner().invoke(cli, ['-p', aiida_profile.name, 'validate', str(node.pk), '--labeller', 'emt'])
     assert result.exit_code == 2 and 'is a Int, not an AcePotential' in result.output
@@ -47,5 +48,7 @@ def test_validate_refuses_bad_arguments(aiida_profile):
     )
     result = CliRunner().invoke(cli, [*base, '--lmp-code', 'no-such-lmp'])
     assert result.exit_code == 1 and 'code `no-such-lmp`' in result.output
+    result = CliRunner().invoke(cli, [*base, '--python-code', 'no-such-python'])
+    assert result.exit_code == 1 and 'code `no-such-python`' in result.output
     result = CliRunner().invoke(cli, [*base, '--tolerance', 'lattice=0.1'])
     assert result.exit_code == 1 and '`tolerances`: unknown tolerance lattice' in result.output

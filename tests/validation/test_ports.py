@@ -26,9 +26,13 @@ def test_the_qe_ports_are_the_labellers_own():
     assert inputs.validator is validate_inputs and not inputs.dynamic
 
 
-def test_an_unknown_input_is_refused(aiida_profile):
+def test_an_unknown_input_is_refused(python_code):
     potential = AcePotential.from_files(*(FIXTURE / f'potential.{suffix}' for suffix in ('yaml', 'yace', 'asi')))
     with pytest.raises(ValueError, match='pseudo_familly'):
         run_get_node(
-            ValidationWorkChain, potential=potential.store(), labeller=orm.Str('emt'), pseudo_familly=orm.Str('typo')
+            ValidationWorkChain,
+            potential=potential.store(),
+            python_code=python_code,
+            labeller=orm.Str('emt'),
+            pseudo_familly=orm.Str('typo'),
         )

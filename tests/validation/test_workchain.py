@@ -36,9 +36,10 @@ def potential(aiida_profile):
     ).store()
 
 
-def test_emt_validation_reports_every_property(potential, tmp_path):
+def test_emt_validation_reports_every_property(potential, python_code, tmp_path):
     builder = get_validation_builder(
         potential,
+        python_code,
         labeller='emt',
         elements=['Cu', 'Au'],
         compositions=[{'Cu': 1.0, 'Au': 0.0}, {'Cu': 0.5, 'Au': 0.5}, {'Cu': 0.0, 'Au': 1.0}],
@@ -122,13 +123,15 @@ def phonopy_mesh(atoms, centring: str, calculator) -> tuple[np.ndarray, np.ndarr
     return np.asarray(phonopy.mesh.frequencies), np.asarray(phonopy.run_qpoints([boundary]).frequencies[0])
 
 
-def test_emt_phonons_agree_with_phonopy_run_here(potential, tmp_path):
+def test_emt_phonons_agree_with_phonopy_run_here(potential, python_code, tmp_path):
     """Phonons of Cu, Au and Cu3Au: the labeller's side is EMT's by phonopy run here at EMT's lattice
     parameter, the potential's side the fixture's at its own; the errors are those of these two runs."""
     from pyace import PyACECalculator
     from pyace.basis import BBasisConfiguration
 
-    builder = get_validation_builder(potential, labeller='emt', elements=['Cu', 'Au'], properties=['eos', 'phonons'])
+    builder = get_validation_builder(
+        potential, python_code, labeller='emt', elements=['Cu', 'Au'], properties=['eos', 'phonons']
+    )
     results, node = run_get_node(builder)
     report = results['report'].get_dict()
     labels = results['property_labels'].to_atoms()
@@ -173,9 +176,10 @@ def test_emt_phonons_agree_with_phonopy_run_here(potential, tmp_path):
     assert (tmp_path / 'campaign_phonons.png').read_bytes()[:4] == b'\x89PNG'
 
 
-def test_loose_tolerances_pass(potential):
+def test_loose_tolerances_pass(potential, python_code):
     builder = ValidationWorkChain.get_builder()
     builder.potential = potential
+    builder.python_code = python_code
     builder.elements = orm.List(['Cu'])
     builder.labeller = orm.Str('emt')
     builder.properties = orm.List(['eos'])
@@ -194,20 +198,27 @@ def test_loose_tolerances_pass(potential):
         ({'properties': (orm.List, ['eos', 'md'])}, '`temperature_max`: needed'),
         ({'tolerances': (orm.Dict, {'lattice': 0.01})}, '`tolerances`: unknown tolerance lattice'),
         ({'phonon_supercell': (orm.Int, 0)}, '`phonon_supercell`: 0 is not allowed; give 1 or more'),
+        ({'python_options': (orm.Dict, {'queue': 'x'})}, '`python_options`: unknown keys queue'),
     ],
 )
-def test_bad_inputs_are_refused_before_running(potential, changes, message):
-    inputs = {'potential': potential, 'labeller': orm.Str('emt'), 'properties': orm.List(['eos'])}
+def test_bad_inputs_are_refused_before_running(potential, python_code, changes, message):
+    inputs = {
+        'potential': potential,
+        'python_code': python_code,
+        'labeller': orm.Str('emt'),
+        'properties': orm.List(['eos']),
+    }
     inputs.update({key: kind(value) for key, (kind, value) in changes.items()})
     with pytest.raises(ValueError, match=message):
         run_get_node(ValidationWorkChain, **inputs)
 
 
-def test_qe_equation_of_state_and_vacancy_of_copper(potential, pw_code, pseudo_family):
+def test_qe_equation_of_state_and_vacancy_of_copper(potential, python_code, pw_code, pseudo_family):
     """pw.x (LDA, fast protocol, coarse k-mesh) labels the Cu EOS; LDA Cu is smaller than EMT's. The vacancy
     (the 4-atom cube, so 3 atoms are left) is a pw.x relaxation."""
     builder = ValidationWorkChain.get_builder()
     builder.potential = potential
+    builder.python_code = python_code
     builder.elements = orm.List(['Cu'])
     builder.labeller = orm.Str('qe')
     builder.pw_code = pw_code
@@ -240,9 +251,10 @@ def test_qe_equation_of_state_and_vacancy_of_copper(potential, pw_code, pseudo_f
     assert node.exit_status == 410 and 'Cu lattice_a (+' in node.exit_message
 
 
-def test_labeller_refusing_its_inputs_is_an_exit_code(potential, pw_code):
+def test_labeller_refusing_its_inputs_is_an_exit_code(potential, python_code, pw_code):
     builder = ValidationWorkChain.get_builder()
     builder.potential = potential
+    builder.python_code = python_code
     builder.elements = orm.List(['Cu'])
     builder.labeller = orm.Str('qe')
     builder.pw_code = pw_code
@@ -253,10 +265,11 @@ def test_labeller_refusing_its_inputs_is_an_exit_code(potential, pw_code):
     assert 'pseudo family `no-such-family` is not installed' in node.exit_message
 
 
-def test_md_stability_in_lammps(potential, lmp_code):
+def test_md_stability_in_lammps(potential, python_code, lmp_code):
     """Every cell (Cu, Au, Cu3Au without formation energies) at 300 and 360 K, 256 atoms, swaps in Cu3Au."""
     builder = get_validation_builder(
         potential,
+        python_code,
         labeller='emt',
         elements=['Cu', 'Au'],
         properties=['eos', 'md'],

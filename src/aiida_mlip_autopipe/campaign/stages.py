@@ -33,8 +33,21 @@ def _code(label: str, field: str) -> orm.AbstractCode:
     return code
 
 
+def python_code_label(config: CampaignConfig) -> str:
+    """Return the label of the plugin's Python code the campaign's task jobs run with.
+
+    ``codes.python`` when the campaign file has it, else ``python`` on the computer of ``codes.pacemaker``
+    (``mlip-autopipe setup`` registers both there).
+    """
+    label = getattr(config.codes, 'python', None)
+    if label:
+        return label
+    computer = config.codes.pacemaker.partition('@')[2]
+    return f'python@{computer}' if computer else 'python'
+
+
 def _needed_codes(config: CampaignConfig) -> dict[str, str]:
-    needed = {'pacemaker': config.codes.pacemaker, 'lmp': config.codes.lmp}
+    needed = {'pacemaker': config.codes.pacemaker, 'lmp': config.codes.lmp, 'python': python_code_label(config)}
     if config.labeller == 'qe':
         needed['pw'] = config.codes.pw
     if config.screening.enabled:
@@ -369,6 +382,7 @@ def exploration_builder(config: CampaignConfig, potential, training_set, tempera
         schedule.update(swap_every=swaps.every, swap_attempts=swaps.attempts, swap_temperature=swaps.temperature)
     builder = ExplorationWorkChain.get_builder()
     builder.code = _code(config.codes.lmp, 'lmp')
+    builder.python_code = _code(python_code_label(config), 'python')
     builder.potential = potential
     builder.structures = dict(structures)
     builder.schedule = orm.Dict(schedule)
@@ -420,6 +434,7 @@ def validation_builder(config: CampaignConfig, potential):
     settings = config.validation
     return get_validation_builder(
         potential,
+        _code(python_code_label(config), 'python'),
         labeller=config.labeller,
         elements=config.elements,
         pw_code=_code(config.codes.pw, 'pw') if qe else None,

@@ -103,10 +103,11 @@ def setup(obj, computer, scheduler, mpiprocs, executables, pseudo_folder, family
         raise click.ClickException(str(exception)) from exception
     click.echo(f'pseudos   {family.label}: {", ".join(sorted(family.elements))}')
     defaults = Codes().model_dump()
-    if any(used[label] != defaults[label] for label in used):
+    fields = {label: full_label for label, full_label in used.items() if label in defaults}  # the file's fields
+    if any(full_label != defaults[label] for label, full_label in fields.items()):
         click.echo('campaign files need these codes (the defaults differ):')
         click.echo('codes:')
-        for label, full_label in used.items():
+        for label, full_label in fields.items():
             click.echo(f'  {label}: {full_label}')
 
 

@@ -61,6 +61,13 @@ def _compositions(values) -> list[dict[str, float]] | None:
 @click.option('--temperature-max', type=float, default=None, help='Highest temperature (K) of the MD stability runs.')
 @click.option('--md-steps', type=int, default=None, help='MD steps per temperature (default 2000 of 2 fs).')
 @click.option('--lmp-code', 'lmp_label', default=None, help='ML-PACE `lmp` code for the MD (default: pyace in ASE).')
+@click.option(
+    '--python-code',
+    'python_label',
+    default='python',
+    show_default=True,
+    help="The plugin's Python code: the potential's properties and the MD in ASE run as jobs with it.",
+)
 @click.option('--gamma-halt', type=float, default=None, help='MD halts above this extrapolation grade (default 10).')
 @click.option(
     '--md-atoms', type=int, default=None, help='Smallest MD cell (default 256 atoms with --lmp-code, 32 in ASE).'
@@ -109,6 +116,7 @@ def validate(
     temperature_max,
     md_steps,
     lmp_label,
+    python_label,
     gamma_halt,
     md_atoms,
     tolerance_items,
@@ -140,13 +148,15 @@ def validate(
             f'{", ".join(unknown)}; allowed: {", ".join(PROPERTY_CHOICES)}', param_hint='--properties'
         )
     codes = {}
-    for name, label in (('pw_code', code_label if labeller == 'qe' else None), ('lmp_code', lmp_label)):
+    labels = (('pw_code', code_label if labeller == 'qe' else None), ('lmp_code', lmp_label), ('python', python_label))
+    for name, label in labels:
         try:
             codes[name] = orm.load_code(label) if label else None
         except (NotExistent, MultipleObjectsError) as exception:
             raise click.ClickException(f'code `{label}`: {exception}; run `mlip-autopipe setup`') from exception
     builder = get_validation_builder(
         potential,
+        codes['python'],
         labeller=labeller,
         elements=[name.strip() for name in elements.split(',')] if elements else None,
         pw_code=codes['pw_code'],

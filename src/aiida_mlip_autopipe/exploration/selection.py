@@ -39,6 +39,7 @@ import numpy as np
 from ase import Atoms
 
 from ..common.duplicates import descriptor_duplicates
+from ..common.geometry import min_interatomic_distance
 from ..common.sampling import farthest_point_sampling
 
 LOGGER = logging.getLogger(__name__)
@@ -277,3 +278,145 @@ def select_frames_maxvol(
         remaining.remove(best)
         active, _ = _maxvol(*_subset(projections, owners, [best]), active)
     return selected, reasons
+
+
+# -- the whole selection of an exploration ----------------------------------------------------------
+
+
+#: Defaults of the selection settings (:func:`choose_frames`; the ``parameters`` of the selection task).
+SELECTION_DEFAULTS = {
+    'method': 'maxvol',
+    'max_selected': 8,
+    'gamma_lower': 1.5,
+    'gamma_upper': 10.0,
+    'label_above_upper': False,
+    'duplicate_tolerance': 0.02,
+    'min_distance': 1.5,
+    'seed': 0,
+    'max_candidates': 5000,
+}
+SELECTION_METHODS = ('maxvol', 'farthest_point')
+
+
+def frames_from_arrays(arrays: dict) -> list[Atoms]:
+    """Return the frames of a candidates trajectory, given as its arrays (``positions``, ``cells``, ``steps``,
+    ``gamma``, ``symbols`` and, when atoms were swapped, ``numbers``), with ``arrays['gamma']``, ``info['step']``
+    and ``info['max_gamma']``.
+
+    The elements of each frame come from the array ``numbers`` (atom swaps change them) when present.
+    """
+    positions, cells, steps, gamma = (np.asarray(arrays[name]) for name in ('positions', 'cells', 'steps', 'gamma'))
+    numbers = arrays['numbers'] if 'numbers' in arrays else [list(arrays['symbols'])] * len(positions)
+    frames = []
+    for i in range(len(positions)):
+        atoms = Atoms(numbers[i], positions=positions[i], cell=cells[i], pbc=True)
+        atoms.arrays['gamma'] = np.asarray(gamma[i], dtype=float)
+        atoms.info['step'] = int(steps[i])
+        atoms.info['max_gamma'] = float(np.max(gamma[i]))
+        frames.append(atoms)
+    return frames
+
+
+def screen_frames(frames: list[Atoms], settings: dict) -> tuple[list[int], dict[int, tuple[str, str]]]:
+    """Return the candidate frames (trust window, no atoms too close) and ``(reason, detail)`` of each other."""
+    lower, upper = settings['gamma_lower'], settings['gamma_upper']
+    candidates, reasons = [], {}
+    for index, atoms in enumerate(frames):
+        gamma = atoms.info['max_gamma']
+        distance = min_interatomic_distance(atoms)
+        if not np.isfinite(gamma) or gamma < lower:
+            reasons[index] = ('below_lower', f'gamma {gamma:.2f} < gamma_lower {lower:g}: known ground')
+        elif gamma >= upper and not settings['label_above_upper']:
+            reasons[index] = ('above_upper', f'gamma {gamma:.2f} >= gamma_upper {upper:g}: outside the trust window')
+        elif distance < settings['min_distance']:
+            reasons[index] = ('too_close', f'atoms {distance:.2f} A apart < {settings["min_distance"]:g} A')
+        else:
+            candidates.append(index)
+    if len(candidates) > settings['max_candidates']:
+        rng = np.random.default_rng(settings['seed'])
+        kept = set(rng.choice(candidates, size=settings['max_candidates'], replace=False).tolist())
+        for index in candidates:
+            if index not in kept:
+                reasons[index] = ('subsampled', f'left out of a random subset of {settings["max_candidates"]}')
+        candidates = sorted(kept)
+    return candidates, reasons
+
+
+def select_candidates(frames, candidates, settings, files) -> tuple[list[int], dict[int, tuple[str, str]]]:
+    """Run the selection ``settings['method']`` over ``candidates`` with the potential's ``files`` (``yaml``, and
+    ``asi`` for ``maxvol``); return (selected, reasons)."""
+    max_gamma = np.array([atoms.info['max_gamma'] for atoms in frames])
+    if settings['method'] == 'maxvol':
+        projections, owners = frame_projections([frames[i] for i in candidates], str(files['yaml']))
+        owners = {species: np.asarray(candidates)[rows] for species, rows in owners.items()}
+        return select_frames_maxvol(
+            projections,
+            owners,
+            load_active_set(str(files['asi'])),
+            candidates,
+            max_selected=int(settings['max_selected']),
+            gamma_lower=float(settings['gamma_lower']),
+            max_gamma=max_gamma,
+        )
+    descriptors = np.zeros((len(frames), 0))
+    if candidates:
+        block = frame_descriptors([frames[i] for i in candidates], str(files['yaml']))
+        descriptors = np.zeros((len(frames), block.shape[1]))
+        descriptors[candidates] = block
+    eligible = np.zeros(len(frames), dtype=bool)
+    eligible[candidates] = True
+    selected, _ = select_frames(
+        descriptors,
+        max_gamma,
+        max_selected=int(settings['max_selected']),
+        gamma_lower=float(settings['gamma_lower']),
+        duplicate_tolerance=float(settings['duplicate_tolerance']),
+        eligible=eligible,
+        max_candidates=len(frames) + 1,
+    )
+    return selected, {index: ('not_picked', 'not a farthest point') for index in candidates if index not in selected}
+
+
+def check_selection_settings(parameters: dict) -> dict:
+    """Return :data:`SELECTION_DEFAULTS` updated with ``parameters``; raise ``ValueError`` naming a wrong key."""
+    settings = {**SELECTION_DEFAULTS, **parameters}
+    unknown = sorted(set(settings) - set(SELECTION_DEFAULTS))
+    if unknown:
+        raise ValueError(f'`parameters`: unknown keys {unknown}; allowed: {sorted(SELECTION_DEFAULTS)}')
+    if settings['method'] not in SELECTION_METHODS:
+        raise ValueError(f'`parameters.method`: `{settings["method"]}`; allowed: {", ".join(SELECTION_METHODS)}')
+    return settings
+
+
+def choose_frames(runs: dict[str, list[Atoms]], parameters: dict, files: dict) -> tuple[dict[str, Atoms], dict]:
+    """Select at most ``max_selected`` explored frames to label next.
+
+    ``runs`` are the runs' candidate frames (:func:`frames_from_arrays`) keyed by run label, ``files``
+    the potential's (``yaml``, ``asi``). Frames outside the trust window ``gamma_lower <= gamma <
+    gamma_upper`` (frames at or above ``gamma_upper`` only when ``label_above_upper``) or with atoms
+    closer than ``min_distance`` are not candidates; the ``method`` (``maxvol`` or ``farthest_point``)
+    picks among the rest. Returns the selected frames keyed ``<run>_step<step>`` (link-label safe) and
+    the selection report: the selected frames with their gamma, every other frame with the reason it
+    was not taken, counts and the settings.
+    """
+    settings = check_selection_settings(parameters)
+    frames, keys = [], []
+    for run in sorted(runs):
+        for atoms in runs[run]:
+            frames.append(atoms)
+            keys.append(f'{run}_step{atoms.info["step"]:08d}')
+    candidate_indices, reasons = screen_frames(frames, settings)
+    selected = []
+    if candidate_indices:
+        selected, picked_reasons = select_candidates(frames, candidate_indices, settings, files)
+        reasons.update(picked_reasons)
+    chosen, report = {}, {}
+    for rank, index in enumerate(selected):
+        atoms = Atoms(frames[index].get_chemical_symbols(), frames[index].positions, cell=frames[index].cell, pbc=True)
+        chosen[keys[index]] = atoms
+        report[keys[index]] = {'rank': rank, 'max_gamma': frames[index].info['max_gamma'], 'atoms': len(atoms)}
+    dropped = {keys[index]: {'reason': reason, 'detail': detail} for index, (reason, detail) in sorted(reasons.items())}
+    counts = {'frames': len(frames), 'candidates': len(candidate_indices), 'selected': len(selected)}
+    for entry in dropped.values():
+        counts[entry['reason']] = counts.get(entry['reason'], 0) + 1
+    return chosen, {'selected': report, 'not_selected': dropped, 'counts': counts, 'parameters': settings}

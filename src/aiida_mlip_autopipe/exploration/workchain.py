@@ -11,9 +11,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from ..common.engine import expose_top_level_inputs, submit_once
 from ..common.errors import format_validation_error
-from .functions import SELECTION_DEFAULTS, SELECTION_METHODS, generate_exploration_report, select_structures
+from ..common.python_task import PythonTaskCalculation
+from ..common.task_io import task_path
+from .functions import generate_exploration_report
 from .inputs import MdParameters, check_starting_structure
 from .md import LammpsMdWorkChain
+from .selection import SELECTION_DEFAULTS, SELECTION_METHODS
+from .tasks import select_structures
 
 
 class Schedule(BaseModel):
@@ -102,6 +106,11 @@ def validate_inputs(inputs, _):
         method = selection.get('method', SELECTION_DEFAULTS['method'])
         if method not in SELECTION_METHODS:
             return f'`selection.method`: `{method}` is not one of {", ".join(SELECTION_METHODS)}'
+    if 'python_options' in inputs:
+        allowed = set(PythonTaskCalculation.spec().inputs['metadata']['options'])
+        unknown = sorted(set(inputs['python_options'].get_dict()) - allowed)
+        if unknown:
+            return f'`python_options`: unknown keys {", ".join(unknown)}; give `metadata.options` of a CalcJob'
     return None
 
 
@@ -113,7 +122,8 @@ class ExplorationWorkChain(WorkChain):
     threshold (or a guard) is a normal outcome; a run that fails is recorded in the report and the
     exploration fails only when fewer than ``min_success_fraction`` of the runs succeed. The
     frames above the lower threshold of all runs are then reduced to at most ``max_selected``
-    diverse, high-gamma structures (``select_structures``).
+    diverse, high-gamma structures by a ``PythonTaskCalculation`` job with ``python_code`` (the
+    ``select_structures`` task), so the daemon worker stays free while it computes.
     """
 
     @classmethod
@@ -121,6 +131,15 @@ class ExplorationWorkChain(WorkChain):
         super().define(spec)
         # passed on to every MD run
         expose_top_level_inputs(spec, LammpsMdWorkChain, MD_INPUTS)
+        spec.input(
+            'python_code',
+            valid_type=orm.AbstractCode,
+            help="The plugin's Python (`mlip-autopipe setup` registers `python`): the selection runs as a "
+            '`PythonTaskCalculation` job with it.',
+        )
+        spec.input(
+            'python_options', valid_type=orm.Dict, required=False, help='`metadata.options` of the selection job.'
+        )
         spec.input_namespace('structures', valid_type=orm.StructureData, dynamic=True, help='Starting structures.')
         spec.input('schedule', valid_type=orm.Dict, help='MD runs; see `Schedule` (ensemble, temperatures, ...).')
         spec.input('gamma_lower', valid_type=orm.Float, default=lambda: orm.Float(1.5), help='Dump frames above.')
@@ -146,13 +165,15 @@ class ExplorationWorkChain(WorkChain):
             cls.setup,
             while_(cls.has_pending)(cls.submit_batch, cls.inspect_batch),
             cls.check_runs,
-            cls.select,
+            cls.run_selection,
+            cls.inspect_selection,
         )
         spec.output_namespace(
             'structures', valid_type=orm.StructureData, dynamic=True, help='Selected frames to label, by key.'
         )
         spec.output('report', valid_type=orm.Dict, help='Per run and overall gamma statistics, halts, selection.')
         spec.exit_code(401, 'ERROR_TOO_MANY_RUNS_FAILED', message='{failed} of {total} MD runs failed: {first}')
+        spec.exit_code(402, 'ERROR_SELECTION_FAILED', message='the selection job failed: {message}')
 
     def setup(self):
         """Expand the schedule into runs: structure x temperature (x pressure)."""
@@ -241,10 +262,9 @@ class ExplorationWorkChain(WorkChain):
             return self.exit_codes.ERROR_TOO_MANY_RUNS_FAILED.format(failed=len(failed), total=total, first=first)
         return None
 
-    def select(self):
-        """Select the structures to label from all candidate frames; write the report."""
-        ok, failed = self._finished()
-        candidates = {label: node.outputs.candidates for label, node in ok.items() if 'candidates' in node.outputs}
+    def run_selection(self):
+        """Submit the selection of the structures to label from all candidate frames (a job, not in the daemon)."""
+        ok, _ = self._finished()
         settings = dict(self.inputs.selection.get_dict()) if 'selection' in self.inputs else {}
         parameters = {
             **{key: SELECTION_DEFAULTS[key] for key in SELECTION_SETTINGS},
@@ -254,13 +274,33 @@ class ExplorationWorkChain(WorkChain):
             'gamma_upper': self.inputs.gamma_upper.value,
             'seed': self.inputs.seed.value,
         }
-        outputs = select_structures(
-            potential=self.inputs.potential,
-            parameters=orm.Dict(parameters),
-            **candidates,
-            metadata={'call_link_label': 'select_structures'},
+        builder = PythonTaskCalculation.get_builder()
+        builder.code = self.inputs.python_code
+        builder.task = orm.Str(task_path(select_structures))
+        builder.parameters = orm.Dict(parameters)
+        builder.potential = self.inputs.potential
+        builder.trajectories = {
+            label: node.outputs.candidates for label, node in ok.items() if 'candidates' in node.outputs
+        }
+        if 'python_options' in self.inputs:
+            builder.metadata.options = self.inputs.python_options.get_dict()
+        node = submit_once(self, builder, 'select_structures')
+        self.report(
+            f'selecting from the candidate frames of {len(builder.trajectories)} runs: {node.process_label}<{node.pk}>'
         )
-        selection_report = outputs.pop('selection_report')
+        return ToContext(selection=node)
+
+    def inspect_selection(self):
+        """Output the selected structures and the report."""
+        ok, failed = self._finished()
+        selection = self.ctx.selection
+        if not selection.is_finished_ok:
+            message = f'{selection.process_label}<{selection.pk}> exit {selection.exit_status}: '
+            return self.exit_codes.ERROR_SELECTION_FAILED.format(
+                message=message + (selection.exit_message or str(selection.process_state.value))
+            )
+        selection_report = selection.outputs.result
+        outputs = dict(selection.outputs.structures) if 'structures' in selection.outputs else {}
         runs = {
             label: {key: value for key, value in run.items() if key != 'parameters'}
             for label, run in self.ctx.runs.items()

@@ -37,6 +37,10 @@ def spin_type_for(elements, spin: str) -> SpinType:
     return SpinType.NONE
 
 
+#: What ``PwBaseWorkChain`` does after a failure none of its handlers knows: one more run with the same inputs.
+ON_UNHANDLED_FAILURE = 'restart_once'
+
+
 def get_pw_builder(
     code: orm.AbstractCode,
     structure: orm.StructureData,
@@ -60,6 +64,11 @@ def get_pw_builder(
     With ``relax`` pw.x relaxes the atomic positions (``calculation: relax``, BFGS, cell fixed) until
     every force is below the protocol's ``forc_conv_thr`` and at most :data:`RELAX_FMAX` (0.01 eV/A,
     the ASE labeller's criterion), unless ``overrides`` set ``forc_conv_thr`` themselves.
+
+    A pw.x run that fails in a way no aiida-quantumespresso handler knows (it crashed, was killed, left
+    unreadable output: exit codes below 400) is run once more with the same inputs
+    (``on_unhandled_failure: restart_once``, :data:`ON_UNHANDLED_FAILURE`; aiida-core's default aborts):
+    such failures come from the machine more often than from the inputs. A second one in a row ends the run.
     """
     from aiida_quantumespresso.workflows.pw.base import PwBaseWorkChain
 
@@ -99,6 +108,7 @@ def get_pw_builder(
         pools = pool_count(processes, builder_kpoint_count(builder, structure))
         if pools > 1:
             builder.pw.parallelization = orm.Dict({'npool': pools})
+    builder.on_unhandled_failure = orm.Str(ON_UNHANDLED_FAILURE)
     return builder
 
 

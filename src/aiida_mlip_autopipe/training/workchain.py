@@ -53,7 +53,8 @@ class PacemakerWorkChain(ProtocolMixin, BaseRestartWorkChain):
     - out of memory (330): restart with half the TensorFlow batch size; fail at batch size 1.
 
     Other failures, among them pacemaker killed by a signal without memory evidence (332), are
-    retried once, as ``BaseRestartWorkChain`` does, then the work chain fails.
+    retried once with the same inputs (``on_unhandled_failure`` defaults to ``restart_once`` here;
+    aiida-core's own default aborts); a second one in a row fails the work chain.
     """
 
     _process_class = PacemakerCalculation
@@ -61,6 +62,7 @@ class PacemakerWorkChain(ProtocolMixin, BaseRestartWorkChain):
     @classmethod
     def define(cls, spec):
         super().define(spec)
+        spec.inputs['on_unhandled_failure'].default = lambda: orm.Str('restart_once')
         spec.expose_inputs(PacemakerCalculation, namespace='pacemaker', exclude=('training_set', 'previous_potential'))
         spec.input('training_set', valid_type=TrainingSet, help='Labelled configurations to fit.')
         spec.input(

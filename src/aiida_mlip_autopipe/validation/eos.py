@@ -1,9 +1,9 @@
 """Equation of state of a potential and of its labeller on the same structures.
 
 Pure helpers (the cells to validate, isotropically strained series, Birch-Murnaghan fits, the
-lattice parameter from a fitted volume) and two calcfunctions: one makes the strained structures
-(so the labelling of each has provenance), one compares the labeller's energies with the
-potential's on exactly those structures.
+lattice parameter from a fitted volume, the comparison of both sides on the same labelled
+structures); no AiiDA, so a task job imports them. The calcfunctions that make the strained
+structures and compare on them are in :mod:`.functions`.
 """
 
 from __future__ import annotations
@@ -11,8 +11,6 @@ from __future__ import annotations
 import itertools
 
 import numpy as np
-from aiida import orm
-from aiida.engine import calcfunction
 from ase import Atoms
 from ase.build import bulk
 from ase.data import atomic_numbers, reference_states
@@ -87,16 +85,6 @@ def eos_key(name: str, index: int) -> str:
     return f'eos_{name}_{index}'
 
 
-@calcfunction
-def generate_eos_structures(elements: orm.List) -> dict:
-    """Return the strained structures of every validation cell, keyed ``eos_<cell>_<i>``."""
-    structures = {}
-    for name, atoms in reference_cell(list(elements.get_list())).items():
-        for index, scaled in enumerate(strained_series(atoms)):
-            structures[eos_key(name, index)] = orm.StructureData(ase=scaled)
-    return structures
-
-
 def compare_eos_frames(frames, calculator) -> dict:
     """Return per cell the labeller's and the potential's EOS fits and their relative errors.
 
@@ -131,9 +119,3 @@ def compare_eos_frames(frames, calculator) -> dict:
             },
         }
     return result
-
-
-@calcfunction
-def compare_equations_of_state(potential, labels) -> orm.Dict:
-    """Compare the EOS of ``potential`` (AcePotential) with the labeller's ``labels`` (TrainingSet)."""
-    return orm.Dict(compare_eos_frames(labels.to_atoms(), potential.get_calculator(active_set=False)))

@@ -15,27 +15,24 @@ from aiida.engine import ToContext, WorkChain, append_, if_
 from aiida.plugins import WorkflowFactory
 
 from ..common.engine import expose_top_level_inputs, submit_once
+from ..common.python_task import PythonTaskCalculation
+from ..common.task_io import task_path
 from ..data import AcePotential, TrainingSet
 from .cells import cell_names, check_compositions, default_compositions
 from .functions import (
-    MD_ATOMS_ASE,
-    MD_ATOMS_LAMMPS,
-    MD_TEMPERATURE_FACTORS,
     collect_lammps_md_runs,
-    compute_potential_properties,
     generate_centred_eos_structures,
     generate_md_structures,
     generate_property_structures,
     generate_validation_cells,
     generate_validation_report,
-    lammps_md_parameters,
-    md_plan,
     report_unusable_potential,
-    run_md_stability,
 )
 from .phonons import PHONON_SUPERCELL
 from .properties import ELASTIC_STRAINS, PROPERTIES, VACANCY_SUPERCELL, check_tolerances
 from .report import labeller_eos, relax_keys
+from .stability import MD_ATOMS_ASE, MD_ATOMS_LAMMPS, MD_TEMPERATURE_FACTORS, lammps_md_parameters, md_plan
+from .tasks import md_stability_runs, potential_properties
 
 #: Labeller name -> labelling work chain entry point.
 LABELLERS = {'emt': 'mlip_autopipe.labelling.ase', 'qe': 'mlip_autopipe.labelling.dft'}
@@ -85,6 +82,11 @@ def validate_inputs(inputs, _):
         return f'`md_atoms`: {inputs["md_atoms"].value} is not allowed; give 1 or more'
     if inputs['md_swap_every'].value < 0 or inputs['md_swap_attempts'].value < 0:
         return '`md_swap_every` and `md_swap_attempts` must be 0 (no swaps) or more'
+    if 'python_options' in inputs:
+        allowed = set(PythonTaskCalculation.spec().inputs['metadata']['options'])
+        unknown = sorted(set(inputs['python_options'].get_dict()) - allowed)
+        if unknown:
+            return f'`python_options`: unknown keys {", ".join(unknown)}; give `metadata.options` of a CalcJob'
     return None
 
 
@@ -101,6 +103,18 @@ class ValidationWorkChain(WorkChain):
         for name in DFT_INPUTS:
             spec.inputs[name].help = f'{spec.inputs[name].help} Labeller `qe` only.'
         spec.input('potential', valid_type=AcePotential, help='The potential to validate.')
+        spec.input(
+            'python_code',
+            valid_type=orm.AbstractCode,
+            help="The plugin's Python (`mlip-autopipe setup` registers `python`): the potential's properties and "
+            'the MD in ASE run as `PythonTaskCalculation` jobs with it, not in the daemon worker.',
+        )
+        spec.input(
+            'python_options',
+            valid_type=orm.Dict,
+            required=False,
+            help='`metadata.options` of those jobs (default: one process, no MPI).',
+        )
         spec.input('elements', valid_type=orm.List, required=False, help="Elements (default: the potential's).")
         spec.input(
             'labeller', valid_type=orm.Str, default=lambda: orm.Str('qe'), help=f'One of {", ".join(LABELLERS)}.'
@@ -169,7 +183,8 @@ class ValidationWorkChain(WorkChain):
         spec.outline(
             cls.setup,
             cls.generate_cells,
-            cls.compute_potential,
+            cls.run_potential_properties,
+            cls.inspect_potential_properties,
             cls.run_eos_labelling,
             cls.inspect_eos_labelling,
             if_(cls.needs_property_labels)(cls.run_property_labelling, cls.inspect_property_labelling),
@@ -190,6 +205,7 @@ class ValidationWorkChain(WorkChain):
         spec.exit_code(
             303, 'ERROR_POTENTIAL_PROPERTIES', message="the potential's properties could not be computed: {message}"
         )
+        spec.exit_code(304, 'ERROR_PROPERTIES_JOB', message="the job of the potential's properties failed: {message}")
         spec.exit_code(410, 'ERROR_VALIDATION_FAILED', message='validation failed: {properties}')
 
     def setup(self):
@@ -239,21 +255,40 @@ class ValidationWorkChain(WorkChain):
         """Make the validation cells (the disordered ones by icet's annealing, seeded)."""
         self.ctx.cells = generate_validation_cells(self.ctx.parameters, metadata={'call_link_label': 'cells'})
 
-    def compute_potential(self):
-        """Compute the potential's properties in ASE; a potential without them (no EOS minimum) fails here."""
-        try:
-            self.ctx.potential_properties = compute_potential_properties(
-                self.inputs.potential,
-                self.ctx.parameters,
-                **self.ctx.cells,
-                metadata={'call_link_label': 'potential_properties'},
+    def _task_builder(self, function, structures: dict):
+        """Return the ``PythonTaskCalculation`` builder of one of the validation's tasks (:mod:`.tasks`)."""
+        builder = PythonTaskCalculation.get_builder()
+        builder.code = self.inputs.python_code
+        builder.task = orm.Str(task_path(function))
+        builder.parameters = self.ctx.parameters
+        builder.potential = self.inputs.potential
+        builder.structures = dict(structures)
+        if 'python_options' in self.inputs:
+            builder.metadata.options = self.inputs.python_options.get_dict()
+        return builder
+
+    def run_potential_properties(self):
+        """Compute the potential's properties in ASE, in a job on the computer (the daemon stays free)."""
+        builder = self._task_builder(potential_properties, self.ctx.cells)
+        node = submit_once(self, builder, 'potential_properties')
+        self.report(f"computing the potential's properties: {node.process_label}<{node.pk}>")
+        return ToContext(potential_job=node)
+
+    def inspect_potential_properties(self):
+        """Keep the potential's properties; a potential without them (no EOS minimum) fails here, with a report."""
+        node = self.ctx.potential_job
+        if not node.is_finished_ok:
+            message = node.exit_message or f'{node.process_label}<{node.pk}> {node.process_state.value}'
+            if node.exit_status == PythonTaskCalculation.exit_codes.ERROR_TASK_REFUSED.status:
+                report = report_unusable_potential(
+                    self.inputs.potential, orm.Str(message), metadata={'call_link_label': 'report'}
+                )
+                self.out('report', report)
+                return self.exit_codes.ERROR_POTENTIAL_PROPERTIES.format(message=message)
+            return self.exit_codes.ERROR_PROPERTIES_JOB.format(
+                message=f'{node.process_label}<{node.pk}> exit {node.exit_status}: {message}'
             )
-        except (RuntimeError, ValueError) as exception:  # the calcfunction node keeps the traceback
-            report = report_unusable_potential(
-                self.inputs.potential, orm.Str(str(exception)), metadata={'call_link_label': 'report'}
-            )
-            self.out('report', report)
-            return self.exit_codes.ERROR_POTENTIAL_PROPERTIES.format(message=str(exception))
+        self.ctx.potential_properties = node.outputs.result
         for name, row in self.ctx.potential_properties.get_dict().items():
             formation = (row.get('formation') or {}).get('formation_energy')
             phonons = row.get('phonons')
@@ -262,6 +297,7 @@ class ValidationWorkChain(WorkChain):
                 + ('' if formation is None else f', formation {1000 * formation:+.1f} meV/atom')
                 + ('' if phonons is None else f', highest phonon frequency {phonons["max_frequency"]:.3f} THz')
             )
+        return None
 
     def _labelling_builder(self, structures: dict, relax=()):
         labeller = self.inputs.labeller.value
@@ -349,23 +385,18 @@ class ValidationWorkChain(WorkChain):
         return 'md' in self.ctx.properties
 
     def run_md(self):
-        """Run the MD stability runs of the potential (:func:`~.functions.md_plan`): LAMMPS jobs with
-        ``lmp_code``, else pyace in ASE."""
-        if 'lmp_code' not in self.inputs:
-            self.ctx.md = run_md_stability(
-                self.inputs.potential,
-                self.ctx.potential_properties,
-                self.ctx.parameters,
-                **self.ctx.cells,
-                metadata={'call_link_label': 'md_stability'},
-            )
-            return None
+        """Run the MD stability runs of the potential (:func:`~.stability.md_plan`) on the MD cells: LAMMPS jobs
+        with ``lmp_code``, else one job of pyace in ASE (the ``md_stability_runs`` task)."""
         self.ctx.md_structures = generate_md_structures(
             self.ctx.potential_properties,
             self.ctx.parameters,
             **self.ctx.cells,
             metadata={'call_link_label': 'md_structures'},
         )
+        if 'lmp_code' not in self.inputs:
+            node = submit_once(self, self._task_builder(md_stability_runs, self.ctx.md_structures), 'md_stability')
+            self.report(f'md in ASE: {node.process_label}<{node.pk}>')
+            return ToContext(md_job=node)
         md_workchain = WorkflowFactory('mlip_autopipe.lammps.md')
         settings = self.ctx.parameters.get_dict()
         for run in md_plan(settings):
@@ -384,7 +415,19 @@ class ValidationWorkChain(WorkChain):
         return None
 
     def inspect_md(self):
-        """Collect the LAMMPS runs (a failed job counts as halted) and report each run."""
+        """Collect the runs (a failed job counts as halted) and report each run."""
+        cells = {f'cell_{name}': structure for name, structure in self.ctx.md_structures.items()}
+        job = self.ctx.get('md_job')
+        if job is not None and job.is_finished_ok:
+            self.ctx.md = job.outputs.result
+        elif job is not None:  # every run of the failed job counts as halted, with the job's message
+            message = f'{job.process_label}<{job.pk}> exit {job.exit_status}: {job.exit_message or job.process_state}'
+            self.report(f'md in ASE failed: {message}')
+            plan = md_plan(self.ctx.parameters.get_dict())
+            reports = {f'run_{run["index"]}': orm.Dict({'failed': message}) for run in plan}
+            self.ctx.md = collect_lammps_md_runs(
+                self.ctx.parameters, **reports, **cells, metadata={'call_link_label': 'md_runs'}
+            )
         if 'md_runs' in self.ctx:
             reports = {}
             for index, node in enumerate(self.ctx.md_runs):
@@ -393,7 +436,6 @@ class ValidationWorkChain(WorkChain):
                 else:
                     message = f'{node.process_label} exit {node.exit_status}: {node.exit_message or node.process_state}'
                     reports[f'run_{index}'] = orm.Dict({'failed': message})
-            cells = {f'cell_{name}': structure for name, structure in self.ctx.md_structures.items()}
             self.ctx.md = collect_lammps_md_runs(
                 self.ctx.parameters, **reports, **cells, metadata={'call_link_label': 'md_runs'}
             )
@@ -432,6 +474,7 @@ class ValidationWorkChain(WorkChain):
 
 def get_validation_builder(
     potential,
+    python_code,
     labeller: str = 'qe',
     elements=None,
     pw_code=None,
@@ -453,8 +496,12 @@ def get_validation_builder(
     md_atoms: int | None = None,
     md_swap_every: int | None = None,
     md_swap_attempts: int | None = None,
+    python_options: dict | None = None,
 ):
     """Return a ``ValidationWorkChain`` builder from plain values; ``None`` keeps the port's default.
+
+    ``python_code`` is the plugin's Python (``mlip-autopipe setup`` registers it as ``python``): the
+    potential's properties and the MD in ASE run as jobs with it.
 
     ``compositions`` (``[{element: fraction}]``, the campaign's composition points) chooses the
     disordered cells of the formation energies and MD runs; end members among them are skipped.
@@ -464,6 +511,7 @@ def get_validation_builder(
     """
     builder = ValidationWorkChain.get_builder()
     builder.potential = potential
+    builder.python_code = python_code
     builder.labeller = orm.Str(labeller)
     if properties is None:
         skipped = {'md'} if temperature_max is None else set()
@@ -488,6 +536,7 @@ def get_validation_builder(
         'md_atoms': (orm.Int, md_atoms),
         'md_swap_every': (orm.Int, md_swap_every),
         'md_swap_attempts': (orm.Int, md_swap_attempts),
+        'python_options': (orm.Dict, python_options),
     }
     for name, (kind, value) in plain.items():
         if value is not None:
