@@ -37,6 +37,7 @@ def test_validate_refuses_bad_arguments(aiida_profile, python_code):
     assert result.exit_code == 2 and 'is a Int, not an AcePotential' in result.output
     potential = AcePotential.from_files(FIXTURE / 'potential.yaml').store()
     base = ['-p', aiida_profile.name, 'validate', str(potential.pk), '--labeller', 'emt']
+    base += ['--python-code', python_code.full_label]  # other tests may have made other `python` codes
     result = CliRunner().invoke(cli, [*base, '--properties', 'eos,entropy'])
     assert result.exit_code == 2 and 'entropy; allowed: eos, elastic, vacancy, formation, phonons, md' in result.output
     result = CliRunner().invoke(cli, [*base, '--composition', 'Cu:0.5'])

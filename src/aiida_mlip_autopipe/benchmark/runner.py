@@ -264,7 +264,7 @@ def start_set(system: System, seed: int, per_composition: int = 2) -> list[int]:
 def campaign_settings(protocol: str = 'balanced') -> dict:
     """Return the campaign's selection settings: ``SELECTION_DEFAULTS`` with ``protocol``'s trust window."""
     from ..campaign.config import protocol_presets
-    from ..exploration.functions import SELECTION_DEFAULTS
+    from ..exploration.selection import SELECTION_DEFAULTS
 
     exploration = protocol_presets()[protocol]['exploration']
     return {

@@ -5,7 +5,7 @@
   temperature), the labels spread over the strata in proportion to the pool (largest deficit first);
 - :func:`campaign_selection`: **the campaign's own rule, imported, not copied**: the extrapolation
   grade of every frame against the active set (``exploration.selection.frame_gamma``), the trust
-  window and distance screen (``exploration.functions.screen_frames``) with the campaign
+  window and distance screen (``exploration.selection.screen_frames``) with the campaign
   protocol's thresholds, then the greedy D-optimal batch (``exploration.selection.select_frames_maxvol``).
   A change to any of them is measured by the next run;
 - :func:`maxvol_selection`: plain D-optimal selection as ``pace_select`` does it: one MaxVol over the
@@ -75,16 +75,16 @@ def known_distances(frames: Sequence[Atoms], distances: Sequence[float]):
     the screen calls; frames not in ``frames`` are measured as usual. Only a speed-up: 2000 neighbour
     lists per round would dominate the benchmark.
     """
-    from ..exploration import functions
+    from ..exploration import selection
 
-    original = functions.min_interatomic_distance
+    original = selection.min_interatomic_distance
     table = {id(atoms): float(value) for atoms, value in zip(frames, distances)}
 
     def lookup(atoms):
         value = table.get(id(atoms))
         return original(atoms) if value is None else value
 
-    with mock.patch.object(functions, 'min_interatomic_distance', lookup):
+    with mock.patch.object(selection, 'min_interatomic_distance', lookup):
         yield
 
 
@@ -105,8 +105,7 @@ def campaign_selection(
     ``select_frames_maxvol`` the batch. The info has the candidate count and the frames below,
     inside and above the window.
     """
-    from ..exploration.functions import screen_frames
-    from ..exploration.selection import frame_gamma, select_frames_maxvol
+    from ..exploration.selection import frame_gamma, screen_frames, select_frames_maxvol
 
     available = sorted(int(i) for i in available)
     gamma = frame_gamma(design.projections, design.owners, active, design.size)

@@ -147,6 +147,7 @@ def validate(
         raise click.BadParameter(
             f'{", ".join(unknown)}; allowed: {", ".join(PROPERTY_CHOICES)}', param_hint='--properties'
         )
+    compositions, tolerances = _compositions(composition_items), _tolerances(tolerance_items)
     codes = {}
     labels = (('pw_code', code_label if labeller == 'qe' else None), ('lmp_code', lmp_label), ('python', python_label))
     for name, label in labels:
@@ -165,11 +166,11 @@ def validate(
         pseudo_family=pseudo_family,
         protocol=protocol,
         properties=chosen,
-        compositions=_compositions(composition_items),
+        compositions=compositions,
         md_atoms=md_atoms,
         temperature_max=temperature_max,
         md_steps=md_steps,
-        tolerances=_tolerances(tolerance_items),
+        tolerances=tolerances,
         phonon_supercell=phonon_supercell,
         seed=seed,
     )
