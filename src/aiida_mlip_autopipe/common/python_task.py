@@ -15,11 +15,11 @@ import json
 
 import numpy as np
 from aiida import orm
-from aiida.common import datastructures
 from aiida.engine import CalcJob, ExitCode
 from aiida.parsers import Parser
 from aiida.plugins import DataFactory
 
+from .json_job import json_job_calcinfo, read_json_results
 from .task_io import INPUTS_NAME, POTENTIAL_FILES, POTENTIAL_FOLDER, RESULTS_NAME, atoms_from_dict, atoms_to_dict
 from .task_io import load_task as _load_task
 
@@ -35,6 +35,17 @@ def trajectory_arrays(trajectory: orm.TrajectoryData) -> dict:
     arrays['steps'] = np.asarray(trajectory.get_stepids()).tolist()
     arrays['symbols'] = list(trajectory.symbols)
     return arrays
+
+
+def python_options_error(inputs) -> str | None:
+    """Return why a work chain's ``python_options`` are not ``metadata.options`` of a task job, or None."""
+    if 'python_options' not in inputs:
+        return None
+    allowed = set(PythonTaskCalculation.spec().inputs['metadata']['options'])
+    unknown = sorted(set(inputs['python_options'].get_dict()) - allowed)
+    if unknown:
+        return f'`python_options`: unknown keys {", ".join(unknown)}; give `metadata.options` of a CalcJob'
+    return None
 
 
 def validate_inputs(inputs, _):
@@ -113,16 +124,7 @@ class PythonTaskCalculation(CalcJob):
                 if potential.has_file(key):
                     local_copy_list.append((potential.uuid, name, f'{POTENTIAL_FOLDER}/{name}'))
 
-        codeinfo = datastructures.CodeInfo()
-        codeinfo.code_uuid = self.inputs.code.uuid
-        codeinfo.cmdline_params = ['-m', DRIVER_MODULE]
-        codeinfo.stdout_name = self.options.output_filename
-
-        calcinfo = datastructures.CalcInfo()
-        calcinfo.codes_info = [codeinfo]
-        calcinfo.local_copy_list = local_copy_list
-        calcinfo.retrieve_list = [RESULTS_NAME, self.options.output_filename, self.options.scheduler_stderr]
-        return calcinfo
+        return json_job_calcinfo(self, ['-m', DRIVER_MODULE], RESULTS_NAME, local_copy_list)
 
 
 def error_detail(results: dict) -> str:
@@ -139,15 +141,10 @@ class PythonTaskParser(Parser):
     def parse(self, **kwargs):
         """Read ``task_results.json``."""
         exit_codes = self.node.process_class.exit_codes
-        try:
-            content = self.retrieved.base.repository.get_object_content(RESULTS_NAME)
-        except (FileNotFoundError, OSError):
-            return exit_codes.ERROR_MISSING_OUTPUT.format(detail=self._stderr_tail())
-        try:
-            results = json.loads(content)
-            status = results['status']
-        except (ValueError, KeyError, TypeError) as exception:
-            return exit_codes.ERROR_INVALID_OUTPUT.format(detail=f'{type(exception).__name__}: {exception}')
+        results, failure = read_json_results(self, RESULTS_NAME)
+        if failure:
+            return failure
+        status = results['status']
         if status in ('import_error', 'input_error'):
             return exit_codes.ERROR_TASK_NOT_LOADED.format(detail=error_detail(results))
         if status == 'refused':
@@ -166,13 +163,3 @@ class PythonTaskParser(Parser):
         for key, atoms in sorted(structures.items()):
             self.out(f'structures.{key}', orm.StructureData(ase=atoms))
         return ExitCode(0)
-
-    def _stderr_tail(self) -> str:
-        """Return the last lines of the job's stderr, to say why no results were written."""
-        name = self.node.get_option('scheduler_stderr')
-        try:
-            text = self.retrieved.base.repository.get_object_content(name)
-        except (FileNotFoundError, OSError):
-            return 'no stderr retrieved'
-        lines = [line for line in text.strip().splitlines() if line.strip()]
-        return ' | '.join(lines[-3:]) if lines else 'stderr is empty'

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from ..common.engine import expose_top_level_inputs, submit_once
 from ..common.errors import format_validation_error
-from ..common.python_task import PythonTaskCalculation
+from ..common.python_task import PythonTaskCalculation, python_options_error
 from ..common.task_io import task_path
 from .functions import generate_exploration_report
 from .inputs import MdParameters, check_starting_structure
@@ -106,12 +106,7 @@ def validate_inputs(inputs, _):
         method = selection.get('method', SELECTION_DEFAULTS['method'])
         if method not in SELECTION_METHODS:
             return f'`selection.method`: `{method}` is not one of {", ".join(SELECTION_METHODS)}'
-    if 'python_options' in inputs:
-        allowed = set(PythonTaskCalculation.spec().inputs['metadata']['options'])
-        unknown = sorted(set(inputs['python_options'].get_dict()) - allowed)
-        if unknown:
-            return f'`python_options`: unknown keys {", ".join(unknown)}; give `metadata.options` of a CalcJob'
-    return None
+    return python_options_error(inputs)
 
 
 class ExplorationWorkChain(WorkChain):

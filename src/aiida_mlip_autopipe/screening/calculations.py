@@ -6,9 +6,9 @@ import json
 from importlib import resources
 
 from aiida import orm
-from aiida.common import datastructures
 from aiida.engine import CalcJob
 
+from ..common.json_job import json_job_calcinfo
 from ..data import TrainingSet
 
 #: Parameters of the surrogate run and their defaults.
@@ -154,13 +154,4 @@ class SurrogateCalculation(CalcJob):
         with folder.open(SCRIPT_NAME, 'w') as handle:
             handle.write(script)
 
-        codeinfo = datastructures.CodeInfo()
-        codeinfo.code_uuid = self.inputs.code.uuid
-        codeinfo.cmdline_params = [SCRIPT_NAME]
-        codeinfo.stdout_name = self.options.output_filename
-
-        calcinfo = datastructures.CalcInfo()
-        calcinfo.codes_info = [codeinfo]
-        calcinfo.local_copy_list = local_copy_list
-        calcinfo.retrieve_list = [RESULTS_NAME, self.options.output_filename, self.options.scheduler_stderr]
-        return calcinfo
+        return json_job_calcinfo(self, [SCRIPT_NAME], RESULTS_NAME, local_copy_list)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 
 import numpy as np
@@ -12,6 +11,7 @@ from aiida.parsers import Parser
 from ase import Atoms
 from ase.calculators.singlepoint import SinglePointCalculator
 
+from ..common.json_job import read_json_results
 from ..data import TrainingSet
 from .calculations import RESULTS_NAME
 
@@ -105,15 +105,10 @@ class SurrogateParser(Parser):
     def parse(self, **kwargs):
         """Read ``results.json``; output labels, descriptors, relaxed structures and ``output_parameters``."""
         exit_codes = self.node.process_class.exit_codes
-        try:
-            content = self.retrieved.base.repository.get_object_content(RESULTS_NAME)
-        except (FileNotFoundError, OSError):
-            return exit_codes.ERROR_MISSING_OUTPUT.format(detail=self._stderr_tail())
-        try:
-            results = json.loads(content)
-            status = results['status']
-        except (ValueError, KeyError, TypeError) as exception:
-            return exit_codes.ERROR_INVALID_OUTPUT.format(detail=f'{type(exception).__name__}: {exception}')
+        results, failure = read_json_results(self, RESULTS_NAME)
+        if failure:
+            return failure
+        status = results['status']
         if status == 'input_error':
             return exit_codes.ERROR_INPUT_UNREADABLE.format(detail=results.get('message', ''))
         if status == 'model_error':
@@ -151,13 +146,3 @@ class SurrogateParser(Parser):
         if parsed['failed']:
             self.logger.warning(f'the surrogate failed on {len(parsed["failed"])} structures: {parsed["failed"]}')
         return ExitCode(0)
-
-    def _stderr_tail(self) -> str:
-        """Return the last lines of the job's stderr, to say why no results were written."""
-        name = self.node.get_option('scheduler_stderr')
-        try:
-            text = self.retrieved.base.repository.get_object_content(name)
-        except (FileNotFoundError, OSError):
-            return 'no stderr retrieved'
-        lines = [line for line in text.strip().splitlines() if line.strip()]
-        return ' | '.join(lines[-3:]) if lines else 'stderr is empty'

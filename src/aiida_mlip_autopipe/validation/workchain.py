@@ -15,7 +15,7 @@ from aiida.engine import ToContext, WorkChain, append_, if_
 from aiida.plugins import WorkflowFactory
 
 from ..common.engine import expose_top_level_inputs, submit_once
-from ..common.python_task import PythonTaskCalculation
+from ..common.python_task import PythonTaskCalculation, python_options_error
 from ..common.task_io import task_path
 from ..data import AcePotential, TrainingSet
 from .cells import cell_names, check_compositions, default_compositions
@@ -82,12 +82,7 @@ def validate_inputs(inputs, _):
         return f'`md_atoms`: {inputs["md_atoms"].value} is not allowed; give 1 or more'
     if inputs['md_swap_every'].value < 0 or inputs['md_swap_attempts'].value < 0:
         return '`md_swap_every` and `md_swap_attempts` must be 0 (no swaps) or more'
-    if 'python_options' in inputs:
-        allowed = set(PythonTaskCalculation.spec().inputs['metadata']['options'])
-        unknown = sorted(set(inputs['python_options'].get_dict()) - allowed)
-        if unknown:
-            return f'`python_options`: unknown keys {", ".join(unknown)}; give `metadata.options` of a CalcJob'
-    return None
+    return python_options_error(inputs)
 
 
 class ValidationWorkChain(WorkChain):
