@@ -404,10 +404,11 @@ def exploration_result(node) -> tuple[orm.Dict, dict]:
     """Return the exploration report and the structures it selected for labelling, by their exploration keys.
 
     The keys are unique within one exploration only; the campaign prefixes them with the iteration
-    (``it03_<key>``) before it queues them for labelling.
+    (``it03_<key>``) before it queues them for labelling. An exploration that selected nothing has
+    no ``structures`` output: an empty dict.
     """
-    report = node.outputs.report
-    return report, dict(node.outputs.structures)
+    selected = dict(node.outputs.structures) if 'structures' in node.outputs else {}
+    return node.outputs.report, selected
 
 
 # -- validation ------------------------------------------------------------------------------------
