@@ -35,20 +35,24 @@ STATE = textwrap.dedent(
     import json, sys
     from aiida import orm
     pk = int(sys.argv[1])
-    def rows(kind, filters=None):
-        query = orm.QueryBuilder().append(orm.WorkflowNode, filters={'id': pk}, tag='campaign')
-        query.append(kind, with_ancestors='campaign', filters=filters or {},
-                     project=['id', 'attributes.process_state', 'attributes.exit_status', 'attributes.scheduler_state'])
-        return [dict(zip(('pk', 'state', 'exit_status', 'scheduler_state'), row)) for row in query.all()]
+    # the processes the campaign called, at any depth (CALL links; QueryBuilder's with_ancestors follows
+    # provenance links, which miss them)
+    descendants = orm.load_node(pk).called_descendants
+    def rows(kind, process_type):
+        return [
+            {'pk': node.pk, 'state': node.base.attributes.get('process_state', None),
+             'exit_status': node.exit_status, 'scheduler_state': node.base.attributes.get('scheduler_state', None)}
+            for node in descendants if isinstance(node, kind) and node.process_type == process_type
+        ]
     campaign = orm.QueryBuilder().append(
         orm.WorkflowNode, filters={'id': pk}, project=['attributes.process_state', 'attributes.exit_status']
     ).one()
     print(json.dumps({
         'state': campaign[0], 'exit_status': campaign[1],
-        'pw': rows(orm.CalcJobNode, {'process_type': 'aiida.calculations:quantumespresso.pw'}),
-        'pacemaker': rows(orm.CalcJobNode, {'process_type': 'aiida.calculations:mlip_autopipe.pacemaker'}),
-        'lmp': rows(orm.CalcJobNode, {'process_type': 'aiida.calculations:lammps.raw'}),
-        'exploration': rows(orm.WorkflowNode, {'process_type': 'aiida.workflows:mlip_autopipe.exploration'}),
+        'pw': rows(orm.CalcJobNode, 'aiida.calculations:quantumespresso.pw'),
+        'pacemaker': rows(orm.CalcJobNode, 'aiida.calculations:mlip_autopipe.pacemaker'),
+        'lmp': rows(orm.CalcJobNode, 'aiida.calculations:lammps.raw'),
+        'exploration': rows(orm.WorkflowNode, 'aiida.workflows:mlip_autopipe.exploration'),
     }))
     """
 )

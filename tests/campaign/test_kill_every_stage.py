@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import time
 
+import numpy as np
 import pytest
 
 from ..embedded_profile import EmbeddedProfile, wait_for
@@ -90,7 +91,7 @@ def assert_same_frames(killed: list[dict], reference: list[dict]) -> None:
         assert frame['numbers'] == other['numbers'] and frame['positions'] == other['positions'], key
         assert frame['cell'] == other['cell'], key
         assert frame['energy'] == pytest.approx(other['energy'], abs=1e-6), key  # pw.x, same inputs
-        assert frame['forces'] == pytest.approx(other['forces'], abs=1e-6), key
+        np.testing.assert_allclose(frame['forces'], other['forces'], atol=1e-6, err_msg=key)
 
 
 def test_campaign_killed_during_labelling_training_and_exploration_completes_as_uninterrupted(profile):
@@ -121,8 +122,11 @@ def test_campaign_killed_during_labelling_training_and_exploration_completes_as_
     (profile.path / 'records.json').write_text(json.dumps({'reference': reference, 'killed': record, 'kills': kills}))
     print(f'reference {reference_seconds:.0f} s, all {time.time() - start:.0f} s; records in {profile.path}')
 
+    # both end alike: converged, or on the iteration budget (a one-iteration potential of a few cells may halt
+    # an MD run) with the best potential output
     for run in (reference, record):
-        assert run['state'] == 'finished' and run['exit_status'] == 0, run['exit_message']
+        assert run['state'] == 'finished' and run['exit_status'] in (0, 401), run['exit_message']
+    assert record['exit_status'] == reference['exit_status'], (record['exit_message'], reference['exit_message'])
     # the kills came where they were meant to: pw.x runs, a fit and the exploration still running
     assert [kill['stage'] for kill in kills] == ['labelling', 'training', 'exploration']
     # nothing ran twice: no two calculations of one kind with the same inputs, and as many as the reference ran
