@@ -7,6 +7,7 @@ import json
 
 from aiida.common import datastructures
 from aiida.engine import ExitCode
+from aiida.parsers import Parser
 
 
 def json_job_calcinfo(
@@ -51,3 +52,21 @@ def read_json_results(parser, results_name: str) -> tuple[dict | None, ExitCode 
     except (ValueError, KeyError, TypeError) as exception:
         return None, exit_codes.ERROR_INVALID_OUTPUT.format(detail=f'{type(exception).__name__}: {exception}')
     return results, None
+
+
+class JsonResultsParser(Parser):
+    """Parser of a job that writes ``results_name`` (JSON with a ``status``): subclasses turn it into outputs in
+    :meth:`parse_results`; a missing or unreadable file is an exit code here. Never raises."""
+
+    results_name: str
+
+    def parse(self, **kwargs):
+        """Read the results file, then :meth:`parse_results`."""
+        results, failure = read_json_results(self, self.results_name)
+        if failure:
+            return failure
+        return self.parse_results(results, self.node.process_class.exit_codes)
+
+    def parse_results(self, results: dict, exit_codes) -> ExitCode:
+        """Output what ``results`` holds; return the exit code."""
+        raise NotImplementedError

@@ -16,10 +16,9 @@ import json
 import numpy as np
 from aiida import orm
 from aiida.engine import CalcJob, ExitCode
-from aiida.parsers import Parser
 from aiida.plugins import DataFactory
 
-from .json_job import json_job_calcinfo, read_json_results
+from .json_job import JsonResultsParser, json_job_calcinfo
 from .task_io import INPUTS_NAME, POTENTIAL_FILES, POTENTIAL_FOLDER, RESULTS_NAME, atoms_from_dict, atoms_to_dict
 from .task_io import load_task as _load_task
 
@@ -133,17 +132,14 @@ def error_detail(results: dict) -> str:
     return f'{error.get("type", "Error")}: {error.get("message", "")}'
 
 
-class PythonTaskParser(Parser):
+class PythonTaskParser(JsonResultsParser):
     """Parse a ``PythonTaskCalculation``: ``result`` and ``structures``, or an exit code; never raises."""
 
     CACHE_VERSION = 1
+    results_name = RESULTS_NAME
 
-    def parse(self, **kwargs):
-        """Read ``task_results.json``."""
-        exit_codes = self.node.process_class.exit_codes
-        results, failure = read_json_results(self, RESULTS_NAME)
-        if failure:
-            return failure
+    def parse_results(self, results: dict, exit_codes) -> ExitCode:
+        """Output the task's ``result`` and ``structures``, or the exit code of its ``status``."""
         status = results['status']
         if status in ('import_error', 'input_error'):
             return exit_codes.ERROR_TASK_NOT_LOADED.format(detail=error_detail(results))

@@ -7,11 +7,10 @@ import logging
 import numpy as np
 from aiida import orm
 from aiida.engine import ExitCode
-from aiida.parsers import Parser
 from ase import Atoms
 from ase.calculators.singlepoint import SinglePointCalculator
 
-from ..common.json_job import read_json_results
+from ..common.json_job import JsonResultsParser
 from ..data import TrainingSet
 from .calculations import RESULTS_NAME
 
@@ -97,17 +96,14 @@ def parse_results(results: dict, geometries: dict[str, dict]) -> dict:
     return parsed
 
 
-class SurrogateParser(Parser):
+class SurrogateParser(JsonResultsParser):
     """Parse a ``SurrogateCalculation``; never raises, every failure is an exit code."""
 
     CACHE_VERSION = 2
+    results_name = RESULTS_NAME
 
-    def parse(self, **kwargs):
-        """Read ``results.json``; output labels, descriptors, relaxed structures and ``output_parameters``."""
-        exit_codes = self.node.process_class.exit_codes
-        results, failure = read_json_results(self, RESULTS_NAME)
-        if failure:
-            return failure
+    def parse_results(self, results: dict, exit_codes) -> ExitCode:
+        """Output labels, descriptors, relaxed structures and ``output_parameters`` from ``results.json``."""
         status = results['status']
         if status == 'input_error':
             return exit_codes.ERROR_INPUT_UNREADABLE.format(detail=results.get('message', ''))
