@@ -12,5 +12,4 @@ VENV=${VENV:-.venv}
 AIIDA_PATH=$(mktemp -d /tmp/mlip-autopipe-tests.XXXXXX)
 export AIIDA_PATH
 trap 'rm -rf "$AIIDA_PATH"' EXIT
-# `long` tests (two whole pw.x campaigns) do not fit CI's time: `-m long` (a later -m wins) runs them
-"$VENV/bin/pytest" -m "not long" "$@"
+"$VENV/bin/pytest" "$@"

@@ -22,7 +22,7 @@ import pytest
 from ..embedded_profile import EmbeddedProfile, wait_for
 from .campaign_queries import RECORD, STATE
 
-pytestmark = [pytest.mark.campaign, pytest.mark.slow, pytest.mark.long, pytest.mark.timeout(3600)]
+pytestmark = [pytest.mark.campaign, pytest.mark.slow, pytest.mark.timeout(2400)]
 
 CAMPAIGN = """\
 name: {name}
