@@ -165,7 +165,7 @@ def test_maxvol_skips_frames_the_active_set_already_holds():
 def test_trust_window_and_distance_decide_the_candidates():
     """Frames below gamma_lower or at/above gamma_upper, or with atoms too close, are not candidates;
     `label_above_upper` lets the high-gamma frames in, never the crushed ones."""
-    from aiida_mlip_autopipe.exploration.functions import SELECTION_DEFAULTS, screen_frames
+    from aiida_mlip_autopipe.exploration.selection import SELECTION_DEFAULTS, screen_frames
 
     frames = [cuau_cell(0.25, seed=i) for i in range(5)]
     frames[4].positions[1] = frames[4].positions[0] + [0.5, 0.5, 0.0]  # 0.71 A apart

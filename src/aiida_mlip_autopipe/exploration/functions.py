@@ -19,7 +19,7 @@ from ..data import AcePotential
 from ..data.ace_potential import FILENAMES
 from .inputs import DATA_NAME, INPUT_NAME, MdParameters, pair_species, write_data_file, write_md_input
 from .parsers import MD_EXIT_CODES, MD_FILES, STDOUT_NAME, frames_to_trajectory, read_md_run
-from .selection import SELECTION_DEFAULTS, SELECTION_METHODS, frames_from_arrays, screen_frames  # noqa: F401
+from .selection import frames_from_arrays
 
 
 def trajectory_frames(trajectory: orm.TrajectoryData) -> list[Atoms]:
