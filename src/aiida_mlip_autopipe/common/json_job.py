@@ -1,5 +1,5 @@
 """What the plugin's Python jobs share (the surrogate, ``PythonTaskCalculation``): one command on the code,
-a JSON file of results with a ``status``, and the last lines of stderr when that file is missing."""
+and a parser of the JSON file of results it writes, with a ``status``."""
 
 from __future__ import annotations
 
@@ -27,33 +27,6 @@ def json_job_calcinfo(
     return calcinfo
 
 
-def stderr_tail(parser) -> str:
-    """Return the last lines of the parsed job's stderr, to say why it wrote no results."""
-    name = parser.node.get_option('scheduler_stderr')
-    try:
-        text = parser.retrieved.base.repository.get_object_content(name)
-    except (FileNotFoundError, OSError):
-        return 'no stderr retrieved'
-    lines = [line for line in text.strip().splitlines() if line.strip()]
-    return ' | '.join(lines[-3:]) if lines else 'stderr is empty'
-
-
-def read_json_results(parser, results_name: str) -> tuple[dict | None, ExitCode | None]:
-    """Return ``(results, None)`` from the retrieved ``results_name`` (a dict with a ``status``), else
-    ``(None, exit code)``: ``ERROR_MISSING_OUTPUT`` (with stderr's tail) or ``ERROR_INVALID_OUTPUT``."""
-    exit_codes = parser.node.process_class.exit_codes
-    try:
-        content = parser.retrieved.base.repository.get_object_content(results_name)
-    except (FileNotFoundError, OSError):
-        return None, exit_codes.ERROR_MISSING_OUTPUT.format(detail=stderr_tail(parser))
-    try:
-        results = json.loads(content)
-        results['status']
-    except (ValueError, KeyError, TypeError) as exception:
-        return None, exit_codes.ERROR_INVALID_OUTPUT.format(detail=f'{type(exception).__name__}: {exception}')
-    return results, None
-
-
 class JsonResultsParser(Parser):
     """Parser of a job that writes ``results_name`` (JSON with a ``status``): subclasses turn it into outputs in
     :meth:`parse_results`; a missing or unreadable file is an exit code here. Never raises."""
@@ -61,12 +34,29 @@ class JsonResultsParser(Parser):
     results_name: str
 
     def parse(self, **kwargs):
-        """Read the results file, then :meth:`parse_results`."""
-        results, failure = read_json_results(self, self.results_name)
-        if failure:
-            return failure
-        return self.parse_results(results, self.node.process_class.exit_codes)
+        """Read the results file (``ERROR_MISSING_OUTPUT`` with stderr's tail, or ``ERROR_INVALID_OUTPUT``),
+        then :meth:`parse_results`."""
+        exit_codes = self.node.process_class.exit_codes
+        try:
+            content = self.retrieved.base.repository.get_object_content(self.results_name)
+        except (FileNotFoundError, OSError):
+            return exit_codes.ERROR_MISSING_OUTPUT.format(detail=self._stderr_tail())
+        try:
+            results = json.loads(content)
+            results['status']
+        except (ValueError, KeyError, TypeError) as exception:
+            return exit_codes.ERROR_INVALID_OUTPUT.format(detail=f'{type(exception).__name__}: {exception}')
+        return self.parse_results(results, exit_codes)
 
     def parse_results(self, results: dict, exit_codes) -> ExitCode:
         """Output what ``results`` holds; return the exit code."""
         raise NotImplementedError
+
+    def _stderr_tail(self) -> str:
+        """Return the last lines of the job's stderr, to say why it wrote no results."""
+        try:
+            text = self.retrieved.base.repository.get_object_content(self.node.get_option('scheduler_stderr'))
+        except (FileNotFoundError, OSError):
+            return 'no stderr retrieved'
+        lines = [line for line in text.strip().splitlines() if line.strip()]
+        return ' | '.join(lines[-3:]) if lines else 'stderr is empty'
