@@ -13,20 +13,14 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
-import subprocess
-import sys
 import textwrap
-import time
-from pathlib import Path
 
 import pytest
 
-from ..daemon_processes import kill_daemon
+from ..embedded_profile import EmbeddedProfile, wait_for
 
 pytestmark = [pytest.mark.campaign, pytest.mark.slow, pytest.mark.timeout(3600)]
 
-BIN = Path(sys.executable).parent
 PROFILE = 'resume-test'
 
 CAMPAIGN = """\
@@ -84,71 +78,48 @@ QUERY = textwrap.dedent(
 )
 
 
-def run(command, env, **kwargs):
-    return subprocess.run(command, env=env, check=True, capture_output=True, text=True, **kwargs)
-
-
 @pytest.fixture(scope='module')
 def embedded(tmp_path_factory):
     """A profile made as `make setup` makes it, in a temporary AIIDA_PATH; its daemon is stopped at the end."""
-    path = tmp_path_factory.mktemp('embedded')
-    env = dict(
-        os.environ, AIIDA_PATH=str(path), PATH=f'{BIN}{os.pathsep}{os.environ["PATH"]}'
-    )  # the daemon needs verdi
-    run([BIN / 'verdi', 'presto', '--profile-name', PROFILE, '--use-zeromq'], env)
-    run([BIN / 'verdi', '-p', PROFILE, 'config', 'set', 'daemon.timeout', '30'], env)
-    run([BIN / 'mlip-autopipe', '-p', PROFILE, 'setup'], env)
-    (path / 'campaign.yaml').write_text(CAMPAIGN)
-    (path / 'query.py').write_text(QUERY)
-    yield path, env
-    subprocess.run([BIN / 'verdi', '-p', PROFILE, 'daemon', 'stop'], env=env, capture_output=True)
-    kill_daemon(path)
+    profile = EmbeddedProfile(tmp_path_factory.mktemp('embedded'), PROFILE).create()
+    (profile.path / 'campaign.yaml').write_text(CAMPAIGN)
+    (profile.path / 'query.py').write_text(QUERY)
+    yield profile
+    profile.stop()
 
 
-def query(path: Path, env, pk: int) -> dict:
-    result = run([BIN / 'verdi', '-p', PROFILE, 'run', str(path / 'query.py'), str(pk)], env)
-    return json.loads(result.stdout.strip().splitlines()[-1])
-
-
-def wait_for(predicate, timeout: float, path, env, pk):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        state = query(path, env, pk)
-        if predicate(state):
-            return state
-        time.sleep(3)
-    raise TimeoutError(f'condition not met in {timeout} s; last state {state}')
+def query(profile: EmbeddedProfile, pk: int) -> dict:
+    return json.loads(profile.verdi('run', profile.path / 'query.py', pk).stdout.strip().splitlines()[-1])
 
 
 def test_campaign_resumes_after_sigkill_without_repeating_dft(embedded):
-    path, env = embedded
-    run([BIN / 'verdi', '-p', PROFILE, 'daemon', 'start'], env)
-    submitted = run(
-        [BIN / 'verdi', '-p', PROFILE, 'run', 'examples/submit_campaign.py', str(path / 'campaign.yaml')], env
-    )
+    profile = embedded
+    profile.start_daemon()
+    submitted = profile.verdi('run', 'examples/submit_campaign.py', profile.path / 'campaign.yaml')
     pk = int(submitted.stdout.split('ActiveLearningWorkChain<')[1].split('>')[0])
 
-    before = wait_for(lambda s: len(s['finished_pw']) >= 2, 600, path, env, pk)
+    before = wait_for(lambda: query(profile, pk), lambda s: len(s['finished_pw']) >= 2, 600)
     assert before['state'] in ('waiting', 'running'), before
-    assert kill_daemon(path) >= 2  # circus and at least one worker
-    killed = query(path, env, pk)
+    assert profile.kill() >= 2  # circus and at least one worker
+    killed = query(profile, pk)
     assert killed['state'] in ('waiting', 'running', 'created')  # nobody finished it
 
     # the recovery documented in docs/campaign.rst
-    recovered = run([BIN / 'mlip-autopipe', '-p', PROFILE, 'recover'], env)
-    assert 'removed stale broker file' in recovered.stdout  # what made a plain restart hang
-    final = wait_for(lambda s: s['state'] in ('finished', 'excepted', 'killed'), 1500, path, env, pk)
+    recovered = profile.recover()
+    assert 'removed stale broker file' in recovered  # what made a plain restart hang
+    final = wait_for(lambda: query(profile, pk), lambda s: s['state'] in ('finished', 'excepted', 'killed'), 1500)
     # it completes: converged, or (a one-iteration potential of a few cells may still halt an MD run) on its
     # iteration budget with the best potential output; either way every stage ran after the kill
     assert final['state'] == 'finished' and final['exit_status'] in (0, 401), final
     assert final['exit_status'] == 0 or 'iteration budget spent' in final['exit_message'], final
 
-    (path / 'states.json').write_text(json.dumps({'before': before, 'killed': killed, 'final': final}, indent=1))
+    states = {'before': before, 'killed': killed, 'final': final}
+    (profile.path / 'states.json').write_text(json.dumps(states, indent=1))
     runs_per_structure = {}
     for uuid, structure in zip(final['finished_pw'], final['finished_pw_structures']):
         runs_per_structure.setdefault(structure, []).append(final['finished_pw_details'][uuid])
     repeated = {structure: runs for structure, runs in runs_per_structure.items() if len(runs) > 1}
-    print(f'structures with several successful pw.x runs: {repeated} (states in {path})')
+    print(f'structures with several successful pw.x runs: {repeated} (states in {profile.path})')
     # nothing ran twice: a structure has a second successful run only when PwBaseWorkChain's
     # insufficient-bands check restarted it with more bands (a different calculation)
     for structure, runs in repeated.items():
