@@ -119,6 +119,26 @@ def test_setup_refuses_an_existing_code_of_another_plugin(aiida_profile):
     assert 'registered for `core.arithmetic.add`; code `pw` needs one of quantumespresso.pw' in result.output
 
 
+def test_setup_from_another_clone_re_points_the_python_code(aiida_profile):
+    """The profile was set up from a clone elsewhere: its `python` code is relabelled, not an error."""
+    from aiida_mlip_autopipe.setup import ensure_localhost
+
+    computer = ensure_localhost('cli-host8')
+    old = orm.InstalledCode(
+        label='python',
+        computer=computer,
+        filepath_executable='/bin/true',  # stands for /elsewhere/.venv/bin/python3
+        default_calc_job_plugin='mlip_autopipe.python_task',
+        prepend_text='export PYTHONPATH=/elsewhere/src',
+    ).store()
+    result = CliRunner().invoke(cli, ['-p', aiida_profile.name, 'setup', '--computer', 'cli-host8'])
+    assert result.exit_code == 0, result.output
+    python = orm.load_code('python@cli-host8')
+    assert str(python.filepath_executable) == sys.executable
+    assert python.pk != old.pk
+    assert orm.load_code(old.pk).label == f'python-superseded-{old.pk}'
+
+
 def test_pacemaker_given_by_its_script_registers_the_python_of_its_environment(tmp_path):
     from aiida_mlip_autopipe.setup import pacemaker_python
 

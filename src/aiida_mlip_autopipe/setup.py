@@ -182,12 +182,39 @@ def ensure_code(label: str, computer: orm.Computer, plugin: str, executable: str
         LOGGER.info('registered code %s@%s -> %s', label, computer.label, path)
         return code
     accepted = (plugin, *COMPATIBLE_PLUGINS.get(label, ()))
+    if plugin == CODES['python'][0] and (str(code.filepath_executable), code.prepend_text) != (
+        path,
+        plugin_prepend_text(),
+    ):
+        return replace_python_code(code, label, computer, plugin, path)
     if str(code.filepath_executable) != path or code.default_calc_job_plugin not in accepted:
         raise ValueError(
             f'code `{label}@{computer.label}` exists with {code.filepath_executable} ({code.default_calc_job_plugin}); '
             f'expected {path} ({" or ".join(accepted)}); relabel or delete it first'
         )
     return code
+
+
+def replace_python_code(
+    code: orm.InstalledCode, label: str, computer: orm.Computer, plugin: str, path: str
+) -> orm.InstalledCode:
+    """Return a new ``python`` code for ``path`` after relabelling ``code``, which runs another plugin source.
+
+    The ``python`` code belongs to the plugin installation that registered it (its executable and its
+    PYTHONPATH, :func:`plugin_prepend_text`): setup from another clone or environment re-points it. The old
+    code keeps its jobs' provenance under the label ``<label>-superseded-<pk>``.
+    """
+    old_label = code.label
+    code.label = f'{label}-superseded-{code.pk}'
+    LOGGER.warning(
+        'code %s@%s ran %s; relabelled %s and registered %s',
+        old_label,
+        computer.label,
+        code.filepath_executable,
+        code.full_label,
+        path,
+    )
+    return ensure_code(label, computer, plugin, path)
 
 
 #: The executables PacemakerCalculation's driver runs from the bin folder of the code's Python.
