@@ -91,3 +91,27 @@ def test_fit_of_three_or_more_elements_has_functions_in_every_block(localhost):
 
     assert per_block(16) == [1]  # the protocol's 16 would leave one function per block
     assert per_block(functions(five)) == [2]
+
+
+def test_final_refit_from_scratch_runs_the_full_iteration_count(localhost):
+    """The loop's fits continue the previous potential; the final one starts from scratch and needs more."""
+    from ase.build import bulk
+
+    from aiida_mlip_autopipe.data import TrainingSet
+    from aiida_mlip_autopipe.labelling.ase_labeller import label_atoms
+    from aiida_mlip_autopipe.setup import CODES, default_executable, ensure_code
+
+    code = ensure_code('pacemaker', localhost, CODES['pacemaker'][0], default_executable('pacemaker'))
+    training_set = TrainingSet(frames=label_atoms([bulk('Cu', 'fcc', a=3.6), bulk('Au', 'fcc', a=4.1)], 'emt'))
+
+    def maxiter(final, **fit):
+        config = campaign_from_dict(
+            {'name': 'x', 'elements': ['Cu', 'Au'], 'codes': {'pacemaker': code.full_label}, 'fit': fit}
+        )
+        return stages.training_builder(config, training_set, final=final).pacemaker.parameters['maxiter']
+
+    loop = {'protocol': 'balanced', 'overrides': {'pacemaker': {'parameters': {'maxiter': 300}}}}
+    assert maxiter(False, **loop) == 300
+    assert maxiter(True, **loop) == 500  # the balanced protocol's count, not the loop's shorter one
+    assert maxiter(True, protocol='balanced', overrides={'pacemaker': {'parameters': {'maxiter': 800}}}) == 800
+    assert maxiter(True, **loop, final_maxiter=1500) == 1500

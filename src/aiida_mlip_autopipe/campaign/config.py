@@ -405,6 +405,14 @@ class FitSettings(_Section):
         description='After the loop, fit once more from scratch on every label; ship it only if its held-out '
         'force error is lower.'
     )
+    final_maxiter: int | None = Field(
+        None,
+        ge=1,
+        le=100000,
+        description="pacemaker iterations of the final refit; default: the fit protocol's `maxiter` or the loop's "
+        "(`fit.overrides`), whichever is larger. A fit from scratch needs about as many as the loop's continued "
+        'fits took together.',
+    )
 
 
 class SwapSettings(_Section):

@@ -292,28 +292,32 @@ def functions_per_element(protocol_value: int, elements: int, fewest_atoms: int 
     return max(protocol_value, raised)
 
 
-def training_builder(config: CampaignConfig, training_set, previous_potential=None):
+def training_builder(config: CampaignConfig, training_set, previous_potential=None, final: bool = False):
     """Return the ``PacemakerWorkChain`` builder; refit from ``previous_potential`` when given.
 
     pacemaker's own random test split is off: the campaign scores every potential on its held-out set
     (``CampaignConfig.fit_overrides``). With three or more elements and no
     ``number_of_functions_per_element`` in ``fit.overrides``, the basis has :func:`functions_per_element`
-    functions per element (as many as the training set's rarest element allows).
+    functions per element (as many as the training set's rarest element allows). The ``final`` refit from
+    scratch runs ``fit.final_maxiter`` iterations, by default the larger of the protocol's and the loop's.
     """
     from ase.data import atomic_numbers
 
     from ..training.workchain import PacemakerWorkChain
 
     overrides = config.fit_overrides()
+    parameters = overrides.setdefault('pacemaker', {}).setdefault('parameters', {})
+    preset = PacemakerWorkChain.get_protocol_inputs(config.fit.protocol)['pacemaker']['parameters']
     chosen = (config.fit.overrides.model_dump(mode='json').get('pacemaker') or {}).get('parameters') or {}
     if len(config.elements) >= 3 and 'number_of_functions_per_element' not in chosen:
-        preset = PacemakerWorkChain.get_protocol_inputs(config.fit.protocol)['pacemaker']['parameters']
         numbers = training_set.get_array('numbers')
         fewest = min(int((numbers == atomic_numbers[symbol]).sum()) for symbol in config.elements)
-        functions = functions_per_element(preset['number_of_functions_per_element'], len(config.elements), fewest)
-        overrides.setdefault('pacemaker', {}).setdefault('parameters', {})['number_of_functions_per_element'] = (
-            functions
+        parameters['number_of_functions_per_element'] = functions_per_element(
+            preset['number_of_functions_per_element'], len(config.elements), fewest
         )
+    if final:
+        loop_maxiter = chosen.get('maxiter') or preset['maxiter']
+        parameters['maxiter'] = config.fit.final_maxiter or max(preset['maxiter'], loop_maxiter)
     return PacemakerWorkChain.get_builder_from_protocol(
         _code(config.codes.pacemaker, 'pacemaker'),
         training_set,

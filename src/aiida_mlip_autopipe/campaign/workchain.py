@@ -411,14 +411,15 @@ class ActiveLearningWorkChain(WorkChain):
 
     def run_final_refit(self):
         """Fit a new potential from scratch on every training label."""
-        builder = stages.training_builder(self.config, self.ctx.training_set)
+        builder = stages.training_builder(self.config, self.ctx.training_set, final=True)
         refusal = stages.training_refusal(builder)
         if refusal:
             self.report(f'no final refit: {refusal}')
             return None
         node = submit_once(self, builder, 'training_final')
         self.report(
-            f'final refit from scratch on {self.ctx.training_set.count} structures: {node.process_label}<{node.pk}>'
+            f'final refit from scratch on {self.ctx.training_set.count} structures, '
+            f'{builder.pacemaker.parameters["maxiter"]} iterations: {node.process_label}<{node.pk}>'
         )
         return ToContext(final_training=node)
 
