@@ -94,6 +94,27 @@ def assert_same_frames(killed: list[dict], reference: list[dict]) -> None:
         np.testing.assert_allclose(frame['forces'], other['forces'], atol=1e-6, err_msg=key)
 
 
+def ran(calculations: list[dict]) -> list[dict]:
+    """Return the calculations that started. A kill between storing a calculation's node and its first state
+    leaves a node that never ran (no state, no working directory); its caller, resumed, launches it anew."""
+    never = [calc for calc in calculations if calc['state'] is None]
+    assert all(calc['workdir'] is None for calc in never), never
+    return [calc for calc in calculations if calc['state'] is not None]
+
+
+def assert_nothing_ran_twice(record: dict, reference: dict) -> None:
+    """No two calculations of one kind ran with the same inputs, as many ran as in the reference, each finished
+    and computed (not cached), and the pw.x inputs are the reference's (structures, parameters and k-points
+    hash alike across campaigns)."""
+    for kind in ('pw', 'pacemaker', 'lmp'):
+        calculations = ran(record[kind])
+        hashes = [calc['hash'] for calc in calculations]
+        assert len(set(hashes)) == len(hashes), (kind, calculations)
+        assert len(calculations) == len(reference[kind]), kind
+        assert all(calc['state'] == 'finished' and not calc['cached'] for calc in calculations), kind
+    assert sorted(calc['hash'] for calc in ran(record['pw'])) == sorted(calc['hash'] for calc in reference['pw'])
+
+
 def test_campaign_killed_during_labelling_training_and_exploration_completes_as_uninterrupted(profile):
     start = time.time()
     profile.start_daemon(workers=1)
@@ -129,14 +150,7 @@ def test_campaign_killed_during_labelling_training_and_exploration_completes_as_
     assert record['exit_status'] == reference['exit_status'], (record['exit_message'], reference['exit_message'])
     # the kills came where they were meant to: pw.x runs, a fit and the exploration still running
     assert [kill['stage'] for kill in kills] == ['labelling', 'training', 'exploration']
-    # nothing ran twice: no two calculations of one kind with the same inputs, and as many as the reference ran
-    for kind in ('pw', 'pacemaker', 'lmp'):
-        hashes = [calc['hash'] for calc in record[kind]]
-        assert len(set(hashes)) == len(hashes), (kind, record[kind])
-        assert len(record[kind]) == len(reference[kind]), kind
-        assert all(calc['state'] == 'finished' and not calc['cached'] for calc in record[kind]), kind
-    # the pw.x inputs are the reference's (the structures, parameters and k-points hash alike across campaigns)
-    assert sorted(calc['hash'] for calc in record['pw']) == sorted(calc['hash'] for calc in reference['pw'])
+    assert_nothing_ran_twice(record, reference)
     # the training and held-out sets are the reference's, frame by frame
     assert_same_frames(record['training_set'], reference['training_set'])
     assert_same_frames(record['held_out_set'], reference['held_out_set'])
