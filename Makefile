@@ -11,7 +11,7 @@ setup:
 
 # The main job: a small real Cu-Au campaign (pw.x, pacemaker, lmp) in the foreground
 demo: setup
-	$(VENV)/bin/verdi -p $(PROFILE) run examples/submit_campaign.py examples/campaign_cuau.yaml --foreground
+	$(VENV)/bin/verdi -p $(PROFILE) run examples/submit_campaign.py examples/campaign_cuau.yaml --foreground --export demo_export
 
 # The first labelling tutorial: five structures with pw.x
 demo-labelling: setup

@@ -2,6 +2,7 @@
 
     verdi run examples/submit_campaign.py examples/campaign_cuau.yaml               # to the daemon
     verdi run examples/submit_campaign.py examples/campaign_cuau.yaml --foreground  # here, waiting
+    verdi run examples/submit_campaign.py examples/campaign_cuau.yaml --foreground --export out  # and export
 
 Every field of the file is checked (and the codes, pseudopotentials and labeller) before anything
 is submitted; a wrong field is named with what is allowed.
@@ -19,7 +20,12 @@ def main(argv):
     parser = argparse.ArgumentParser(description='Submit an active-learning campaign.')
     parser.add_argument('campaign_file')
     parser.add_argument('--foreground', action='store_true', help='run here instead of in the daemon')
+    parser.add_argument(
+        '--export', metavar='FOLDER', help='with --foreground: write the shipped potential there (mlip-autopipe export)'
+    )
     args = parser.parse_args(argv)
+    if args.export and not args.foreground:
+        parser.error('--export needs --foreground (a submitted campaign is exported with `mlip-autopipe export`)')
     try:
         node = launch_campaign(args.campaign_file, foreground=args.foreground)
     except (ValueError, RuntimeError) as exception:
@@ -28,6 +34,14 @@ def main(argv):
         from aiida_mlip_autopipe.campaign.status import describe_campaign
 
         print(describe_campaign(node, f'campaign_{node.pk}_learning_curve.png'))
+        if args.export:
+            from aiida_mlip_autopipe.campaign.export import ExportError, export_node
+
+            try:
+                written = export_node(node, args.export, force=True)
+            except ExportError as exception:
+                sys.exit(f'error: no export: {exception}')
+            print(f'exported to {args.export}: {", ".join(sorted(written))} (see README.txt there)')
     else:
         print(f'ActiveLearningWorkChain<{node.pk}> submitted')
     print(f'status: mlip-autopipe status {node.pk}    report: verdi process report {node.pk}')
