@@ -318,6 +318,10 @@ def plot(results: dict, path) -> None:
                 axis.plot(r['median'], y, 'o', color=COLOURS[strategy], label=LABELS[strategy] if k == 0 else None)
         axis.axvline(1.0, color='grey', linestyle=':')
         axis.set_xscale('log')
+        low, high = axis.get_xlim()
+        ticks = [tick for tick in (0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20) if low <= tick <= high]
+        axis.set_xticks(ticks, [f'{tick:g}' for tick in ticks])
+        axis.set_xticks([], minor=True)  # matplotlib's minor labels of a short log axis overlap
         axis.set_yticks(range(len(REPORTED)), [m.replace('_', ' ') for m in REPORTED])
         axis.invert_yaxis()
         axis.set_xlabel('labels to reach 1.25x whole pool, ratio to random (95 % CI)')
