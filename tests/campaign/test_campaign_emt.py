@@ -46,7 +46,8 @@ def emt_campaign(**overrides) -> dict:
         # and a potential with an equation of state is needed for the validation
         'generation': {'counts': {'strain': 12, 'rattle': 10, 'compressed': 3}},
         # the `fast` basis, fitted longer than its 60 iterations: a few dozen cells give a usable equation of state
-        'fit': {'overrides': {'pacemaker': {'parameters': {'maxiter': 200}}}},
+        # and a final refit from scratch, which ships only if better and stable in its own MD
+        'fit': {'final_refit': True, 'overrides': {'pacemaker': {'parameters': {'maxiter': 200}}}},
         'screening': {'enabled': True, 'select': SELECT},
         'codes': {
             'pacemaker': 'pacemaker@localhost-test',
@@ -103,13 +104,22 @@ def test_emt_campaign_runs_every_stage_and_stops_on_its_budget(stage_codes):
     assert all(0 < row['labels_added'] + row['labels_held_out'] <= 6 for row in rows[1:])
     # the potential that ships has the lowest error on the final held-out set among the stable iterations
     scores = summary['final_scores']
-    assert set(scores) == {'iteration_00', 'iteration_01', 'iteration_02'}
+    assert set(scores) == {'iteration_00', 'iteration_01', 'iteration_02', 'final_refit'}
     assert isinstance(results['potential'], AcePotential)
     shipped = summary['shipped']
     assert results['potential'].uuid == results['iterations'][shipped]['potential'].uuid
     stable = [f'iteration_{row["iteration"]:02d}' for row in rows if row.get('runs_total') and not row['runs_halted']]
-    pool = stable or list(scores)
-    assert scores[shipped]['force_rmse'] == min(scores[key]['force_rmse'] for key in pool)
+    pool = stable or [key for key in scores if key != 'final_refit']
+    best = min(scores[key]['force_rmse'] for key in pool)
+    # the final refit ran the last explored iteration's MD (6 runs); it ships only if stable there and better
+    refit_md = results['iterations']['final_refit']['exploration_report'].get_dict()
+    assert refit_md['runs_total'] == 6
+    refit_stable = not (refit_md['runs_halted'] or refit_md['runs_failed'])
+    if shipped == 'final_refit':
+        assert refit_stable and scores['final_refit']['force_rmse'] < best, summary['shipped_reason']
+    else:
+        assert scores[shipped]['force_rmse'] == best
+        assert not refit_stable or scores['final_refit']['force_rmse'] >= best, summary['shipped_reason']
     assert set(results['iterations']['iteration_00']) >= {'potential', 'training_set', 'exploration_report'}
 
     # validated against EMT: the potential, fitted on EMT labels, reproduces EMT's lattice parameters

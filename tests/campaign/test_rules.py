@@ -13,6 +13,7 @@ from aiida_mlip_autopipe.campaign.rules import (
     convergence_verdict,
     frame_min_distance,
     labels_allowed,
+    refit_ships,
     split_held_out,
     structure_kind,
     temperature_schedule,
@@ -139,6 +140,24 @@ def test_the_lower_held_out_error_ships_even_when_it_is_not_the_last():
     assert best_iteration([good_row(0)], {0: math.nan, 1: 80.0})[0] == 1
     with pytest.raises(ValueError):
         best_iteration([good_row(0)], {0: math.nan})
+
+
+def test_final_refit_ships_only_when_lower_and_its_own_md_did_not_halt():
+    stable = {'runs_total': 15, 'runs_halted': 0, 'runs_failed': 0}
+    ships, reason = refit_ships(9.9, 11.4, stable)
+    assert ships and '9.9 meV/A, its exploration 15 runs without a halt' in reason
+    # lower held-out error, but one run of its MD halted (or failed, or it never ran MD): not shipped
+    assert refit_ships(9.9, 11.4, stable | {'runs_halted': 1}) == (
+        False,
+        'final refit (9.9 meV/A) not shipped: its exploration had 1 halted and 0 failed runs of 15',
+    )
+    assert not refit_ships(9.9, 11.4, stable | {'runs_failed': 2})[0]
+    assert not refit_ships(9.9, 11.4, None)[0]
+    assert not refit_ships(9.9, 11.4, {'runs_total': 0})[0]
+    # stable but not better, or not scored
+    assert refit_ships(11.4, 11.4, stable) == (False, 'final refit (11.4 meV/A) not below it')
+    assert not refit_ships(math.nan, 11.4, stable)[0]
+    assert not refit_ships(None, 11.4, stable)[0]
 
 
 def test_held_out_split_is_stratified_seeded_and_keeps_every_kind():

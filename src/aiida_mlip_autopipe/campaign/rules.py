@@ -171,6 +171,36 @@ def labels_allowed(requested: int, dft_calculations: int, budgets) -> int:
     return max(0, min(requested, budgets.dft_calculations - dft_calculations))
 
 
+def explored_stably(exploration: dict | None) -> bool:
+    """Whether an exploration (a row or report with ``runs_total``, ``runs_halted``, ``runs_failed``) ran MD
+    and none of its runs halted or failed."""
+    exploration = exploration or {}
+    unstable = (exploration.get('runs_halted') or 0) + (exploration.get('runs_failed') or 0)
+    return bool(exploration.get('runs_total')) and not unstable
+
+
+def refit_ships(refit_force: float | None, best_force: float, exploration: dict | None) -> tuple[bool, str]:
+    """Return whether the final refit from scratch ships instead of the best iteration's potential, and why.
+
+    The iterations' rule holds for it too: it ships only when the MD of the last iteration's schedule ran
+    with it without a halted or failed run (a potential no MD has run is not known to be stable), and its
+    held-out force RMSE ``refit_force`` is below the best iteration's ``best_force``.
+    """
+    if refit_force is None or not _finite(refit_force):
+        return False, 'final refit not scored'
+    if not explored_stably(exploration):
+        exploration = exploration or {}
+        return False, (
+            f'final refit ({refit_force:.1f} meV/A) not shipped: its exploration had '
+            f'{exploration.get("runs_halted") or 0} halted and {exploration.get("runs_failed") or 0} failed runs '
+            f'of {exploration.get("runs_total") or 0}'
+        )
+    if refit_force >= best_force:
+        return False, f'final refit ({refit_force:.1f} meV/A) not below it'
+    runs = exploration['runs_total']
+    return True, f'final refit from scratch: {refit_force:.1f} meV/A, its exploration {runs} runs without a halt'
+
+
 def best_iteration(rows: list[dict], scores: dict) -> tuple[int, str]:
     """Return the iteration whose potential ships, and why.
 
@@ -183,11 +213,7 @@ def best_iteration(rows: list[dict], scores: dict) -> tuple[int, str]:
     finite = {int(key): value for key, value in scores.items() if _finite(value)}
     if not finite:
         raise ValueError('no iteration has a finite held-out force error')
-    stable = {
-        row['iteration']
-        for row in rows
-        if row.get('runs_total') and not (row.get('runs_halted') or 0) + (row.get('runs_failed') or 0)
-    }
+    stable = {row['iteration'] for row in rows if explored_stably(row)}
     pool = {key: value for key, value in finite.items() if key in stable}
     rule = 'lowest held-out force RMSE among iterations whose exploration had no halted run'
     if not pool:

@@ -350,8 +350,11 @@ def trained_potential(node) -> tuple:
 # -- exploration -----------------------------------------------------------------------------------
 
 
-def exploration_builder(config: CampaignConfig, potential, training_set, temperatures, iteration: int):
-    """Return the ``ExplorationWorkChain`` builder for one iteration's MD schedule.
+def exploration_builder(
+    config: CampaignConfig, potential, training_set, temperatures, iteration: int, tag: str | None = None
+):
+    """Return the ``ExplorationWorkChain`` builder for one iteration's MD schedule (seeded by ``iteration``;
+    ``tag`` names its calls instead of the iteration, for a second exploration of the same iteration).
 
     MD starts from one cell per composition point of the campaign (the labelled cell nearest to it
     and lowest in energy, at least ``exploration.min_atoms`` atoms), at every temperature of the
@@ -369,7 +372,7 @@ def exploration_builder(config: CampaignConfig, potential, training_set, tempera
         'seed': config.seed + iteration,
     }
     structures = generate_starting_structures(
-        training_set, orm.Dict(settings), metadata={'call_link_label': f'starting_structures_{iteration}'}
+        training_set, orm.Dict(settings), metadata={'call_link_label': f'starting_structures_{tag or iteration}'}
     )
     exploration = config.exploration
     schedule = {

@@ -2,11 +2,11 @@
 
 generation -> (screening) -> labelling -> training -> repeat {exploration -> selection ->
 labelling -> refit from the previous potential} until converged or a budget ends -> (final refit
-from scratch) -> choice of the potential to ship -> validation.
+from scratch, and the last iteration's MD with it) -> choice of the potential to ship -> validation.
 
 Every labelled batch gives a stratified share to a held-out set that is never trained on; every
 potential is scored on it, the stop rule reads those scores, and the potential that ships is chosen
-on the final held-out set (``rules.best_iteration``).
+on the final held-out set (``rules.best_iteration``, ``rules.refit_ships``).
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from .rules import (
     budget_verdict,
     convergence_verdict,
     labels_allowed,
+    refit_ships,
     structure_kind,
     temperature_schedule,
 )
@@ -104,7 +105,11 @@ class ActiveLearningWorkChain(WorkChain):
                     cls.inspect_training,
                 ),
             ),
-            if_(cls.should_refit_from_scratch)(cls.run_final_refit, cls.inspect_final_refit),
+            if_(cls.should_refit_from_scratch)(
+                cls.run_final_refit,
+                cls.inspect_final_refit,
+                if_(cls.should_explore_refit)(cls.run_refit_exploration, cls.inspect_refit_exploration),
+            ),
             cls.choose_potential,
             cls.run_validation,
             cls.inspect_validation,
@@ -114,7 +119,7 @@ class ActiveLearningWorkChain(WorkChain):
             'potential',
             valid_type=AcePotential,
             help='The potential that ships: lowest held-out force error among the stable iterations '
-            '(see `rules.best_iteration`), or the final refit when it is better.',
+            '(see `rules.best_iteration`), or the final refit when it is better and stable in its MD.',
         )
         spec.output('training_set', valid_type=TrainingSet, help='The labels the shipped potential was fitted on.')
         spec.output(
@@ -434,6 +439,39 @@ class ActiveLearningWorkChain(WorkChain):
         self.ctx.final_potential, _ = stages.trained_potential(node)
         self.out(f'iterations.{FINAL_REFIT}.potential', self.ctx.final_potential)
 
+    def should_explore_refit(self):
+        """Whether the final refit gave a potential to run the last explored iteration's MD with."""
+        return self.ctx.final_potential is not None and any(row.get('temperatures') for row in self.ctx.rows)
+
+    def run_refit_exploration(self):
+        """Run the last explored iteration's MD (same temperatures and seed) with the final refit's potential."""
+        explored = [row for row in self.ctx.rows if row.get('temperatures')]
+        last = explored[-1]
+        builder = stages.exploration_builder(
+            self.config,
+            self.ctx.final_potential,
+            self.ctx.training_set,
+            last['temperatures'],
+            last['iteration'],
+            tag=FINAL_REFIT,
+        )
+        node = submit_once(self, builder, f'exploration_{FINAL_REFIT}')
+        self.report(
+            f'exploring with the final refit at {last["temperatures"]} K (as iteration {last["iteration"]}): '
+            f'{node.process_label}<{node.pk}>'
+        )
+        return ToContext(final_exploration=node)
+
+    def inspect_refit_exploration(self):
+        """Keep the final refit's exploration report (its frames are not labelled: the loop has ended)."""
+        node = self.ctx.final_exploration
+        if not node.is_finished_ok:
+            self.report(f'exploration of the final refit failed ({node.exit_status} {node.exit_message})')
+            return
+        report, _ = stages.exploration_result(node)
+        self.out(f'iterations.{FINAL_REFIT}.exploration_report', report)
+        self.ctx.final_exploration_report = report.get_dict()
+
     def choose_potential(self):
         """Score every potential on the final held-out set and choose the one to ship (``rules.best_iteration``)."""
         rows = [row for row in self.ctx.rows if row.get('potential_pk')]
@@ -450,10 +488,13 @@ class ActiveLearningWorkChain(WorkChain):
             }
             iteration, reason = best_iteration(self.ctx.rows, forces)
             choice = f'iteration_{iteration:02d}'
-            refit = scores.get(FINAL_REFIT, {}).get('force_rmse')
-            if refit is not None and refit < forces[iteration]:
-                choice = FINAL_REFIT
-                reason = f'final refit from scratch: {refit:.1f} meV/A, below {reason}'
+            if FINAL_REFIT in scores:
+                ships, why = refit_ships(
+                    scores[FINAL_REFIT].get('force_rmse'),
+                    forces[iteration],
+                    self.ctx.get('final_exploration_report'),
+                )
+                choice, reason = (FINAL_REFIT, f'{why}; below {reason}') if ships else (choice, f'{reason}; {why}')
             self.ctx.shipped = (choice, reason)
         self.report(f'ships {self.ctx.shipped[0]}: {self.ctx.shipped[1]}')
 
