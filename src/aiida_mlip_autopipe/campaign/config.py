@@ -402,8 +402,8 @@ class FitSettings(_Section):
         description='Overrides of the fit protocol, e.g. `{pacemaker: {parameters: {maxiter: 200}}}`.',
     )
     final_refit: bool = Field(
-        description='After the loop, fit once more from scratch on every label; ship it only if its held-out '
-        'force error is lower.'
+        description="After the loop, fit once more from scratch on every label and run the last iteration's MD "
+        'with it; ship it only if no run halted and its held-out force error is lower.'
     )
     final_maxiter: int | None = Field(
         None,
