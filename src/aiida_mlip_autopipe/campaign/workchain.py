@@ -439,14 +439,17 @@ class ActiveLearningWorkChain(WorkChain):
         self.ctx.final_potential, _ = stages.trained_potential(node)
         self.out(f'iterations.{FINAL_REFIT}.potential', self.ctx.final_potential)
 
+    def _last_explored_row(self) -> dict | None:
+        """Return the row of the last iteration that ran an exploration (None if none did)."""
+        return next((row for row in reversed(self.ctx.rows) if row.get('temperatures')), None)
+
     def should_explore_refit(self):
         """Whether the final refit gave a potential to run the last explored iteration's MD with."""
-        return self.ctx.final_potential is not None and any(row.get('temperatures') for row in self.ctx.rows)
+        return self.ctx.final_potential is not None and self._last_explored_row() is not None
 
     def run_refit_exploration(self):
         """Run the last explored iteration's MD (same temperatures and seed) with the final refit's potential."""
-        explored = [row for row in self.ctx.rows if row.get('temperatures')]
-        last = explored[-1]
+        last = self._last_explored_row()
         builder = stages.exploration_builder(
             self.config,
             self.ctx.final_potential,
