@@ -181,12 +181,12 @@ def ensure_code(label: str, computer: orm.Computer, plugin: str, executable: str
         ).store()
         LOGGER.info('registered code %s@%s -> %s', label, computer.label, path)
         return code
-    accepted = (plugin, *COMPATIBLE_PLUGINS.get(label, ()))
     if plugin == CODES['python'][0] and (str(code.filepath_executable), code.prepend_text) != (
         path,
         plugin_prepend_text(),
     ):
         return replace_python_code(code, label, computer, plugin, path)
+    accepted = (plugin, *COMPATIBLE_PLUGINS.get(label, ()))
     if str(code.filepath_executable) != path or code.default_calc_job_plugin not in accepted:
         raise ValueError(
             f'code `{label}@{computer.label}` exists with {code.filepath_executable} ({code.default_calc_job_plugin}); '
