@@ -44,15 +44,17 @@ def failed_calculation(localhost, exit_code, outputs=None):
 
 
 @pytest.mark.parametrize(
-    ('protocol', 'functions', 'maxiter'), [('fast', 16, 60), ('balanced', 100, 500), ('stringent', 400, 1500)]
+    ('protocol', 'functions', 'maxiter', 'force_weight'),
+    [('fast', 16, 60, 0.3), ('balanced', 100, 500, 0.05), ('stringent', 400, 1500, 0.05)],
 )
-def test_protocols(pacemaker_code, training_set, protocol, functions, maxiter):
+def test_protocols(pacemaker_code, training_set, protocol, functions, maxiter, force_weight):
     builder = PacemakerWorkChain.get_builder_from_protocol(
         pacemaker_code, training_set, protocol=protocol, overrides={'pacemaker': {'parameters': {'seed': 7}}}
     )
     parameters = builder.pacemaker.parameters.get_dict()
     assert parameters['number_of_functions_per_element'] == functions
     assert parameters['maxiter'] == maxiter
+    assert parameters['force_weight'] == force_weight  # production fits weigh energies (docs/training.rst)
     assert parameters['seed'] == 7
     assert builder.pacemaker.metadata['options']['withmpi'] is False
 
