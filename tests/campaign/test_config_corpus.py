@@ -158,6 +158,10 @@ CORPUS = [
     ({'codes.pw': CODES['lmp']}, ['field `codes.pw`', 'needs a `quantumespresso.pw` code']),
     ({'codes.lmp': CODES['pw']}, ['field `codes.lmp`', 'needs a `lammps.raw` or `lammps.base` or']),
     ({'codes.pacemaker': 'nothing@nowhere'}, ['field `codes.pacemaker`', 'is not set up']),
+    (
+        {'codes.lmp': 'lmp-gone@localhost-test'},
+        ['field `codes.lmp`', '`/gone/bin/lmp`, which is not an executable', 'setup'],
+    ),
     ({'codes.cp2k': 'cp2k@localhost'}, ['field `codes.cp2k`', 'allowed here: pw, pacemaker, lmp, surrogate']),
 ]
 
@@ -194,6 +198,15 @@ def codes(localhost, pw_code, python_code, pseudo_family):
             orm.InstalledCode(
                 label=label, computer=localhost, filepath_executable='/bin/true', default_calc_job_plugin=plugin
             ).store()
+    try:  # a code whose executable is gone, as after the clone that registered it was deleted
+        orm.load_code('lmp-gone@localhost-test')
+    except NotExistent:
+        orm.InstalledCode(
+            label='lmp-gone',
+            computer=localhost,
+            filepath_executable='/gone/bin/lmp',
+            default_calc_job_plugin='mlip_autopipe.lammps.md',
+        ).store()
     return CODES
 
 

@@ -7,6 +7,8 @@ the stages through these functions only.
 from __future__ import annotations
 
 import math
+import os
+from pathlib import Path
 
 from aiida import orm
 from aiida.common.exceptions import MultipleObjectsError, NotExistent
@@ -16,13 +18,22 @@ from .config import CampaignConfig, CampaignError
 
 
 def _code(label: str, field: str) -> orm.AbstractCode:
-    """Return the code ``label`` of the field ``codes.<field>``; refuse one that is absent or of another plugin."""
+    """Return the code ``label`` of the field ``codes.<field>``; refuse one that is absent, of another plugin, or
+    whose executable on a local computer is gone (e.g. registered from a deleted clone)."""
     try:
         code = orm.load_code(label)
     except NotExistent:
         raise ValueError(f'field `codes.{field}`: code `{label}` is not set up; run `mlip-autopipe setup`') from None
     except MultipleObjectsError:
         raise ValueError(f'field `codes.{field}`: `{label}` names more than one code; give `label@computer`') from None
+    if isinstance(code, orm.InstalledCode) and code.computer.transport_type == 'core.local':
+        executable = Path(code.filepath_executable)
+        if not (executable.is_file() and os.access(executable, os.X_OK)):
+            raise ValueError(
+                f'field `codes.{field}`: code `{code.full_label}` runs `{executable}`, which is not an executable '
+                "file on this machine; run `mlip-autopipe setup` (it re-points the plugin's own codes) or set "
+                'the code up again'
+            )
     plugin = code.default_calc_job_plugin
     accepted = accepted_plugins(field)
     if plugin not in accepted:
