@@ -26,7 +26,8 @@ def _code(label: str, field: str) -> orm.AbstractCode:
         raise ValueError(f'field `codes.{field}`: code `{label}` is not set up; run `mlip-autopipe setup`') from None
     except MultipleObjectsError:
         raise ValueError(f'field `codes.{field}`: `{label}` names more than one code; give `label@computer`') from None
-    if isinstance(code, orm.InstalledCode) and code.computer.transport_type == 'core.local':
+    on_this_machine = code.computer.transport_type == 'core.local'
+    if on_this_machine and isinstance(code, orm.InstalledCode) and not isinstance(code, orm.ContainerizedCode):
         executable = Path(code.filepath_executable)
         if not (executable.is_file() and os.access(executable, os.X_OK)):
             raise ValueError(
