@@ -7,11 +7,9 @@ the stages through these functions only.
 from __future__ import annotations
 
 import math
-import os
-from pathlib import Path
 
 from aiida import orm
-from aiida.common.exceptions import MultipleObjectsError, NotExistent
+from aiida.common.exceptions import MultipleObjectsError, NotExistent, ValidationError
 
 from ..setup import accepted_plugins
 from .config import CampaignConfig, CampaignError
@@ -28,13 +26,14 @@ def _code(label: str, field: str) -> orm.AbstractCode:
         raise ValueError(f'field `codes.{field}`: `{label}` names more than one code; give `label@computer`') from None
     on_this_machine = code.computer.transport_type == 'core.local'
     if on_this_machine and isinstance(code, orm.InstalledCode) and not isinstance(code, orm.ContainerizedCode):
-        executable = Path(code.filepath_executable)
-        if not (executable.is_file() and os.access(executable, os.X_OK)):
+        try:
+            code.validate_filepath_executable()
+        except ValidationError:
             raise ValueError(
-                f'field `codes.{field}`: code `{code.full_label}` runs `{executable}`, which is not an executable '
-                "file on this machine; run `mlip-autopipe setup` (it re-points the plugin's own codes) or set "
-                'the code up again'
-            )
+                f'field `codes.{field}`: code `{code.full_label}` runs `{code.filepath_executable}`, which is not an '
+                "executable file on this machine; run `mlip-autopipe setup` (it re-points the plugin's own codes) "
+                'or set the code up again'
+            ) from None
     plugin = code.default_calc_job_plugin
     accepted = accepted_plugins(field)
     if plugin not in accepted:
