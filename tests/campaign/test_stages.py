@@ -115,3 +115,17 @@ def test_final_refit_from_scratch_runs_the_full_iteration_count(localhost):
     assert maxiter(True, **loop) == 500  # the balanced protocol's count, not the loop's shorter one
     assert maxiter(True, protocol='balanced', overrides={'pacemaker': {'parameters': {'maxiter': 800}}}) == 800
     assert maxiter(True, **loop, final_maxiter=1500) == 1500
+
+
+def test_a_portable_code_is_taken_without_a_computer(aiida_profile, tmp_path):
+    """A portable code has no computer: the executable check of local installed codes leaves it alone."""
+    from aiida import orm
+
+    (tmp_path / 'pacemaker').write_text('#!/bin/sh\n')
+    code = orm.PortableCode(
+        label='pacemaker-portable-test',
+        filepath_files=tmp_path,
+        filepath_executable='pacemaker',
+        default_calc_job_plugin='mlip_autopipe.pacemaker',
+    ).store()
+    assert stages._code('pacemaker-portable-test', 'pacemaker').uuid == code.uuid

@@ -24,8 +24,9 @@ def _code(label: str, field: str) -> orm.AbstractCode:
         raise ValueError(f'field `codes.{field}`: code `{label}` is not set up; run `mlip-autopipe setup`') from None
     except MultipleObjectsError:
         raise ValueError(f'field `codes.{field}`: `{label}` names more than one code; give `label@computer`') from None
-    on_this_machine = code.computer.transport_type == 'core.local'
-    if on_this_machine and isinstance(code, orm.InstalledCode) and not isinstance(code, orm.ContainerizedCode):
+    # only a local installed code has an executable to check here; a portable code has no computer at all
+    installed = isinstance(code, orm.InstalledCode) and not isinstance(code, orm.ContainerizedCode)
+    if installed and code.computer.transport_type == 'core.local':
         try:
             code.validate_filepath_executable()
         except ValidationError:
