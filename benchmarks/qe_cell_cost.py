@@ -24,21 +24,17 @@ import time
 from ase import Atoms
 from ase.build import bulk
 
-
-def vegard_fcc(first: str, second: str, fraction_second: float) -> float:
-    """Return the fcc lattice parameter of Vegard's law between the elements' reference volumes per atom."""
-    volumes = [bulk(symbol).get_volume() / len(bulk(symbol)) for symbol in (first, second)]
-    volume = (1 - fraction_second) * volumes[0] + fraction_second * volumes[1]
-    return (4 * volume) ** (1 / 3)
+from aiida_mlip_autopipe.validation.cells import _vegard_volume
 
 
 def pair_cells(first: str, second: str, vacancy: bool) -> dict[str, Atoms]:
     """Return the cells measured for the pair ``first``-``second``, by name."""
     cells = {first: bulk(first), second: bulk(second)}
-    l12 = bulk(first, 'fcc', a=vegard_fcc(first, second, 0.25), cubic=True)
+    cube = (4 * _vegard_volume({first: 3, second: 1})) ** (1 / 3)  # the fcc edge at 25 % of the second
+    l12 = bulk(first, 'fcc', a=cube, cubic=True)
     l12.symbols[0] = second
     cells[f'{first}3{second}'] = l12
-    frame = bulk(first, 'fcc', a=vegard_fcc(first, second, 0.25), cubic=True).repeat((2, 1, 1))
+    frame = bulk(first, 'fcc', a=cube, cubic=True).repeat((2, 1, 1))
     frame.symbols[[0, 5]] = second
     frame.rattle(0.1, seed=1)
     cells[f'{first}6{second}2_rattled'] = frame
