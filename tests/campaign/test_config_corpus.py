@@ -136,6 +136,7 @@ CORPUS = [
     ({'validation.properties': ['md']}, ['field `validation.properties`', 'give `eos`']),
     ({'validation.properties': ['eos', 'entropy']}, ['field `validation.properties[1]`', "'eos', 'elastic'"]),
     ({'validation.phonon_supercell': 0}, ['field `validation.phonon_supercell`', 'greater than or equal to 1']),
+    ({'validation.sqs_supercell': 4}, ['field `validation.sqs_supercell`', 'less than or equal to 3']),
     ({'validation.tolerances.lattice_a': -0.01}, ['field `validation.tolerances.lattice_a`', 'greater than 0']),
     ({'validation.tolerances.lattice': 0.01}, ['field `validation.tolerances.lattice`', 'allowed here: lattice_a']),
     ({'validation.md_steps': 1}, ['field `validation.md_steps`', 'greater than or equal to 10']),

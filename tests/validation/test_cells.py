@@ -72,6 +72,15 @@ def test_counts_and_lattices():
     assert cell_names(['Cu'], []) == ['Cu']
 
 
+def test_one_repeat_gives_the_smallest_ordered_cell():
+    """``sqs_supercell: 1``, the demo size: Al3Mg on the 4-site cube is L1_2 (every Mg has 12 Al neighbours)."""
+    assert cell_names(['Al', 'Mg'], [{'Al': 0.75, 'Mg': 0.25}], repeat=1) == ['Al', 'Mg', 'Al3Mg1_sqs']
+    cell = validation_cells(['Al', 'Mg'], [{'Al': 0.75, 'Mg': 0.25}], seed=0, repeat=1)['Al3Mg1_sqs']
+    assert len(cell) == 4 and cell.get_chemical_symbols() == ['Al', 'Al', 'Al', 'Mg']
+    assert unlike_fraction(cell, 0.8 * cell.cell.lengths()[0]) == pytest.approx(0.5)
+    assert cell_names(['Fe', 'Al'], [{'Fe': 0.5, 'Al': 0.5}], repeat=1)[-1] == 'Fe1Al1_sqs'  # bcc: B2
+
+
 @pytest.mark.parametrize(
     ('compositions', 'message'),
     [

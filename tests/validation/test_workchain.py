@@ -198,6 +198,7 @@ def test_loose_tolerances_pass(potential, python_code):
         ({'properties': (orm.List, ['eos', 'md'])}, '`temperature_max`: needed'),
         ({'tolerances': (orm.Dict, {'lattice': 0.01})}, '`tolerances`: unknown tolerance lattice'),
         ({'phonon_supercell': (orm.Int, 0)}, '`phonon_supercell`: 0 is not allowed; give 1 or more'),
+        ({'sqs_supercell': (orm.Int, 0)}, '`sqs_supercell`: 0 is not allowed; give 1 or more'),
         ({'python_options': (orm.Dict, {'queue': 'x'})}, '`python_options`: unknown keys queue'),
     ],
 )

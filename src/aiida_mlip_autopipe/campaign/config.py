@@ -510,6 +510,13 @@ class ValidationSettings(_Section):
         256, ge=1, description='Smallest MD stability cell (atoms); at least four runs at T_max and 1.2 T_max.'
     )
     vacancy_supercell: int = Field(2, ge=1, le=4, description='Repetitions of the conventional cell for the vacancy.')
+    sqs_supercell: int = Field(
+        2,
+        ge=1,
+        le=3,
+        description='Repetitions of the conventional cell for the disordered cells (2: 32 fcc sites; 1: the smallest '
+        'ordered cell of each composition, a demo size).',
+    )
     phonon_supercell: int = Field(
         2, ge=1, le=4, description='Repetitions of the conventional cell for the phonons (2: 32 atoms for fcc).'
     )

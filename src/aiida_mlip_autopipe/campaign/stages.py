@@ -473,6 +473,7 @@ def validation_builder(config: CampaignConfig, potential):
         compositions=validation_compositions(config),
         gamma_halt=config.exploration.gamma_upper,
         vacancy_supercell=settings.vacancy_supercell,
+        sqs_supercell=settings.sqs_supercell,
         phonon_supercell=settings.phonon_supercell,
         tolerances=settings.tolerances.model_dump() or None,
         seed=config.seed,

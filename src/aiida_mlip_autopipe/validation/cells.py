@@ -10,6 +10,10 @@ fixed (no search over supercells, which is what makes a general SQS slow): the c
 lattice translation, twice the cubic edge, lies beyond the pair cutoff, so no correlation is
 forced by the cell itself. Seeded, so the same inputs give the same cell.
 
+A demo-sized validation may take one repeat (``repeat=1``: 4 fcc or 2 bcc sites); such a cell is
+the smallest ordered cell of its composition (L1_2, L1_0, B2), not a model of
+the random alloy, and keeps the ``_sqs`` name only as the cell that stands for the composition.
+
 Cell names: an element (``Cu``), an ordered compound (``Cu3Au``) and ``<formula>_sqs``
 (``Cu16Au16_sqs``, ``Cu11Ag11Au10_sqs``: counts in the order of ``elements``).
 """
@@ -84,9 +88,9 @@ def sqs_lattice(elements: list[str]) -> str | None:
     return symmetry if symmetry in SQS_LATTICES else None
 
 
-def sqs_sites(lattice: str) -> int:
-    """Return the number of sites of a disordered cell on ``lattice``."""
-    return {'fcc': 4, 'bcc': 2}[lattice] * SQS_REPEAT**3
+def sqs_sites(lattice: str, repeat: int = SQS_REPEAT) -> int:
+    """Return the number of sites of a disordered cell on ``lattice``, the cube repeated ``repeat`` times."""
+    return {'fcc': 4, 'bcc': 2}[lattice] * repeat**3
 
 
 def sqs_name(counts: dict[str, int]) -> str:
@@ -94,23 +98,24 @@ def sqs_name(counts: dict[str, int]) -> str:
     return ''.join(f'{element}{count}' for element, count in counts.items() if count) + SQS_SUFFIX
 
 
-def sqs_plan(elements: list[str], compositions) -> dict[str, dict[str, int]]:
-    """Return ``{name: counts}`` of the disordered cells of ``compositions``: one per distinct whole-atom
-    occupation with two or more elements present; none when the lattice is not fcc or bcc."""
+def sqs_plan(elements: list[str], compositions, repeat: int = SQS_REPEAT) -> dict[str, dict[str, int]]:
+    """Return ``{name: counts}`` of the disordered cells of ``compositions`` (cubes repeated ``repeat``
+    times): one per distinct whole-atom occupation with two or more elements present; none when the
+    lattice is not fcc or bcc."""
     lattice = sqs_lattice(elements)
     if lattice is None:
         return {}
     plan = {}
     for composition in check_compositions(elements, compositions):
-        counts = site_counts(composition, sqs_sites(lattice))
+        counts = site_counts(composition, sqs_sites(lattice, repeat))
         if sum(1 for count in counts.values() if count) >= 2:
             plan.setdefault(sqs_name(counts), counts)
     return plan
 
 
-def cell_names(elements: list[str], compositions) -> list[str]:
+def cell_names(elements: list[str], compositions, repeat: int = SQS_REPEAT) -> list[str]:
     """Return the names of every validation cell, without building the disordered ones."""
-    return [*reference_cell(elements), *sqs_plan(elements, compositions)]
+    return [*reference_cell(elements), *sqs_plan(elements, compositions, repeat)]
 
 
 def _vegard_volume(counts: dict[str, int]) -> float:
@@ -120,8 +125,11 @@ def _vegard_volume(counts: dict[str, int]) -> float:
     return sum(volumes[element] * count / total for element, count in counts.items() if count)
 
 
-def special_quasirandom_cell(elements: list[str], counts: dict[str, int], seed: int = 0) -> Atoms:
-    """Return a special quasi-random cell with ``counts`` atoms of each element (see the module text).
+def special_quasirandom_cell(
+    elements: list[str], counts: dict[str, int], seed: int = 0, repeat: int = SQS_REPEAT
+) -> Atoms:
+    """Return a special quasi-random cell with ``counts`` atoms of each element on the cube repeated
+    ``repeat`` times (see the module text).
 
     The lattice is the first element's (:func:`sqs_lattice`), scaled to the volume per atom of
     Vegard's law over the elements' reference crystals; the occupation is icet's annealing of
@@ -136,10 +144,10 @@ def special_quasirandom_cell(elements: list[str], counts: dict[str, int], seed: 
         raise ValueError(f'no disordered cell on the lattice of {elements[0]}; allowed: {", ".join(SQS_LATTICES)}')
     present = [element for element in elements if counts.get(element)]
     sites = sum(counts.values())
-    if sites != sqs_sites(lattice):
-        raise ValueError(f'counts {counts} do not fill the {sqs_sites(lattice)} sites of the {lattice} cell')
+    if sites != sqs_sites(lattice, repeat):
+        raise ValueError(f'counts {counts} do not fill the {sqs_sites(lattice, repeat)} sites of the {lattice} cell')
     primitive = bulk(elements[0], lattice, a=1.0)
-    cube = bulk(elements[0], lattice, a=1.0, cubic=True).repeat(SQS_REPEAT)
+    cube = bulk(elements[0], lattice, a=1.0, cubic=True).repeat(repeat)
     scale = (_vegard_volume(counts) / (cube.get_volume() / len(cube))) ** (1 / 3)
     primitive.set_cell(primitive.cell * scale, scale_atoms=True)
     cube.set_cell(cube.cell * scale, scale_atoms=True)
@@ -152,10 +160,10 @@ def special_quasirandom_cell(elements: list[str], counts: dict[str, int], seed: 
     return cell[order]
 
 
-def validation_cells(elements: list[str], compositions, seed: int = 0) -> dict[str, Atoms]:
+def validation_cells(elements: list[str], compositions, seed: int = 0, repeat: int = SQS_REPEAT) -> dict[str, Atoms]:
     """Return every validation cell by name: :func:`~.eos.reference_cell` plus the disordered cells of
-    ``compositions`` (:func:`sqs_plan`)."""
+    ``compositions`` (:func:`sqs_plan`, cubes repeated ``repeat`` times)."""
     cells = reference_cell(elements)
-    for name, counts in sqs_plan(elements, compositions).items():
-        cells[name] = special_quasirandom_cell(elements, counts, seed)
+    for name, counts in sqs_plan(elements, compositions, repeat).items():
+        cells[name] = special_quasirandom_cell(elements, counts, seed, repeat)
     return cells

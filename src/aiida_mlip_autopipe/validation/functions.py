@@ -50,7 +50,9 @@ def generate_validation_cells(parameters: orm.Dict) -> dict:
     """Return the validation cells (end members, ordered compound, a special quasi-random cell per
     composition; see :mod:`.cells`), keyed by cell name."""
     settings = _settings(parameters)
-    cells = validation_cells(settings['elements'], settings['compositions'], settings['seed'])
+    cells = validation_cells(
+        settings['elements'], settings['compositions'], settings['seed'], settings['sqs_supercell']
+    )
     return {name: orm.StructureData(ase=atoms) for name, atoms in cells.items()}
 
 

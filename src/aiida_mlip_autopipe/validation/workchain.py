@@ -18,7 +18,7 @@ from ..common.engine import expose_top_level_inputs, submit_once
 from ..common.python_task import PythonTaskCalculation, python_options_error
 from ..common.task_io import task_path
 from ..data import AcePotential, TrainingSet
-from .cells import cell_names, check_compositions, default_compositions
+from .cells import SQS_REPEAT, cell_names, check_compositions, default_compositions
 from .functions import (
     collect_lammps_md_runs,
     generate_centred_eos_structures,
@@ -76,6 +76,8 @@ def validate_inputs(inputs, _):
             return f'`compositions`: {exception}'
     if inputs['vacancy_supercell'].value < 1 or inputs['md_steps'].value < 1:
         return '`vacancy_supercell` and `md_steps` must be at least 1'
+    if inputs['sqs_supercell'].value < 1:
+        return f'`sqs_supercell`: {inputs["sqs_supercell"].value} is not allowed; give 1 or more'
     if inputs['phonon_supercell'].value < 1:
         return f'`phonon_supercell`: {inputs["phonon_supercell"].value} is not allowed; give 1 or more'
     if 'md_atoms' in inputs and inputs['md_atoms'].value < 1:
@@ -167,6 +169,13 @@ class ValidationWorkChain(WorkChain):
             help='Repeats of the conventional cell per direction for the vacancy (2: 32 fcc sites).',
         )
         spec.input(
+            'sqs_supercell',
+            valid_type=orm.Int,
+            default=lambda: orm.Int(SQS_REPEAT),
+            help='Repeats of the conventional cell per direction for the disordered cells (2: 32 fcc sites; 1 '
+            'makes them the smallest ordered cell of each composition, a demo size).',
+        )
+        spec.input(
             'phonon_supercell',
             valid_type=orm.Int,
             default=lambda: orm.Int(PHONON_SUPERCELL),
@@ -219,7 +228,8 @@ class ValidationWorkChain(WorkChain):
         settings = {
             'elements': elements,
             'compositions': compositions,
-            'cells': cell_names(elements, compositions),
+            'cells': cell_names(elements, compositions, self.inputs.sqs_supercell.value),
+            'sqs_supercell': self.inputs.sqs_supercell.value,
             'labeller': self.inputs.labeller.value,
             'properties': [name for name in PROPERTIES if name in properties],
             'strains': list(ELASTIC_STRAINS),
@@ -484,6 +494,7 @@ def get_validation_builder(
     md_steps: int | None = None,
     gamma_halt: float | None = None,
     vacancy_supercell: int | None = None,
+    sqs_supercell: int | None = None,
     phonon_supercell: int | None = None,
     tolerances: dict | None = None,
     seed: int | None = None,
@@ -524,6 +535,7 @@ def get_validation_builder(
         'md_steps': (orm.Int, md_steps),
         'gamma_halt': (orm.Float, gamma_halt),
         'vacancy_supercell': (orm.Int, vacancy_supercell),
+        'sqs_supercell': (orm.Int, sqs_supercell),
         'phonon_supercell': (orm.Int, phonon_supercell),
         'tolerances': (orm.Dict, tolerances),
         'seed': (orm.Int, seed),
