@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 from aiida import orm
 from aiida_quantumespresso.common.types import SpinType
@@ -12,7 +14,11 @@ from aiida_mlip_autopipe.labelling.protocol import (
     check_protocol,
     get_pw_builder,
     irreducible_kpoint_count,
+    kpoint_mesh,
     pool_count,
+    protocol_kpoints_distance,
+    relative_cost,
+    smeared_band_count,
     spin_type_for,
 )
 from aiida_mlip_autopipe.pseudos import load_cutoff_table
@@ -49,6 +55,26 @@ def test_overrides_spin_and_pools(pw_code, pseudo_family):
     assert 'nspin' not in builder.pw.parameters['SYSTEM']
 
 
+def test_smeared_runs_get_four_empty_bands_and_one_per_atom(pw_code, pseudo_family):
+    """pw.x's 4 empty bands left the highest band occupied in 8-atom Al6Mg2 frames and 4-atom Mg cells."""
+    frame = bulk('Al', 'fcc', a=4.05, cubic=True).repeat((2, 1, 1))
+    frame.symbols[[0, 5]] = 'Mg'
+    frame.rattle(0.05, seed=1)
+    builder = get_pw_builder(pw_code, orm.StructureData(ase=frame), pseudo_family, protocol='fast')
+    assert builder.pw.parameters['SYSTEM']['nbnd'] == 11 + 4 + 8  # Al6Mg2: 22 valence electrons, 8 atoms
+    magnesium = orm.StructureData(ase=bulk('Mg', 'fcc', a=4.5, cubic=True))
+    assert get_pw_builder(pw_code, magnesium, pseudo_family).pw.parameters['SYSTEM']['nbnd'] == 4 + 4 + 4
+    chosen = {'pw': {'parameters': {'SYSTEM': {'nbnd': 30}}}}
+    builder = get_pw_builder(pw_code, orm.StructureData(ase=frame), pseudo_family, overrides=chosen)
+    assert builder.pw.parameters['SYSTEM']['nbnd'] == 30
+    fixed = {'pw': {'parameters': {'SYSTEM': {'occupations': 'fixed'}}}}
+    builder = get_pw_builder(pw_code, orm.StructureData(ase=frame), pseudo_family, overrides=fixed)
+    assert 'nbnd' not in builder.pw.parameters['SYSTEM']
+    # pw.x's own default (20 % more than the occupied) where it gives more: many electrons, few atoms
+    counts = [smeared_band_count(electrons, atoms) for electrons, atoms in ((3, 1), (44, 4), (200, 2))]
+    assert counts == [7, 30, 120]
+
+
 def test_spin_and_protocol_choices():
     assert spin_type_for({'Cu', 'Au'}, 'auto') is SpinType.NONE
     assert spin_type_for({'Cu', 'Fe'}, 'auto') is SpinType.COLLINEAR
@@ -70,6 +96,28 @@ def test_irreducible_kpoints_match_known_counts():
     assert irreducible_kpoint_count(no_symmetry, [2, 2, 2]) == 8
     assert irreducible_kpoint_count(no_symmetry, [3, 3, 3]) == (27 + 1) // 2
     assert irreducible_kpoint_count(no_symmetry, [2, 2, 2], offset=(0.25, 0.0, 0.0)) == 1  # spglib cannot: lower bound
+
+
+def test_kpoint_mesh_and_relative_cost():
+    """The mesh is aiida-quantumespresso's for the same distance; a cell of lower symmetry or more atoms costs more."""
+    from aiida_quantumespresso.calculations.functions.create_kpoints_from_distance import (
+        create_kpoints_from_distance,
+    )
+
+    strained = bulk('Al', 'fcc', a=4.05, cubic=True)
+    strained.set_cell(strained.cell @ [[1.02, 0.01, 0], [0.01, 0.99, 0], [0, 0, 1.0]], scale_atoms=True)
+    cells = [bulk('Al', 'fcc', a=4.05), bulk('Al', 'fcc', a=4.05, cubic=True), strained, bulk('Mg'), cu3au()]
+    for atoms, distance in itertools.product(cells, (0.15, 0.3, 0.45)):
+        mesh, _ = create_kpoints_from_distance.__wrapped__(
+            orm.StructureData(ase=atoms), orm.Float(distance), orm.Bool(False)
+        ).get_kpoints_mesh()
+        assert kpoint_mesh(atoms, distance) == list(mesh), (atoms, distance)
+    costs = [relative_cost(atoms, 0.3) for atoms in (bulk('Al', 'fcc', a=4.05, cubic=True), strained)]
+    assert costs[1] > costs[0] > relative_cost(bulk('Al', 'fcc', a=4.05), 0.3)
+    assert relative_cost(strained, 0.3, relax=True) == 4 * costs[1]
+    assert (
+        protocol_kpoints_distance('fast') == 0.3 and protocol_kpoints_distance('fast', {'kpoints_distance': 0.5}) == 0.5
+    )
 
 
 def test_pools_are_a_divisor_of_the_processes_and_never_above_the_kpoints():

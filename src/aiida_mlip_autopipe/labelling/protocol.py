@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import copy
+import math
 import warnings
 
+import numpy as np
 from aiida import orm
 from aiida_quantumespresso.common.types import SpinType
 from ase.units import Bohr, Ry
@@ -20,6 +22,11 @@ MAGNETIC_ELEMENTS = frozenset({'Cr', 'Mn', 'Fe', 'Co', 'Ni'})
 RELAX_FMAX = 0.01
 #: spglib's tolerance (A) when counting irreducible k-points: looser than pw.x's, so never more k-points than pw.x.
 IRREDUCIBLE_SYMPREC = 1e-3
+#: Empty bands per atom a smeared run gets beyond pw.x's four (pw.x's default: 4, or 20 % of the occupied bands).
+#: The bands above the Fermi level crowd in proportion to the cell's volume: with pw.x's default,
+#: aiida-quantumespresso's occupation check found the highest band occupied in 8-atom Al6Mg2 frames (4 empty bands)
+#: and in 4-atom Mg cells (4) and ran pw.x again with 4 more each time.
+EMPTY_BANDS_PER_ATOM = 1
 
 
 def check_protocol(protocol: str) -> None:
@@ -65,6 +72,10 @@ def get_pw_builder(
     every force is below the protocol's ``forc_conv_thr`` and at most :data:`RELAX_FMAX` (0.01 eV/A,
     the ASE labeller's criterion), unless ``overrides`` set ``forc_conv_thr`` themselves.
 
+    A smeared run gets four empty bands plus :data:`EMPTY_BANDS_PER_ATOM` per atom
+    (:func:`smeared_band_count`) unless ``overrides`` set ``nbnd``, so that the occupation check seldom
+    has to run pw.x again.
+
     A pw.x run that fails in a way no aiida-quantumespresso handler knows (it crashed, was killed, left
     unreadable output: exit codes below 400) is run once more with the same inputs
     (``on_unhandled_failure: restart_once``, :data:`ON_UNHANDLED_FAILURE`; aiida-core's default aborts):
@@ -93,6 +104,13 @@ def get_pw_builder(
         spin_type=spin_type_for(elements, spin),
         options=options,
     )
+    system = builder.pw.parameters['SYSTEM']
+    if system.get('occupations') == 'smearing' and 'nbnd' not in system and not system.get('noncolin'):
+        pseudos = family.get_pseudos(structure=structure)
+        electrons = sum(pseudos[site.kind_name].z_valence for site in structure.sites)
+        parameters = builder.pw.parameters.get_dict()
+        parameters['SYSTEM']['nbnd'] = smeared_band_count(electrons, len(structure.sites))
+        builder.pw.parameters = orm.Dict(parameters)
     if relax:
         parameters = builder.pw.parameters.get_dict()
         control = parameters.setdefault('CONTROL', {})
@@ -110,6 +128,41 @@ def get_pw_builder(
             builder.pw.parallelization = orm.Dict({'npool': pools})
     builder.on_unhandled_failure = orm.Str(ON_UNHANDLED_FAILURE)
     return builder
+
+
+def smeared_band_count(electrons: float, atoms: int) -> int:
+    """Return the bands of a smeared run of ``atoms`` atoms with ``electrons`` valence electrons (not
+    non-collinear): 4 + :data:`EMPTY_BANDS_PER_ATOM` x ``atoms`` more than the occupied ones, or pw.x's
+    default for metals (20 % more than the occupied, at least 4 more) where that is more."""
+    occupied = math.floor(electrons / 2 + 0.5)  # pw.x's NINT
+    return max(math.floor(1.2 * electrons / 2 + 0.5), occupied + 4 + EMPTY_BANDS_PER_ATOM * atoms)
+
+
+def kpoint_mesh(atoms, distance: float) -> list[int]:
+    """Return the k-point mesh ``PwBaseWorkChain`` makes from ``kpoints_distance`` (1/A, 2 pi included), as
+    aiida's ``set_kpoints_mesh_from_density``: each reciprocal length over the distance, rounded to 5 digits,
+    rounded up; 1 along non-periodic directions."""
+    lengths = 2 * math.pi * np.linalg.norm(atoms.cell.reciprocal(), axis=1)
+    return [
+        max(1, math.ceil(round(length / distance, 5))) if periodic else 1
+        for length, periodic in zip(lengths, atoms.pbc)
+    ]
+
+
+def relative_cost(atoms, distance: float, relax: bool = False) -> float:
+    """Return a relative cost of a pw.x run: irreducible k-points x atoms squared (plane waves and bands both
+    grow with the atoms), four times that for a relaxation. Only its order matters (largest runs start first)."""
+    kpoints = irreducible_kpoint_count(atoms, kpoint_mesh(atoms, distance))
+    return kpoints * len(atoms) ** 2 * (4 if relax else 1)
+
+
+def protocol_kpoints_distance(protocol: str, overrides: dict | None = None) -> float:
+    """Return the ``kpoints_distance`` of ``protocol`` (aiida-quantumespresso's), or that of ``overrides``."""
+    from aiida_quantumespresso.workflows.pw.base import PwBaseWorkChain
+
+    if overrides and overrides.get('kpoints_distance') is not None:
+        return float(overrides['kpoints_distance'])
+    return float(PwBaseWorkChain.get_protocol_inputs(protocol)['kpoints_distance'])
 
 
 def builder_kpoint_count(builder, structure: orm.StructureData) -> int:
@@ -148,7 +201,6 @@ def irreducible_kpoint_count(atoms, mesh, offset=(0.0, 0.0, 0.0), symprec: float
     tolerance, so spglib finds at least pw.x's symmetry and the count is at most pw.x's. Where spglib
     fails the count is 1.
     """
-    import numpy as np
     import spglib
 
     shift = [round(2 * value) for value in offset]

@@ -12,7 +12,7 @@ from ..common.timing import labelling_saturation
 from ..data import TrainingSet
 from ..pseudos import DEFAULT_FAMILY_LABEL, check_family_covers, load_family
 from .functions import check_relax_keys, generate_training_set, record_failures, record_relaxations
-from .protocol import PROTOCOLS, SPIN_CHOICES, get_pw_builder
+from .protocol import PROTOCOLS, SPIN_CHOICES, get_pw_builder, protocol_kpoints_distance, relative_cost
 
 #: ``PwCalculation`` exit codes of a relaxation that ended cleanly with SCF-converged energy and forces
 #: at its last positions, but without reaching the ionic convergence thresholds.
@@ -159,13 +159,26 @@ class DftLabellingWorkChain(WorkChain):
         )
 
     def setup(self):
-        """Queue every structure and load the pseudo family once."""
-        self.ctx.pending = sorted(self.inputs.structures)
+        """Queue every structure, the costliest first (:func:`~.protocol.relative_cost`), so that the window
+        does not end on one long run beside idle cores; load the pseudo family once."""
+        self.ctx.relax = set(self.inputs.relax.get_list()) if 'relax' in self.inputs else set()
+        overrides = self.inputs.overrides.get_dict() if 'overrides' in self.inputs else {}
+        per_structure = self.inputs.structure_overrides.get_dict() if 'structure_overrides' in self.inputs else {}
+        costs = {
+            key: relative_cost(
+                structure.get_ase(),
+                protocol_kpoints_distance(
+                    self.inputs.protocol.value, deep_merge(overrides, per_structure.get(key, {}))
+                ),
+                relax=key in self.ctx.relax,
+            )
+            for key, structure in self.inputs.structures.items()
+        }
+        self.ctx.pending = sorted(costs, key=lambda key: (-costs[key], key))
         self.ctx.running = {}
         self.ctx.labelled = {}
         self.ctx.failures = {}
         self.ctx.relaxations = {}
-        self.ctx.relax = set(self.inputs.relax.get_list()) if 'relax' in self.inputs else set()
         self.ctx.family = load_family(self.inputs.pseudo_family.value)
 
     def refuse_close_atoms(self):
