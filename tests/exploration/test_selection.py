@@ -181,3 +181,18 @@ def test_trust_window_and_distance_decide_the_candidates():
     }
     candidates, reasons = screen_frames(frames, {**settings, 'label_above_upper': True})
     assert candidates == [1, 2, 3] and reasons[4][0] == 'too_close'
+
+
+def test_frames_above_the_window_are_taken_when_none_lies_in_it():
+    """Every run halted at its first gamma check (a first potential from a few small cells): the halting frames
+    are the candidates, else the loop would explore the same way again and select nothing; crushed ones never."""
+    from aiida_mlip_autopipe.exploration.selection import SELECTION_DEFAULTS, screen_frames
+
+    frames = [cuau_cell(0.25, seed=i) for i in range(4)]
+    frames[3].positions[1] = frames[3].positions[0] + [0.5, 0.5, 0.0]  # 0.71 A apart
+    for atoms, gamma in zip(frames, [1.0, 19.0, 7.0e5, 25.0]):
+        atoms.info['max_gamma'] = gamma
+    settings = {**SELECTION_DEFAULTS, 'gamma_lower': 1.5, 'gamma_upper': 10.0, 'min_distance': 1.5}
+    candidates, reasons = screen_frames(frames, settings)
+    assert candidates == [1, 2]
+    assert {index: reason for index, (reason, _) in reasons.items()} == {0: 'below_lower', 3: 'too_close'}

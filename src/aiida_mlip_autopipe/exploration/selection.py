@@ -318,20 +318,30 @@ def frames_from_arrays(arrays: dict) -> list[Atoms]:
 
 
 def screen_frames(frames: list[Atoms], settings: dict) -> tuple[list[int], dict[int, tuple[str, str]]]:
-    """Return the candidate frames (trust window, no atoms too close) and ``(reason, detail)`` of each other."""
+    """Return the candidate frames (trust window, no atoms too close) and ``(reason, detail)`` of each other.
+
+    When no frame lies in the trust window, the frames above it (the ones that halted the runs) with no
+    atoms too close are the candidates instead, as in pacemaker's own active learning: without them the
+    next iteration would explore with the same potential from the same starts and select nothing again.
+    """
     lower, upper = settings['gamma_lower'], settings['gamma_upper']
-    candidates, reasons = [], {}
+    candidates, above, reasons = [], [], {}
     for index, atoms in enumerate(frames):
         gamma = atoms.info['max_gamma']
         distance = min_interatomic_distance(atoms)
         if not np.isfinite(gamma) or gamma < lower:
             reasons[index] = ('below_lower', f'gamma {gamma:.2f} < gamma_lower {lower:g}: known ground')
-        elif gamma >= upper and not settings['label_above_upper']:
-            reasons[index] = ('above_upper', f'gamma {gamma:.2f} >= gamma_upper {upper:g}: outside the trust window')
         elif distance < settings['min_distance']:
             reasons[index] = ('too_close', f'atoms {distance:.2f} A apart < {settings["min_distance"]:g} A')
+        elif gamma >= upper and not settings['label_above_upper']:
+            reasons[index] = ('above_upper', f'gamma {gamma:.2f} >= gamma_upper {upper:g}: outside the trust window')
+            above.append(index)
         else:
             candidates.append(index)
+    if not candidates and above:
+        candidates = above
+        for index in above:
+            del reasons[index]
     if len(candidates) > settings['max_candidates']:
         rng = np.random.default_rng(settings['seed'])
         kept = set(rng.choice(candidates, size=settings['max_candidates'], replace=False).tolist())
