@@ -170,3 +170,16 @@ def test_setup_takes_a_lammps_code_registered_for_aiida_lammps(aiida_profile):
     assert result.exit_code == 0, result.output
     assert 'code      lammps@cli-host8 (registered before, used as it is)' in result.output
     assert '  lmp: lammps@cli-host8' in result.output
+
+
+def test_mpirun_leaves_each_job_free_to_use_every_core():
+    """Each mpirun bound its rank to core 0, so two pw.x jobs side by side shared one core of two."""
+    import os
+    import subprocess
+
+    from aiida_mlip_autopipe.setup import mpirun_command
+
+    command = [part.format(tot_num_mpiprocs=1) for part in mpirun_command()]
+    probe = [sys.executable, '-c', 'import os; print(len(os.sched_getaffinity(0)))']
+    result = subprocess.run([*command, *probe], capture_output=True, text=True, timeout=120, check=True)
+    assert int(result.stdout.split()[-1]) == len(os.sched_getaffinity(0))

@@ -53,11 +53,13 @@ def default_executable(label: str, cache: Path | None = None) -> str:
 
 
 def mpirun_command() -> list[str]:
-    """Return the mpirun command; as root OpenMPI needs ``--allow-run-as-root``."""
+    """Return the mpirun command: as root OpenMPI needs ``--allow-run-as-root``; ``--bind-to none`` because
+    each job's mpirun binds its ranks to the first cores, so that jobs running side by side on one machine
+    all shared core 0 (measured: two pw.x runs at 50 % each, affinity mask 1, the other core idle)."""
     command = ['mpirun']
     if os.geteuid() == 0:
         command.append('--allow-run-as-root')
-    return [*command, '-np', '{tot_num_mpiprocs}']
+    return [*command, '--bind-to', 'none', '-np', '{tot_num_mpiprocs}']
 
 
 def load_or_create_local_computer(
