@@ -6,7 +6,7 @@ small campaign and its validation compute: each end member in its reference crys
 points), the L1\\ :sub:`2` A3B cube (4 atoms: the elastic and formation cells of an fcc pair), an
 8-atom rattled A6B2 cell (the size of the demo's MD frames) and, with ``--vacancy``, the 31-atom
 vacancy cell of the first element (the validation's default ``vacancy_supercell: 2``; its
-relaxation costs several such runs). It prints each cell's k-points, pw.x CPU seconds (wall time x
+relaxation costs several such runs). It prints each cell's k-points, pw.x CPU seconds (pw.x's own count x
 MPI processes; a run of aiida-quantumespresso's restart for too few bands counts too) and SCF
 iterations, with caching off, and the CPU seconds of a reference campaign (``--frames`` MD
 frames of 8 atoms, ``--small`` cells of up to 4 atoms) for each pair.
@@ -61,6 +61,7 @@ def main():
     from aiida.engine import run_get_node
     from aiida.manage.caching import disable_caching
 
+    from aiida_mlip_autopipe.common.timing import code_run
     from aiida_mlip_autopipe.labelling.workchain import DftLabellingWorkChain
 
     cells = {}
@@ -89,8 +90,8 @@ def main():
             if 'output_parameters' not in calc.outputs:
                 continue
             parameters = calc.outputs.output_parameters.get_dict()
-            processes = calc.base.attributes.get('resources', {}).get('num_mpiprocs_per_machine', 1)
-            cpu += parameters.get('wall_time_seconds', 0.0) * processes
+            run = code_run(calc)
+            cpu += run.cpu_seconds if run is not None else 0.0
             iterations += parameters.get('total_number_of_scf_iterations') or 0
             kpoints = parameters.get('number_of_k_points', kpoints)
         rows[key] = (len(structures[key].sites), kpoints, len(calcs), iterations, cpu)

@@ -8,8 +8,10 @@ from aiida_mlip_autopipe.benchmark.overhead import format_report, summarise
 from aiida_mlip_autopipe.common.timing import (
     CodeRun,
     core_saturation,
+    duration_seconds,
     idle_gaps,
     orchestration_overhead,
+    pw_cpu_seconds,
     union_seconds,
 )
 
@@ -33,6 +35,18 @@ def test_rolling_window_keeps_two_cores_busier_than_batches():
     # two runs of two MPI processes each on four cores, back to back: saturated
     assert core_saturation([CodeRun(0, 5, 2), CodeRun(0, 5, 2)], cores=4, start=0, end=5) == 1.0
     assert core_saturation(rolling, cores=2, start=3, end=3) is None
+
+
+def test_cpu_time_counts_what_a_run_used_not_the_cores_it_held():
+    """Two one-process runs side by side on one core: 10 s of wall each, 5 s of CPU each."""
+    shared = [CodeRun(0, 10, cpu=5.0), CodeRun(0, 10, cpu=5.0)]
+    assert core_saturation(shared, cores=2, start=0, end=10) == pytest.approx(0.5)
+    assert CodeRun(0, 10, processes=2).cpu_seconds == 20  # no count from the code: wall x processes
+    output = '     PWSCF        :      1.45s CPU      2.97s WALL\n\n   This run was terminated on: ...\n'
+    assert pw_cpu_seconds(output) == 1.45
+    assert pw_cpu_seconds('     PWSCF        :   1m23.45s CPU   1m25.00s WALL\n') == pytest.approx(83.45)
+    assert pw_cpu_seconds('JOB DONE.') is None
+    assert [duration_seconds(text) for text in ('1h 5m', '12.5s', '3m', 'soon')] == [3900, 12.5, 180, None]
 
 
 def test_overhead_is_wall_over_time_any_code_ran():

@@ -243,22 +243,16 @@ def labelling_result(node) -> tuple:
 
 
 def labelling_cpu_seconds(node) -> float | None:
-    """Return the CPU seconds of the pw.x runs under a labelling node (wall time x MPI processes).
+    """Return the CPU seconds of the pw.x runs under a labelling node (pw.x's own count x MPI processes).
 
     None for a labeller without DFT jobs (EMT). Runs served from the cache count zero.
     """
-    seconds, found = 0.0, False
-    for child in node.called_descendants:
-        if child.process_type != 'aiida.calculations:quantumespresso.pw':
-            continue
-        found = True
-        if child.base.caching.is_created_from_cache or 'output_parameters' not in child.outputs:
-            continue
-        wall = child.outputs.output_parameters.get('wall_time_seconds') or 0.0
-        resources = child.get_option('resources') or {}
-        processes = resources.get('num_machines', 1) * resources.get('num_mpiprocs_per_machine', 1)
-        seconds += float(wall) * processes
-    return round(seconds, 1) if found else None
+    from ..common.timing import PW_PROCESS_TYPE, code_run
+
+    calculations = [child for child in node.called_descendants if child.process_type == PW_PROCESS_TYPE]
+    if not calculations:
+        return None
+    return round(sum(run.cpu_seconds for run in map(code_run, calculations) if run is not None), 1)
 
 
 def labelling_core_saturation(node) -> float | None:

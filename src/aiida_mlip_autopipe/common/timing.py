@@ -10,6 +10,7 @@ chains' steps) is everything else.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -18,12 +19,14 @@ PW_PROCESS_TYPE = 'aiida.calculations:quantumespresso.pw'
 
 @dataclass(frozen=True)
 class CodeRun:
-    """One run of a code: its start and end (s since the epoch) and the MPI processes it held."""
+    """One run of a code: its start and end (s since the epoch), the MPI processes it held and, where the code
+    tells it, the CPU time it used (all processes)."""
 
     start: float
     end: float
     processes: int = 1
     label: str = ''
+    cpu: float | None = None
 
     @property
     def wall_seconds(self) -> float:
@@ -32,8 +35,28 @@ class CodeRun:
 
     @property
     def cpu_seconds(self) -> float:
-        """Core seconds the run held: wall time x processes."""
-        return self.wall_seconds * self.processes
+        """CPU seconds of the run: the code's own count where known, else wall time x processes (an upper bound:
+        processes that shared a core, or waited, count in full)."""
+        return self.cpu if self.cpu is not None else self.wall_seconds * self.processes
+
+
+#: pw.x's closing timing line, e.g. ``PWSCF        :   1m23.45s CPU   1m25.00s WALL``.
+PWSCF_TIMING = re.compile(r'^\s*PWSCF\s*:\s*(?P<cpu>.+?)\s+CPU\s+(?P<wall>.+?)\s+WALL\s*$', re.MULTILINE)
+DURATION_PART = re.compile(r'(?P<value>\d+(?:\.\d*)?)(?P<unit>[hms])')
+
+
+def duration_seconds(text: str) -> float | None:
+    """Return the seconds of a pw.x duration (``2.97s``, ``1m23.45s``, ``1h 5m``); ``None`` if it is not one."""
+    parts = DURATION_PART.findall(text)
+    if not parts or DURATION_PART.sub('', text).strip():
+        return None
+    return sum(float(value) * {'h': 3600, 'm': 60, 's': 1}[unit] for value, unit in parts)
+
+
+def pw_cpu_seconds(output: str) -> float | None:
+    """Return the CPU seconds of the first MPI rank from pw.x's output (its last ``PWSCF ... CPU ... WALL`` line)."""
+    matches = PWSCF_TIMING.findall(output)
+    return duration_seconds(matches[-1][0]) if matches else None
 
 
 def union_seconds(intervals: Iterable[tuple[float, float]]) -> float:
@@ -68,7 +91,7 @@ def idle_gaps(intervals: Iterable[tuple[float, float]], start: float, end: float
 def core_saturation(runs: Iterable[CodeRun], cores: int, start: float, end: float) -> float | None:
     """Return the share of ``cores`` the ``runs`` kept busy from ``start`` to ``end``.
 
-    CPU seconds of the runs (wall x processes) / (``cores`` x (``end`` - ``start``)); ``None`` for an
+    CPU seconds of the runs (:attr:`CodeRun.cpu_seconds`) / (``cores`` x (``end`` - ``start``)); ``None`` for an
     empty span or no cores. 1.0 means no core was ever idle; a run that held its cores waiting (on
     I/O, or on another MPI rank) still counts as busy.
     """
@@ -146,7 +169,15 @@ def code_run(node) -> CodeRun | None:
     if seconds is None:
         return None
     end = node.outputs.retrieved.ctime.timestamp() if 'retrieved' in node.outputs else process_end(node)
-    return CodeRun(start=end - seconds, end=end, processes=calcjob_processes(node), label=node.process_label)
+    processes = calcjob_processes(node)
+    cpu = None
+    if node.process_type == PW_PROCESS_TYPE and 'retrieved' in node.outputs and seconds > 0:
+        retrieved = node.outputs.retrieved
+        name = node.get_option('output_filename') or 'aiida.out'
+        if name in retrieved.base.repository.list_object_names():
+            rank_seconds = pw_cpu_seconds(retrieved.base.repository.get_object_content(name))
+            cpu = None if rank_seconds is None else rank_seconds * processes
+    return CodeRun(start=end - seconds, end=end, processes=processes, label=node.process_label, cpu=cpu)
 
 
 def labelling_saturation(node) -> dict | None:
