@@ -5,7 +5,8 @@
     verdi run examples/submit_campaign.py examples/campaign_cuau.yaml --foreground --export out  # and export
 
 Every field of the file is checked (and the codes, pseudopotentials and labeller) before anything
-is submitted; a wrong field is named with what is allowed.
+is submitted; a wrong field is named with what is allowed. With ``--foreground`` the command exits
+with status 1 unless the campaign finished with exit status 0 (converged and validated).
 """
 
 from __future__ import annotations
@@ -45,6 +46,9 @@ def main(argv):
     else:
         print(f'ActiveLearningWorkChain<{node.pk}> submitted')
     print(f'status: mlip-autopipe status {node.pk}    report: verdi process report {node.pk}')
+    if args.foreground and not node.is_finished_ok:
+        # a shell (`make demo`, CI) sees that the campaign did not end converged and validated
+        sys.exit(f'campaign not successful: exit status {node.exit_status}: {node.exit_message}')
 
 
 if __name__ == '__main__':
