@@ -58,3 +58,25 @@ def test_overhead_is_wall_over_time_any_code_ran():
     assert report.function_seconds == 3
     assert [(gap['start'], gap['seconds']) for gap in report.gaps] == [(15, 5), (0, 2)]
     assert 'orchestration overhead (wall / code time) 1.500' in format_report(report)
+
+
+def test_a_workflow_without_outputs_ends_with_the_last_process_it_called(aiida_profile):
+    """A campaign that failed before any output (e.g. its first fit refused) had wall 0 in the overhead report."""
+    from aiida import orm
+    from aiida.engine import ExitCode, calcfunction, workfunction
+
+    from aiida_mlip_autopipe.common.timing import process_end
+
+    @calcfunction
+    def increment(value):
+        return orm.Int(value.value + 1)
+
+    @workfunction
+    def fail_after_a_step(value):
+        increment(value)
+        return ExitCode(300, 'stopped without outputs')
+
+    _, node = fail_after_a_step.run_get_node(orm.Int(1))
+    assert node.exit_status == 300 and not list(node.outputs)
+    (called,) = node.called
+    assert process_end(node) == called.outputs.result.ctime.timestamp() > node.ctime.timestamp()

@@ -115,11 +115,14 @@ def orchestration_overhead(start: float, end: float, runs: Iterable[CodeRun]) ->
 
 
 def process_end(node) -> float:
-    """Return when ``node`` ended, as best the graph tells: the creation of its last output (else its ctime)."""
+    """Return when ``node`` ended, as best the graph tells: the creation of its last output or the end of the last
+    process it called, whichever is later (else its ctime; a campaign that failed before any output still has
+    the processes it ran)."""
     from aiida.common.links import LinkType
 
     outputs = node.base.links.get_outgoing(link_type=(LinkType.CREATE, LinkType.RETURN)).all_nodes()
-    return max([node.ctime.timestamp(), *(output.ctime.timestamp() for output in outputs)])
+    called = getattr(node, 'called', [])
+    return max([node.ctime.timestamp(), *(output.ctime.timestamp() for output in outputs), *map(process_end, called)])
 
 
 def calcjob_processes(node) -> int:
