@@ -47,7 +47,7 @@ labeller: qe
 seed: 5
 targets: {force_rmse_mev_a: 100000.0, energy_rmse_mev_atom: 100000.0, high_gamma_fraction: 1.0, consecutive: 1}
 budgets: {iterations: 1, dft_calculations: 40, wall_time_hours: 1.0}
-exploration: {steps: 200, ramp_iterations: 1, gamma_lower: 500.0, gamma_upper: 1000.0}  # never halts
+exploration: {steps: 200, ramp_iterations: 1, gamma_lower: 500.0, gamma_upper: 1000.0}  # seldom halts
 generation:  # 14 cells of 4 atoms
   max_atoms: 4
   sqs_sizes: [4]
@@ -148,9 +148,16 @@ def test_campaign_completes_through_injected_faults_and_records_each(profile):
     for labelling in record['labellings']:
         assert labelling['exit_status'] == 0 and labelling['failures'] == {}, labelling
         assert labelling['labelled'] == labelling['keys'], labelling
-    (first,) = [labelling for labelling in record['labellings'] if labelling['caller'] == 'ActiveLearningWorkChain']
+    # the first batch (a run that halts on its first gamma check may add its frame in a second one)
+    (first,) = [labelling for labelling in record['labellings'] if labelling['link_label'] == 'labelling_00']
+    campaign_keys = {
+        key
+        for labelling in record['labellings']
+        if labelling['caller'] == 'ActiveLearningWorkChain'
+        for key in labelling['keys']
+    }
     used = {frame['config_type'] for frame in record['training_set'] + (record['held_out_set'] or [])}
-    assert used == set(first['keys']) and len(first['keys']) == 14
+    assert set(first['keys']) <= used <= campaign_keys and len(first['keys']) == 14
 
     # pacemaker: killed once mid-fit (332, no memory evidence), run again with the same inputs, then fitted
     (kill,) = injected(folder, 'pacemaker_faulty')
