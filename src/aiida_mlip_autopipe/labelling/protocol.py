@@ -139,12 +139,14 @@ def smeared_band_count(electrons: float, atoms: int) -> int:
 
 
 def kpoint_mesh(atoms, distance: float) -> list[int]:
-    """Return the k-point mesh ``PwBaseWorkChain`` makes from ``kpoints_distance`` (1/A, 2 pi included): aiida's
-    ``KpointsData.set_kpoints_mesh_from_density``, nothing stored."""
-    kpoints = orm.KpointsData()
-    kpoints.set_cell(atoms.cell.array, pbc=[bool(periodic) for periodic in atoms.pbc])
-    kpoints.set_kpoints_mesh_from_density(distance)
-    return list(kpoints.get_kpoints_mesh()[0])
+    """Return the k-point mesh ``PwBaseWorkChain`` makes from ``kpoints_distance`` (1/A, 2 pi included), as
+    aiida's ``set_kpoints_mesh_from_density``: each reciprocal length over the distance, rounded to 5 digits,
+    rounded up; 1 along non-periodic directions."""
+    lengths = 2 * math.pi * np.linalg.norm(atoms.cell.reciprocal(), axis=1)
+    return [
+        max(1, math.ceil(round(length / distance, 5))) if periodic else 1
+        for length, periodic in zip(lengths, atoms.pbc)
+    ]
 
 
 def relative_cost(atoms, distance: float, relax: bool = False) -> float:
