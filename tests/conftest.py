@@ -24,11 +24,9 @@ def pytest_configure(config):
 
 @pytest.fixture(scope='session')
 def localhost(aiida_profile, tmp_path_factory):
-    """The local computer, configured as `mlip-autopipe setup` does it (and the profile's SQLite database with
-    its write-ahead log, as the same command leaves it)."""
-    from aiida_mlip_autopipe.setup import ensure_localhost, use_write_ahead_log
+    """The local computer, configured as `mlip-autopipe setup` does it."""
+    from aiida_mlip_autopipe.setup import ensure_localhost
 
-    use_write_ahead_log()
     return ensure_localhost('localhost-test', mpiprocs=1, workdir=str(tmp_path_factory.mktemp('scratch')))
 
 

@@ -37,31 +37,6 @@ def test_setup_registers_computer_code_and_family_idempotently(aiida_profile):
     assert second.output.replace('\n', '') == first.output.replace('\n', '')
 
 
-def test_setup_puts_the_sqlite_database_in_write_ahead_log_mode(aiida_profile, tmp_path):
-    """A commit of the embedded default then costs no journal file; the mode is kept in the database file."""
-    import sqlite3
-
-    from aiida.manage import get_manager
-
-    from aiida_mlip_autopipe.setup import use_write_ahead_log
-
-    def journal_mode(database) -> str:
-        connection = sqlite3.connect(database, timeout=60)
-        try:
-            return connection.execute('PRAGMA journal_mode').fetchone()[0]
-        finally:
-            connection.close()
-
-    fresh = tmp_path / 'fresh.sqlite'
-    sqlite3.connect(fresh).close()
-    assert journal_mode(fresh) == 'delete'
-    assert use_write_ahead_log(fresh) == 'wal' and journal_mode(fresh) == 'wal'
-    result = CliRunner().invoke(cli, ['-p', aiida_profile.name, 'setup', '--computer', 'wal-host'])
-    assert result.exit_code == 0, result.output
-    assert f'profile   {aiida_profile.name} (SQLite journal mode wal)' in result.output
-    assert journal_mode(get_manager().get_profile_storage().filepath_database) == 'wal'
-
-
 def test_setup_reports_a_missing_executable(aiida_profile):
     result = CliRunner().invoke(
         cli, ['-p', aiida_profile.name, 'setup', '--computer', 'cli-host2', '--code', 'pw=no-pw.x']

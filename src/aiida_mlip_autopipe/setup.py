@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import shutil
-import sqlite3
 import sys
 from pathlib import Path
 
@@ -146,27 +144,6 @@ def ensure_localhost(label: str = DEFAULT_COMPUTER, mpiprocs: int = 1, workdir: 
     if 'unset PYTHONPATH' not in computer.get_prepend_text():
         computer.set_prepend_text('\n'.join(filter(None, [computer.get_prepend_text(), 'unset PYTHONPATH'])))
     return configure_local_computer(computer, mpiprocs)
-
-
-def use_write_ahead_log(database: str | Path | None = None) -> str | None:
-    """Switch the SQLite ``database`` (default: the loaded profile's, on the embedded default
-    ``core.sqlite_dos``) to SQLite's write-ahead log; return the journal mode now in effect, or ``None``
-    when the profile's storage is not SQLite.
-
-    AiiDA commits every change of a process node at once; in SQLite's default rollback-journal mode each
-    commit creates, syncs and deletes a journal file (about 15 ms on our disks, hundreds of commits per
-    pw.x run), and the campaign's process waits for each. With the write-ahead log a commit appends to
-    one file (about 0.2 ms); it stays as safe against a killed process (``synchronous`` is left at
-    SQLite's default). The mode is kept in the database file, so this runs once per profile.
-    """
-    if database is None:
-        from aiida.manage import get_manager
-
-        database = getattr(get_manager().get_profile_storage(), 'filepath_database', None)
-    if database is None:
-        return None
-    with contextlib.closing(sqlite3.connect(database, timeout=60)) as connection:
-        return connection.execute('PRAGMA journal_mode=WAL').fetchone()[0]
 
 
 def plugin_prepend_text() -> str:

@@ -58,15 +58,7 @@ def setup(obj, computer, scheduler, mpiprocs, executables, pseudo_folder, family
     """
     from ..campaign.config import Codes
     from ..pseudos import DEBIAN_PSEUDO_DIR, DEFAULT_FAMILY_LABEL, install_pseudo_family
-    from ..setup import (
-        CODES,
-        code_from_label,
-        default_executable,
-        ensure_code,
-        ensure_localhost,
-        pacemaker_python,
-        use_write_ahead_log,
-    )
+    from ..setup import CODES, code_from_label, default_executable, ensure_code, ensure_localhost, pacemaker_python
 
     chosen = dict(item.split('=', 1) for item in executables if '=' in item)
     unknown = sorted(set(chosen) - set(CODES))
@@ -83,8 +75,7 @@ def setup(obj, computer, scheduler, mpiprocs, executables, pseudo_folder, family
             raise click.ClickException(str(exception)) from exception
     else:
         node = ensure_localhost(computer or 'localhost', mpiprocs=mpiprocs)
-    journal = use_write_ahead_log()
-    click.echo(f'profile   {profile.name}' + (f' (SQLite journal mode {journal})' if journal else ''))
+    click.echo(f'profile   {profile.name}')
     click.echo(f'computer  {node.label}: mpirun `{" ".join(node.get_mpirun_command())}`')
     used = {}
     for label, (plugin, _) in CODES.items():
