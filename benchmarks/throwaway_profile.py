@@ -27,5 +27,7 @@ def throwaway_profile(name: str, storage_backend: str = 'core.sqlite_dos') -> It
             storage_backend=storage_backend,
             storage_config=storage_config,
         )
+        # as `verdi presto` sets it: without a broker the runner polls its processes, by default every 60 s
+        get_config().set_option('runner.poll.interval', 1, scope=profile.name)
         load_profile(profile.name, allow_switch=True)
         yield Path(tmp)
