@@ -116,6 +116,21 @@ def test_held_out_errors_must_meet_the_targets():
     assert not verdict([{'iteration': 0}])[0]  # nothing explored
 
 
+def test_an_iteration_that_fitted_nothing_is_judged_by_the_potential_it_explored_with():
+    """An exploration that selects no frame leaves the potential as it was: its held-out errors carry on."""
+    fitted = good_row(0, potential_pk=11)
+    unchanged = {key: value for key, value in good_row(1).items() if not key.startswith('heldout')}
+    converged, reason, criteria = verdict([fitted, unchanged])
+    assert converged, reason
+    assert {item['name']: item['value'] for item in criteria}['force_rmse'] == 80.0
+    # the errors are those of the last potential fitted, not of an earlier one
+    worse = good_row(1, potential_pk=12, heldout_force_rmse=120.0)
+    assert not verdict([fitted, worse, {**unchanged, 'iteration': 2}])[0]
+    # a fit that could not be scored is not given an earlier potential's errors
+    unscored = {**unchanged, 'potential_pk': 13}
+    assert 'force_rmse' in verdict([fitted, unscored])[1]
+
+
 def test_budgets():
     assert budget_verdict(1, 10, 0.5, BUDGETS) is None
     assert budget_verdict(4, 10, 0.5, BUDGETS) == 'iteration budget spent (4 of 4)'
@@ -180,6 +195,30 @@ def test_held_out_split_is_stratified_seeded_and_keeps_every_kind():
     compressed = {f'compressed_{i:03d}': ('compressed', 'Cu1', 'static') for i in range(9)}
     assert split_held_out({**strata, **compressed}, 0.3, set(), seed=1) == split_held_out(strata, 0.3, set(), seed=1)
     assert structure_kind('it03_run_002_step00000450') == 'explored' and structure_kind('sqs_001') == 'sqs'
+
+
+def test_small_batches_keep_the_held_out_share_of_all_labels_not_half_of_each_batch():
+    """Batches of two frames (one per MD run) must not give one of their two labels away each time."""
+    first = {f'rattle_{i:03d}': ('rattle', 'Si1', 'static') for i in range(20)}
+    held = split_held_out(first, 0.15, set(), seed=0)
+    labels, held_count, per_batch = len(first), len(held), []
+    assert held_count == 3
+    for iteration in range(1, 11):
+        batch = {
+            f'it{iteration:02d}_run_00{run}_step00000010': ('explored', 'Si1', str(t))
+            for run, t in ((0, 300), (1, 900))
+        }
+        chosen = split_held_out(batch, 0.15, {'rattle'}, seed=iteration, labels_before=labels, held_before=held_count)
+        per_batch.append(len(chosen))
+        labels, held_count = labels + len(batch), held_count + len(chosen)
+    assert held_count == round(0.15 * labels) == 6  # 15 % of all 40 labels, not 3 + 10
+    assert max(per_batch) == 1 and per_batch.count(0) == 7
+    # an empty held-out set always gets one, and a batch never gives its last label
+    pair = {
+        'it01_run_000_step00000010': ('explored', 'Si1', '300'),
+        'it01_run_001_step00000010': ('explored', 'Si1', '900'),
+    }
+    assert len(split_held_out(pair, 0.15, set(), seed=0, labels_before=40, held_before=0)) == 1
 
 
 def test_frame_min_distance_keeps_crushed_frames_from_dft():

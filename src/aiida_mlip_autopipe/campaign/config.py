@@ -159,8 +159,8 @@ class Targets(_Section):
         0.15,
         gt=0.0,
         lt=0.5,
-        description='Share of every labelled batch kept out of training (stratified by kind, composition and '
-        "temperature) to score each iteration's potential.",
+        description='Share of all labels kept out of training, each batch topping the held-out set up to it '
+        "(stratified by kind, composition and temperature), to score each iteration's potential.",
     )
 
 

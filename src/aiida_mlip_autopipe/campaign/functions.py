@@ -24,7 +24,8 @@ def split_held_out_labels(labels: TrainingSet, parameters: orm.Dict) -> dict:
     """Split a labelled batch into ``train`` and ``held_out`` (never trained on), see ``rules.split_held_out``.
 
     ``parameters``: ``strata`` (key -> [kind, composition, temperature]; keys are the frames'
-    ``config_type``), ``fraction``, ``kinds_held`` (kinds the held-out set has already) and ``seed``.
+    ``config_type``), ``fraction``, ``kinds_held`` (kinds the held-out set has already), ``seed`` and,
+    optionally, ``labels_before`` and ``held_before`` (the labels so far, and those of them held out).
     """
     settings = parameters.get_dict()
     frames = labels.to_atoms()
@@ -32,7 +33,16 @@ def split_held_out_labels(labels: TrainingSet, parameters: orm.Dict) -> dict:
         atoms.info['config_type']: tuple(settings['strata'].get(atoms.info['config_type'], ['other']))
         for atoms in frames
     }
-    held = set(split_held_out(strata, settings['fraction'], set(settings['kinds_held']), settings['seed']))
+    held = set(
+        split_held_out(
+            strata,
+            settings['fraction'],
+            set(settings['kinds_held']),
+            settings['seed'],
+            settings.get('labels_before', 0),
+            settings.get('held_before', 0),
+        )
+    )
     return {
         'train': TrainingSet(frames=[atoms for atoms in frames if atoms.info['config_type'] not in held]),
         'held_out': TrainingSet(frames=[atoms for atoms in frames if atoms.info['config_type'] in held]),

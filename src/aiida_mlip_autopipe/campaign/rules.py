@@ -121,6 +121,30 @@ def describe_criteria(criteria: list[dict]) -> str:
     return '; '.join(parts)
 
 
+#: Held-out errors the stop rule reads from an iteration's row.
+HELD_OUT_ERRORS = ('heldout_force_rmse', 'heldout_energy_rmse')
+
+
+def with_current_scores(rows: list[dict]) -> list[dict]:
+    """Return the rows, each with the held-out errors of the potential its exploration ran.
+
+    An iteration that fitted nothing (the exploration before it selected no frame; its row has no
+    ``potential_pk``) explored with the last potential fitted, on the same held-out set: that
+    potential's errors are its own. Without this the stop rule found no errors there and started
+    counting its consecutive iterations again (seen 2026-12-02: a Si campaign met every criterion,
+    then selected nothing twice and ended on its budget).
+    """
+    current: dict = {}
+    completed = []
+    for row in rows:
+        if row.get('potential_pk') is not None:
+            current = {key: row.get(key) for key in HELD_OUT_ERRORS}
+            completed.append(row)
+        else:
+            completed.append({**row, **{key: value for key, value in current.items() if row.get(key) is None}})
+    return completed
+
+
 def convergence_verdict(
     rows: list[dict], targets, temperature_max: float, compositions: list[dict]
 ) -> tuple[bool, str, list[dict]]:
@@ -130,7 +154,7 @@ def convergence_verdict(
     ``targets.consecutive`` explored iterations: one good iteration is not enough, and a potential
     must stay good after the data its own exploration found were added.
     """
-    explored = [row for row in rows if row.get('runs_total')]
+    explored = [row for row in with_current_scores(rows) if row.get('runs_total')]
     if not explored:
         return False, 'not converged: nothing explored yet', []
     criteria = convergence_criteria(explored[-1], targets, temperature_max, compositions)
@@ -237,13 +261,19 @@ def structure_kind(key: str) -> str:
     return key.split('_', 1)[0]
 
 
-def split_held_out(strata: dict[str, tuple], fraction: float, kinds_held, seed: int) -> list[str]:
+def split_held_out(
+    strata: dict[str, tuple], fraction: float, kinds_held, seed: int, labels_before: int = 0, held_before: int = 0
+) -> list[str]:
     """Return the keys of a labelled batch to hold out (never trained on), stratified and seeded.
 
     ``strata`` maps each key to its stratum, a tuple whose first item is the kind (e.g. ``(kind,
-    composition, temperature)``). About ``fraction`` of the batch is held out (rounded; none of a
-    batch of one). A kind with at least :data:`HELD_OUT_MIN_KIND_SIZE` labels here and none in
-    ``kinds_held`` (the kinds the held-out set already has) gives one first; the rest is drawn
+    composition, temperature)``). The held-out set is kept at about ``fraction`` of every label so
+    far: of ``labels_before`` earlier labels ``held_before`` were held out, and this batch gives what
+    brings the whole to ``fraction`` (rounded), never its last label, and at least one while the
+    held-out set is empty. A batch of two frames thus goes to training unless the set falls behind,
+    instead of giving half of its labels away. A kind with at least :data:`HELD_OUT_MIN_KIND_SIZE`
+    labels here and none in ``kinds_held`` (the kinds the held-out set already has) gives one first
+    (beyond that share if need be); the rest is drawn
     round-robin over the strata, largest first, at random within each, so the held-out set
     follows the composition, temperature and kind mix of what was labelled. Kinds of
     :data:`TRAINING_ONLY_KINDS` are never held out.
@@ -253,7 +283,8 @@ def split_held_out(strata: dict[str, tuple], fraction: float, kinds_held, seed: 
     keys = sorted(key for key in strata if strata[key][0] not in TRAINING_ONLY_KINDS)
     if len(keys) < 2 or fraction <= 0:
         return []
-    target = min(len(keys) - 1, max(1, round(fraction * len(keys))))
+    wanted = round(fraction * (labels_before + len(keys))) - held_before
+    target = min(len(keys) - 1, max(0 if held_before else 1, wanted))
     rng = np.random.default_rng(seed)
     groups: dict[tuple, list[str]] = {}
     for key in keys:

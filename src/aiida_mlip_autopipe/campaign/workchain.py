@@ -263,6 +263,8 @@ class ActiveLearningWorkChain(WorkChain):
             'fraction': self.config.targets.held_out_fraction,
             'kinds_held': sorted({structure_kind(atoms.info['config_type']) for atoms in held}),
             'seed': self.config.seed + self.ctx.iteration,
+            'labels_before': sum(labelled.count for labelled in (self.ctx.training_set, self.ctx.held_out) if labelled),
+            'held_before': self.ctx.held_out.count if self.ctx.held_out is not None else 0,
         }
         split = split_held_out_labels(
             labels=labels,
