@@ -12,6 +12,7 @@ each distance and at the dense reference. Against the reference, per distance, i
   volume and the energy jumps; this is noise inside an equation of state;
 * ``cells``: the largest difference of the error between the two cells of the same crystal at the
   same volume (meV/atom): the same crystal labelled twice disagrees by this much;
+* ``offset``: the largest error itself (meV/atom);
 * ``CPU s``: pw.x CPU seconds of the whole series in both cells (pw.x's own count).
 
 The pw.x parameters are the labelling protocol's: cutoffs of the project's pseudopotential table at the
@@ -26,7 +27,6 @@ Usage (pw.x and Debian's pseudopotentials installed, as ``make setup`` does; not
 from __future__ import annotations
 
 import argparse
-import re
 import tempfile
 from pathlib import Path
 
@@ -35,6 +35,7 @@ from ase import Atoms
 from ase.build import bulk
 from ase.calculators.espresso import Espresso, EspressoProfile
 
+from aiida_mlip_autopipe.common.timing import pw_cpu_seconds
 from aiida_mlip_autopipe.labelling.protocol import kpoint_mesh
 from aiida_mlip_autopipe.pseudos import DEBIAN_PSEUDO_DIR, PROTOCOL_STRINGENCY, load_cutoff_table
 from aiida_mlip_autopipe.validation.eos import strained_series
@@ -84,8 +85,8 @@ def series_energies(atoms: Atoms, distance: float, input_data: dict, pseudos: di
             input_data=input_data,
         )
         energies.append(strained.get_potential_energy() / len(strained))
-        match = re.search(r'PWSCF\s*:\s*(?:(\d+)m\s*)?([\d.]+)s CPU', (folder / 'espresso.pwo').read_text())
-        cpu += 60 * float(match.group(1) or 0) + float(match.group(2)) if match else float('nan')
+        seconds = pw_cpu_seconds((folder / 'espresso.pwo').read_text())
+        cpu += float('nan') if seconds is None else seconds
     return energies, cpu
 
 
