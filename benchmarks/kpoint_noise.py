@@ -5,8 +5,9 @@ A potential cannot fit label noise, so the energy errors a campaign can reach, a
 bulk moduli (5 %) and formation energies (5 meV/atom), are bounded by it. For each element (default
 Al and Mg) the script computes with pw.x the equation-of-state series of the validation (volume
 strains -6 % to +6 %) of the element's reference crystal in two cells, the primitive one and a
-larger one of the same crystal (fcc: the conventional cube; hcp: the orthorhombic 4-atom cell), at
-each distance and at the dense reference. Against the reference, per distance, it prints:
+larger one of the same crystal (the conventional cube of a cubic crystal, the orthorhombic 4-atom
+cell of hcp; the cells of the campaign's label check), at each distance and at the dense reference.
+Against the reference, per distance, it prints:
 
 * ``jump``: the largest change of the error along one series (meV/atom): the mesh changes with the
   volume and the energy jumps; this is noise inside an equation of state;
@@ -32,10 +33,10 @@ from pathlib import Path
 
 import numpy as np
 from ase import Atoms
-from ase.build import bulk
 from ase.calculators.espresso import Espresso, EspressoProfile
 
 from aiida_mlip_autopipe.common.timing import pw_cpu_seconds
+from aiida_mlip_autopipe.labelling.consistency import reference_cells
 from aiida_mlip_autopipe.labelling.protocol import kpoint_mesh
 from aiida_mlip_autopipe.pseudos import DEBIAN_PSEUDO_DIR, PROTOCOL_STRINGENCY, load_cutoff_table
 from aiida_mlip_autopipe.validation.eos import strained_series
@@ -45,10 +46,8 @@ STRAINS = (-0.06, -0.036, -0.012, 0.0, 0.012, 0.036, 0.06)
 
 
 def crystal_cells(element: str) -> dict[str, Atoms]:
-    """Return the element's reference crystal in its primitive cell and in a larger cell of the same crystal."""
-    primitive = bulk(element)
-    larger = bulk(element, cubic=True) if len(primitive) == 1 else bulk(element, orthorhombic=True)
-    return {f'{len(primitive)}-atom': primitive, f'{len(larger)}-atom': larger}
+    """Return the element's reference crystal in its primitive and a larger cell, as the campaign's label check."""
+    return {f'{len(atoms)}-atom': atoms for atoms in reference_cells(element)}
 
 
 def pw_parameters(protocol: str, elements) -> tuple[dict, dict]:

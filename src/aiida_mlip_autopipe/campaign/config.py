@@ -352,6 +352,11 @@ class DftSettings(_Section):
     max_concurrent: int = Field(ge=1, description='pw.x runs at a time.')
     min_success_fraction: float = Field(ge=0, le=1, description='Fraction of each batch that must be labelled.')
     pseudo_family: str = Field('mlip-autopipe/debian-lda', description='aiida-pseudo family with cutoffs.')
+    check_labels: bool = Field(
+        True,
+        description="Before anything else, label each element's reference crystal in two cells at three volumes "
+        'and stop (exit 315) if they disagree by more than half of `targets.energy_rmse_mev_atom`: k-point noise.',
+    )
 
 
 class PacemakerMetadata(_Overrides):

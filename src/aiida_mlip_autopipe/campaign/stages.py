@@ -235,6 +235,31 @@ def labelling_builder(config: CampaignConfig, structures: dict):
     return builder
 
 
+def label_check_structures(config: CampaignConfig) -> dict[str, orm.StructureData]:
+    """Return the cells of the label check (:func:`~..labelling.consistency.check_cells`) of every element ASE knows."""
+    from ..labelling.consistency import check_cells
+
+    structures = {}
+    for element in config.elements:
+        try:
+            cells = check_cells(element)
+        except ValueError:
+            continue
+        structures.update({key: orm.StructureData(ase=atoms) for key, atoms in cells.items()})
+    return structures
+
+
+def label_check_result(config: CampaignConfig, labels) -> tuple[dict, str | None]:
+    """Return the per-element disagreement of the label check's ``labels`` and why it fails (None if it passes)."""
+    from ..labelling.consistency import cell_disagreement, inconsistency_reason
+    from ..labelling.protocol import protocol_kpoints_distance
+
+    energies = {atoms.info['config_type']: atoms.get_potential_energy() / len(atoms) for atoms in labels.iter_atoms()}
+    disagreement = cell_disagreement(energies)
+    distance = protocol_kpoints_distance(config.dft.protocol, config.dft.overrides.model_dump())
+    return disagreement, inconsistency_reason(disagreement, config.targets.energy_rmse_mev_atom, distance)
+
+
 def labelling_result(node) -> tuple:
     """Return the labels of a labelling node (a ``TrainingSet``, None when it gave none) and its failures by key."""
     labels = node.outputs.training_set if 'training_set' in node.outputs else None

@@ -89,6 +89,7 @@ class ActiveLearningWorkChain(WorkChain):
         )
         spec.outline(
             cls.setup,
+            if_(cls.should_check_labels)(cls.run_label_check, cls.inspect_label_check),
             if_(cls.should_generate)(cls.run_generation, cls.inspect_generation),
             if_(cls.should_screen)(cls.run_screening, cls.inspect_screening),
             cls.run_labelling,
@@ -140,6 +141,11 @@ class ActiveLearningWorkChain(WorkChain):
         spec.exit_code(312, 'ERROR_LABELLING_FAILED', message='labelling failed: {message}')
         spec.exit_code(313, 'ERROR_TRAINING_FAILED', message='training failed: {message}')
         spec.exit_code(314, 'ERROR_EXPLORATION_FAILED', message='exploration failed: {message}')
+        spec.exit_code(
+            315,
+            'ERROR_INCONSISTENT_LABELS',
+            message='labels too noisy for the energy target, nothing else was labelled: {reason}',
+        )
         spec.exit_code(401, 'ERROR_BUDGET_EXHAUSTED', message='{reason}; the best potential is still output')
         spec.exit_code(402, 'ERROR_VALIDATION_FAILED', message='converged, but validation failed: {failed}')
 
@@ -191,6 +197,41 @@ class ActiveLearningWorkChain(WorkChain):
         return (time.time() - self.ctx.start) / 3600
 
     # -- generation and screening ----------------------------------------------------------------
+
+    def should_check_labels(self):
+        """Check the labels' consistency first when pw.x labels and the campaign asks for it (the default)."""
+        return self.config.labeller == 'qe' and self.config.dft.check_labels
+
+    def run_label_check(self):
+        """Label each element's reference crystal in two cells at a few volumes (see ``labelling.consistency``)."""
+        structures = stages.label_check_structures(self.config)
+        for skipped in sorted(set(self.config.elements) - {key.split('_')[0] for key in structures}):
+            self.report(f'label check: ASE has no reference crystal of {skipped}; not checked')
+        if not structures:
+            return None
+        node = submit_once(self, stages.labelling_builder(self.config, structures), 'label_check')
+        self.ctx.dft_calculations += len(structures)
+        self.report(f'label check: {len(structures)} small cells: {node.process_label}<{node.pk}>')
+        return ToContext(label_check=node)
+
+    def inspect_label_check(self):
+        """Stop before anything else is labelled if the same crystal in two cells disagrees beyond the target."""
+        if 'label_check' not in self.ctx:
+            return None
+        labels, _ = stages.labelling_result(self.ctx.label_check)
+        if labels is None:
+            message = self.ctx.label_check.exit_message or self.ctx.label_check.process_state
+            return self.exit_codes.ERROR_LABELLING_FAILED.format(message=message)
+        disagreement, reason = stages.label_check_result(self.config, labels)
+        self.ctx.label_disagreement = disagreement
+        self.node.base.extras.set('label_disagreement', disagreement)
+        self.report(
+            'label check, two cells of the same crystal differ by (meV/atom): '
+            + ', '.join(f'{element} {value["mev_per_atom"]:.1f}' for element, value in disagreement.items())
+        )
+        if reason:
+            return self.exit_codes.ERROR_INCONSISTENT_LABELS.format(reason=reason)
+        return None
 
     def should_generate(self):
         """Generate unless the caller gave the first structures."""
@@ -552,6 +593,9 @@ class ActiveLearningWorkChain(WorkChain):
             'converged': self.ctx.converged,
             'stop_reason': self.ctx.stop_reason or 'converged',
             'dft_calculations': self.ctx.dft_calculations,
+            'label_disagreement_mev_per_atom': {
+                element: value['mev_per_atom'] for element, value in self.ctx.get('label_disagreement', {}).items()
+            },
         }
         self.out('summary', summarise_campaign(orm.Dict(summary), metadata={'call_link_label': 'summary'}))
         self.report(f'shipped {choice}: {potential.__class__.__name__}<{potential.pk}>')
