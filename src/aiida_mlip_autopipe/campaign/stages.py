@@ -235,18 +235,20 @@ def labelling_builder(config: CampaignConfig, structures: dict):
     return builder
 
 
-def label_check_structures(config: CampaignConfig) -> dict[str, orm.StructureData]:
-    """Return the cells of the label check (:func:`~..labelling.consistency.check_cells`) of every element ASE knows."""
+def label_check_structures(config: CampaignConfig) -> tuple[dict[str, orm.StructureData], list[str]]:
+    """Return the cells of the label check (:func:`~..labelling.consistency.check_cells`) and the elements
+    without a reference crystal in ASE (not checked)."""
     from ..labelling.consistency import check_cells
 
-    structures = {}
+    structures, skipped = {}, []
     for element in config.elements:
         try:
             cells = check_cells(element)
         except ValueError:
+            skipped.append(element)
             continue
         structures.update({key: orm.StructureData(ase=atoms) for key, atoms in cells.items()})
-    return structures
+    return structures, skipped
 
 
 def label_check_result(config: CampaignConfig, labels) -> tuple[dict, str | None]:

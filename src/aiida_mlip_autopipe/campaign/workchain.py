@@ -204,9 +204,9 @@ class ActiveLearningWorkChain(WorkChain):
 
     def run_label_check(self):
         """Label each element's reference crystal in two cells at a few volumes (see ``labelling.consistency``)."""
-        structures = stages.label_check_structures(self.config)
-        for skipped in sorted(set(self.config.elements) - {key.split('_')[0] for key in structures}):
-            self.report(f'label check: ASE has no reference crystal of {skipped}; not checked')
+        structures, skipped = stages.label_check_structures(self.config)
+        if skipped:
+            self.report(f'label check: ASE has no reference crystal of {", ".join(skipped)}; not checked')
         if not structures:
             return None
         node = submit_once(self, stages.labelling_builder(self.config, structures), 'label_check')

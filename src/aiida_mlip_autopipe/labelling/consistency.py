@@ -70,7 +70,7 @@ def cell_disagreement(energies_per_atom: dict[str, float]) -> dict[str, dict]:
     ``energies_per_atom`` maps the keys of :func:`check_cells` to energies per atom (eV); keys whose
     partner is missing (a failed run) are skipped. Values: ``{'mev_per_atom': ..., 'strain': ...}``.
     """
-    groups: dict[tuple[str, str], list[float]] = {}
+    groups: dict[tuple[str, float], list[float]] = {}
     for key, energy in energies_per_atom.items():
         element, _, tag = key.split('_')
         groups.setdefault((element, tag_strain(tag)), []).append(energy)
