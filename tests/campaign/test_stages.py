@@ -93,7 +93,7 @@ def test_fit_of_three_or_more_elements_has_functions_in_every_block(localhost):
     assert per_block(functions(five)) == [2]
 
 
-def test_final_refit_from_scratch_runs_the_full_iteration_count(localhost):
+def test_final_refit_from_scratch_runs_the_full_iteration_count_and_its_own_basis(localhost):
     """The loop's fits continue the previous potential; the final one starts from scratch and needs more."""
     from ase.build import bulk
 
@@ -115,6 +115,20 @@ def test_final_refit_from_scratch_runs_the_full_iteration_count(localhost):
     assert maxiter(True, **loop) == 500  # the balanced protocol's count, not the loop's shorter one
     assert maxiter(True, protocol='balanced', overrides={'pacemaker': {'parameters': {'maxiter': 800}}}) == 800
     assert maxiter(True, **loop, final_maxiter=1500) == 1500
+
+    def functions(final, **fit):
+        config = campaign_from_dict(
+            {'name': 'x', 'elements': ['Cu', 'Au'], 'codes': {'pacemaker': code.full_label}, 'fit': fit}
+        )
+        return stages.training_builder(config, training_set, final=final).pacemaker.parameters[
+            'number_of_functions_per_element'
+        ]
+
+    basis = {'number_of_functions_per_element': 24}
+    small = {'protocol': 'balanced', 'overrides': {'pacemaker': {'parameters': basis}}}
+    assert functions(False, **small, final_functions_per_element=60) == 24  # the loop keeps its basis
+    assert functions(True, **small, final_functions_per_element=60) == 60
+    assert functions(True, **small) == 24
 
 
 def test_a_portable_code_is_taken_without_a_computer(aiida_profile, tmp_path):

@@ -418,6 +418,13 @@ class FitSettings(_Section):
         "(`fit.overrides`), whichever is larger. A fit from scratch needs about as many as the loop's continued "
         'fits took together.',
     )
+    final_functions_per_element: int | None = Field(
+        None,
+        ge=1,
+        le=5000,
+        description="Basis size of the final refit; default: the loop's. A small basis keeps the loop's early "
+        'extrapolation grades meaningful; the potential that ships can need more once the data carries them.',
+    )
 
 
 class SwapSettings(_Section):

@@ -332,7 +332,8 @@ def training_builder(config: CampaignConfig, training_set, previous_potential=No
     (``CampaignConfig.fit_overrides``). With three or more elements and no
     ``number_of_functions_per_element`` in ``fit.overrides``, the basis has :func:`functions_per_element`
     functions per element (as many as the training set's rarest element allows). The ``final`` refit from
-    scratch runs ``fit.final_maxiter`` iterations, by default the larger of the protocol's and the loop's.
+    scratch runs ``fit.final_maxiter`` iterations, by default the larger of the protocol's and the loop's,
+    with ``fit.final_functions_per_element`` functions per element if given.
     """
     from ase.data import atomic_numbers
 
@@ -351,6 +352,8 @@ def training_builder(config: CampaignConfig, training_set, previous_potential=No
     if final:
         loop_maxiter = chosen.get('maxiter') or preset['maxiter']
         parameters['maxiter'] = config.fit.final_maxiter or max(preset['maxiter'], loop_maxiter)
+        if config.fit.final_functions_per_element:
+            parameters['number_of_functions_per_element'] = config.fit.final_functions_per_element
     return PacemakerWorkChain.get_builder_from_protocol(
         _code(config.codes.pacemaker, 'pacemaker'),
         training_set,
