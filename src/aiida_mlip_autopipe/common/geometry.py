@@ -1,4 +1,4 @@
-"""Geometry checks shared by the stages: shortest interatomic distance, atoms too close to be labelled."""
+"""Geometry shared by the stages: shortest interatomic distance, atoms too close to be labelled, volume scaling."""
 
 from __future__ import annotations
 
@@ -22,3 +22,10 @@ def too_close_reason(atoms: Atoms, min_distance: float) -> str | None:
     if shortest < min_distance:
         return f'atoms {shortest:.3f} A apart, closer than the minimum distance {min_distance:.3f} A'
     return None
+
+
+def volume_strained(atoms: Atoms, strain: float) -> Atoms:
+    """Return a copy of ``atoms`` scaled isotropically to ``(1 + strain)`` times its volume."""
+    strained = atoms.copy()
+    strained.set_cell(atoms.cell.array * (1 + strain) ** (1 / 3), scale_atoms=True)
+    return strained

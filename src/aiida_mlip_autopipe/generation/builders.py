@@ -14,6 +14,8 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 from ase import Atoms
 
+from ..common.geometry import volume_strained
+
 LOGGER = logging.getLogger(__name__)
 
 
@@ -115,12 +117,7 @@ def expand_to(atoms: Atoms, min_atoms: int, max_atoms: int) -> Atoms | None:
 
 def strain_series(atoms: Atoms, volume_strains: Iterable[float]) -> list[Atoms]:
     """Return copies of ``atoms`` scaled isotropically to ``(1 + strain)`` times its volume."""
-    structures = []
-    for strain in volume_strains:
-        strained = atoms.copy()
-        strained.set_cell(atoms.cell.array * (1 + strain) ** (1 / 3), scale_atoms=True)
-        structures.append(_tag(strained, volume_strain=round(float(strain), 6)))
-    return structures
+    return [_tag(volume_strained(atoms, strain), volume_strain=round(float(strain), 6)) for strain in volume_strains]
 
 
 def random_strains(atoms: Atoms, count: int, max_strain: float, rng: np.random.Generator) -> list[Atoms]:

@@ -13,6 +13,8 @@ from __future__ import annotations
 from ase import Atoms
 from ase.build import bulk
 
+from ..common.geometry import volume_strained
+
 #: Volume strains at which the two cells are compared (the mesh of each changes with the volume).
 CHECK_STRAINS = (-0.06, 0.0, 0.06)
 #: Largest disagreement between the two cells, as a share of the campaign's energy target.
@@ -45,13 +47,11 @@ def check_cells(element: str, strains=CHECK_STRAINS) -> dict[str, Atoms]:
     Keys are ``{element}_{atoms}atom_{strain tag}`` (link labels: letters, digits, underscores), e.g.
     ``Al_4atom_p6`` at +6 % (:func:`strain_tag`).
     """
-    cells = {}
-    for atoms in reference_cells(element):
-        for strain in strains:
-            scaled = atoms.copy()
-            scaled.set_cell(atoms.cell * (1 + strain) ** (1 / 3), scale_atoms=True)
-            cells[f'{element}_{len(atoms)}atom_{strain_tag(strain)}'] = scaled
-    return cells
+    return {
+        f'{element}_{len(atoms)}atom_{strain_tag(strain)}': volume_strained(atoms, strain)
+        for atoms in reference_cells(element)
+        for strain in strains
+    }
 
 
 def strain_tag(strain: float) -> str:

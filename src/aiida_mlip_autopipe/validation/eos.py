@@ -17,6 +17,8 @@ from ase.data import atomic_numbers, reference_states
 from ase.eos import EquationOfState
 from ase.units import GPa
 
+from ..common.geometry import volume_strained
+
 #: Volume strains of the EOS points (fractions of the reference volume).
 VOLUME_STRAINS = (-0.06, -0.03, 0.0, 0.03, 0.06)
 #: Atoms in the conventional cubic cell, by lattice symmetry.
@@ -50,12 +52,7 @@ def reference_cell(elements: list[str]) -> dict[str, Atoms]:
 
 def strained_series(atoms: Atoms, strains=VOLUME_STRAINS) -> list[Atoms]:
     """Return copies of ``atoms`` isotropically scaled to the given volume strains."""
-    series = []
-    for strain in strains:
-        scaled = atoms.copy()
-        scaled.set_cell(atoms.cell * (1 + strain) ** (1 / 3), scale_atoms=True)
-        series.append(scaled)
-    return series
+    return [volume_strained(atoms, strain) for strain in strains]
 
 
 def fit_eos(volumes, energies) -> dict[str, float]:
