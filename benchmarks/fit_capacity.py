@@ -46,23 +46,22 @@ from ase.io import read, write
 from aiida_mlip_autopipe.labelling.protocol import kpoint_mesh
 from aiida_mlip_autopipe.pseudos import DEBIAN_PSEUDO_DIR
 from aiida_mlip_autopipe.training.pacemaker_io import (
-    EnergyWeighting,
     PacemakerParameters,
     write_pacemaker_dataframe,
     write_pacemaker_input,
 )
+from aiida_mlip_autopipe.training.workchain import PacemakerWorkChain
 from aiida_mlip_autopipe.validation.eos import VOLUME_STRAINS, fit_eos, strained_series
 
 sys.path.insert(0, str(Path(__file__).parent))
 from kpoint_noise import pw_parameters
 
-#: The fit of the Si trial campaign (examples/campaign_si.yaml): balanced protocol, 24 functions, 300 iterations.
+#: The fit of the Si campaign (examples/campaign_si.yaml): the balanced protocol with 24 functions and 300
+#: iterations, no test split (every label is scored).
 BASE = {
+    **PacemakerWorkChain.get_protocol_inputs('balanced')['pacemaker']['parameters'],
     'number_of_functions_per_element': 24,
-    'cutoff': 5.5,
     'maxiter': 300,
-    'force_weight': 0.05,
-    'weighting': {'energy': 'convex_hull', 'de': 1.0, 'df': 1.0, 'de_up': 1000.0, 'wlow': None},
     'test_size': 0.0,
 }
 #: Variant name -> changes to BASE.
@@ -177,10 +176,7 @@ def fit(frames, element: str, changes: dict, folder: Path, pacemaker: Path):
     """Fit ``frames`` with BASE plus ``changes``; return the potential's predictions (:data:`EVALUATE`) and the fit's
     seconds."""
     folder.mkdir(parents=True, exist_ok=True)
-    values = {**BASE, **changes}
-    if values.get('weighting'):
-        values['weighting'] = EnergyWeighting(**values['weighting'])
-    parameters = PacemakerParameters(**values)
+    parameters = PacemakerParameters(**{**BASE, **changes})
     write_pacemaker_dataframe(frames, folder / 'data.pckl.gzip')
     write_pacemaker_input(folder / 'input.yaml', parameters, [element], structure_count=len(frames))
     start = time.time()
