@@ -18,13 +18,14 @@ of the campaign's fit parameters and prints, per variant:
 
 Labels are cached in ``--workdir`` (keyed by element, distance and protocol), so a second run fits only.
 ``--frames FILE`` fits a training set of its own instead (e.g. a campaign's exported
-``training_set.extxyz``); the columns that need the DFT series are then left out.
+``training_set.extxyz``); the columns that need the DFT series are then left out. ``--functions N ...``
+adds the base fit with N functions per element to the variants.
 pw.x runs one MPI process per structure, two structures at a time; pacemaker one at a time.
 
 Usage (after ``make setup``; nothing else running)::
 
     .venv/bin/python benchmarks/fit_capacity.py --pacemaker PACEMAKER [--element Si] [--kpoints-distance 0.45]
-        [--frames training_set.extxyz] [--variants base ...]
+        [--frames training_set.extxyz] [--variants base ...] [--functions 32 48 ...]
 """
 
 from __future__ import annotations
@@ -207,7 +208,10 @@ def main():
     parser.add_argument('--workdir', type=Path, default=Path('/tmp/fit-capacity'))
     parser.add_argument('--pacemaker', type=Path, required=True, help='the pacemaker executable')
     parser.add_argument('--frames', type=Path, help='fit these labelled frames (extxyz, e.g. an export) instead')
+    parser.add_argument('--functions', type=int, nargs='*', default=[], help='also fit BASE with these basis sizes')
     args = parser.parse_args()
+    variants = {name: VARIANTS[name] for name in args.variants}
+    variants.update({f'{size}-functions': {'number_of_functions_per_element': size} for size in args.functions})
     if args.frames:
         frames, series = read(args.frames, index=':'), []
         print(f'{args.element}: {len(frames)} structures of {args.frames}')
@@ -222,9 +226,9 @@ def main():
         f'{"variant":16s} {"train E":>8s} {"train F":>8s} {"EOS E":>7s} {"B err":>7s} {"a A":>7s} {"B GPa":>7s} '
         f'{"C11":>7s} {"C12":>7s} functions     s'
     )
-    for name in args.variants:
+    for name, changes in variants.items():
         folder = args.workdir / f'fit-{args.element}-{name}'
-        predicted, seconds = fit(frames, args.element, VARIANTS[name], folder, args.pacemaker)
+        predicted, seconds = fit(frames, args.element, changes, folder, args.pacemaker)
         sizes = np.array([len(atoms) for atoms in frames])
         errors = (predicted['energies'] - [atoms.get_potential_energy() for atoms in frames]) / sizes
         errors -= errors.mean()
