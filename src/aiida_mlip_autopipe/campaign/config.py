@@ -449,7 +449,17 @@ class ExplorationSettings(_Section):
     gamma_upper: float = Field(gt=0, description='A run halts when the grade exceeds this.')
     max_selected: int = Field(ge=1, description='Structures selected for labelling per iteration.')
     min_atoms: int = Field(
-        32, ge=1, description='MD cells are repeated to at least this many atoms; selected frames have this size.'
+        32,
+        ge=1,
+        description='MD cells are repeated to at least this many atoms; selected frames have this size unless '
+        '`label_atoms` is smaller.',
+    )
+    label_atoms: int | None = Field(
+        None,
+        ge=1,
+        description="Label a periodic fragment of at most this many atoms (whole repeats of the MD cell's "
+        'starting cell, at least one) around the atom of largest gamma instead of a larger selected frame: '
+        'explore in cells as large as the validation MD at the cost of small labels. Default: whole frames.',
     )
     selection: Literal['maxvol', 'farthest_point'] = Field(
         'maxvol',

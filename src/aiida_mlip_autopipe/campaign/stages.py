@@ -437,6 +437,7 @@ def exploration_builder(
             'method': exploration.selection,
             'label_above_upper': exploration.label_above_upper,
             'min_distance': frame_min_distance(config.elements),
+            'label_atoms': exploration.label_atoms,
         }
     )
     builder.seed = orm.Int(config.seed + iteration)

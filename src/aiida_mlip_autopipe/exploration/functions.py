@@ -148,7 +148,7 @@ def parse_lammps_md(
     for name, values in run.series.items():
         series.set_array(name, values)
     outputs['series'] = series
-    trajectory = frames_to_trajectory(run.frames)
+    trajectory = frames_to_trajectory(run.frames, structure.get_ase())
     if trajectory is not None:
         outputs['candidates'] = trajectory
     if run.final is not None:

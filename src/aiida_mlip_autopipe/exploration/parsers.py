@@ -16,6 +16,7 @@ from aiida import orm
 from aiida_lammps.parsers.raw import LammpsRawParser
 from ase import Atoms
 
+from .fragments import lattice_repeats
 from .inputs import DUMP_NAME, FINAL_DUMP_NAME, LOG_NAME, SERIES_NAME, MdParameters
 from .outputs import parse_dump, parse_log, parse_series, summarise_run
 
@@ -120,12 +121,15 @@ def read_md_run(
     return run
 
 
-def frames_to_trajectory(frames) -> orm.TrajectoryData | None:
+def frames_to_trajectory(frames, start=None) -> orm.TrajectoryData | None:
     """Return a ``TrajectoryData`` of ``frames`` with arrays ``gamma`` and ``numbers``; ``None`` if empty.
 
     Atom swaps change which element sits on which atom from frame to frame, so the elements of every
     frame are kept in the array ``numbers`` (the trajectory's ``symbols`` are those of the first
-    frame). Frames whose atom count differs from the first (lost atoms) are left out.
+    frame). Frames whose atom count differs from the first (lost atoms) are left out. With the run's
+    ``start`` cell (ASE atoms, in the frames' atom order) that repeats a smaller one, the arrays ``repeats``
+    (:func:`~.fragments.lattice_repeats`) and ``sites`` (its fractional positions) are added: what the
+    selection needs to cut fragments.
     """
     if not frames:
         return None
@@ -141,6 +145,11 @@ def frames_to_trajectory(frames) -> orm.TrajectoryData | None:
     )
     trajectory.set_array('gamma', np.array([atoms.arrays['gamma'] for atoms in frames]))
     trajectory.set_array('numbers', np.array([atoms.numbers for atoms in frames], dtype=int))
+    if start is not None and len(start) == len(symbols):
+        repeats = lattice_repeats(start)
+        if repeats.prod() > 1:
+            trajectory.set_array('repeats', repeats)
+            trajectory.set_array('sites', start.get_scaled_positions(wrap=True))
     return trajectory
 
 

@@ -41,6 +41,7 @@ from ase import Atoms
 from ..common.duplicates import descriptor_duplicates
 from ..common.geometry import min_interatomic_distance
 from ..common.sampling import farthest_point_sampling
+from .fragments import cut_fragment
 
 LOGGER = logging.getLogger(__name__)
 
@@ -294,6 +295,7 @@ SELECTION_DEFAULTS = {
     'min_distance': 1.5,
     'seed': 0,
     'max_candidates': 5000,
+    'label_atoms': None,
 }
 SELECTION_METHODS = ('maxvol', 'farthest_point')
 
@@ -313,8 +315,36 @@ def frames_from_arrays(arrays: dict) -> list[Atoms]:
         atoms.arrays['gamma'] = np.asarray(gamma[i], dtype=float)
         atoms.info['step'] = int(steps[i])
         atoms.info['max_gamma'] = float(np.max(gamma[i]))
+        if 'sites' in arrays:
+            atoms.arrays['site'] = np.asarray(arrays['sites'], dtype=float)
+            atoms.info['repeats'] = [int(value) for value in arrays['repeats']]
         frames.append(atoms)
     return frames
+
+
+def fragments_of(frame: Atoms, max_atoms: int, gamma_lower: float, limit: int) -> list[Atoms]:
+    """Return periodic fragments of ``frame`` (at most ``max_atoms`` atoms each, :func:`~.fragments.cut_fragment`)
+    around its atoms of largest gamma: the largest first, then each next atom at or above ``gamma_lower`` that
+    no earlier fragment holds, at most ``limit``. Each carries its atoms' ``gamma`` and ``info['max_gamma']``
+    = its centre's. ``[frame]`` when the frame is not larger or its starting cell repeats nothing (no
+    ``site`` array)."""
+    if len(frame) <= max_atoms or 'site' not in frame.arrays:
+        return [frame]
+    gamma = frame.arrays['gamma']
+    fragments, held = [], set()
+    for centre in np.argsort(-gamma, kind='stable'):
+        if len(fragments) == limit or (fragments and gamma[centre] < gamma_lower):
+            break
+        if int(centre) in held:
+            continue
+        fragment = cut_fragment(frame, frame.info['repeats'], frame.arrays['site'], int(centre), max_atoms)
+        taken = fragment.info['fragment']['atoms']
+        held.update(taken)
+        fragment.arrays['gamma'] = gamma[taken]
+        fragment.info.update(step=frame.info['step'], max_gamma=float(gamma[centre]))
+        fragment.info['fragment'].update(centre_gamma=float(gamma[centre]), frame_atoms=len(frame))
+        fragments.append(fragment)
+    return fragments
 
 
 def screen_frames(frames: list[Atoms], settings: dict) -> tuple[list[int], dict[int, tuple[str, str]]]:
@@ -398,6 +428,30 @@ def check_selection_settings(parameters: dict) -> dict:
     return settings
 
 
+def _fragment_candidates(frames: list, keys: list, candidates: list, reasons: dict, settings: dict) -> list[int]:
+    """Replace each candidate frame larger than ``label_atoms`` by its fragments (:func:`fragments_of`, at most
+    ``max_selected`` per frame), appended to ``frames`` and ``keys`` (``<frame key>_atom<centre>``); return
+    the new candidates. A fragment with atoms closer than ``min_distance`` (where its faces meet) is dropped."""
+    pool = []
+    for index in candidates:
+        fragments = fragments_of(
+            frames[index], int(settings['label_atoms']), float(settings['gamma_lower']), int(settings['max_selected'])
+        )
+        if fragments == [frames[index]]:
+            pool.append(index)
+            continue
+        reasons[index] = ('fragmented', f'labelled as {len(fragments)} fragments of <= {settings["label_atoms"]} atoms')
+        for fragment in fragments:
+            frames.append(fragment)
+            keys.append(f'{keys[index]}_atom{fragment.info["fragment"]["centre"]:05d}')
+            distance = min_interatomic_distance(fragment)
+            if distance < settings['min_distance']:
+                reasons[len(frames) - 1] = ('too_close', f'fragment atoms {distance:.2f} A apart')
+            else:
+                pool.append(len(frames) - 1)
+    return pool
+
+
 def choose_frames(runs: dict[str, list[Atoms]], parameters: dict, files: dict) -> tuple[dict[str, Atoms], dict]:
     """Select at most ``max_selected`` explored frames to label next.
 
@@ -405,9 +459,11 @@ def choose_frames(runs: dict[str, list[Atoms]], parameters: dict, files: dict) -
     the potential's (``yaml``, ``asi``). Frames outside the trust window ``gamma_lower <= gamma <
     gamma_upper`` (frames at or above ``gamma_upper`` only when ``label_above_upper``) or with atoms
     closer than ``min_distance`` are not candidates; the ``method`` (``maxvol`` or ``farthest_point``)
-    picks among the rest. Returns the selected frames keyed ``<run>_step<step>`` (link-label safe) and
-    the selection report: the selected frames with their gamma, every other frame with the reason it
-    was not taken, counts and the settings.
+    picks among the rest. With ``label_atoms``, a candidate larger than that is replaced by periodic
+    fragments around its atoms of largest gamma (:func:`fragments_of`) before the method picks: what is
+    selected, and labelled, are fragments. Returns the selected frames keyed ``<run>_step<step>``
+    (link-label safe) and the selection report: the selected frames with their gamma (and fragment),
+    every other frame with the reason it was not taken, counts and the settings.
     """
     settings = check_selection_settings(parameters)
     frames, keys = [], []
@@ -416,6 +472,8 @@ def choose_frames(runs: dict[str, list[Atoms]], parameters: dict, files: dict) -
             frames.append(atoms)
             keys.append(f'{run}_step{atoms.info["step"]:08d}')
     candidate_indices, reasons = screen_frames(frames, settings)
+    if settings['label_atoms']:
+        candidate_indices = _fragment_candidates(frames, keys, candidate_indices, reasons, settings)
     selected = []
     if candidate_indices:
         selected, picked_reasons = select_candidates(frames, candidate_indices, settings, files)
@@ -425,6 +483,9 @@ def choose_frames(runs: dict[str, list[Atoms]], parameters: dict, files: dict) -
         atoms = Atoms(frames[index].get_chemical_symbols(), frames[index].positions, cell=frames[index].cell, pbc=True)
         chosen[keys[index]] = atoms
         report[keys[index]] = {'rank': rank, 'max_gamma': frames[index].info['max_gamma'], 'atoms': len(atoms)}
+        if 'fragment' in frames[index].info:
+            fragment = frames[index].info['fragment']
+            report[keys[index]]['fragment'] = {key: value for key, value in fragment.items() if key != 'atoms'}
     dropped = {keys[index]: {'reason': reason, 'detail': detail} for index, (reason, detail) in sorted(reasons.items())}
     counts = {'frames': len(frames), 'candidates': len(candidate_indices), 'selected': len(selected)}
     for entry in dropped.values():

@@ -62,7 +62,14 @@ class Schedule(BaseModel):
 #: Inputs of ``LammpsMdWorkChain`` exposed here under their own names and passed to every MD run.
 MD_INPUTS = ('code', 'potential', 'options')
 #: Keys of the ``selection`` input (the rest of the selection parameters come from the other inputs).
-SELECTION_SETTINGS = ('method', 'label_above_upper', 'duplicate_tolerance', 'min_distance', 'max_candidates')
+SELECTION_SETTINGS = (
+    'method',
+    'label_above_upper',
+    'duplicate_tolerance',
+    'min_distance',
+    'max_candidates',
+    'label_atoms',
+)
 
 
 def composition_of(structure: orm.StructureData) -> dict[str, float]:
@@ -106,6 +113,9 @@ def validate_inputs(inputs, _):
         method = selection.get('method', SELECTION_DEFAULTS['method'])
         if method not in SELECTION_METHODS:
             return f'`selection.method`: `{method}` is not one of {", ".join(SELECTION_METHODS)}'
+        label_atoms = selection.get('label_atoms')
+        if label_atoms is not None and (not isinstance(label_atoms, int) or label_atoms < 1):
+            return f'`selection.label_atoms`: {label_atoms!r}; give a positive number of atoms or leave it out'
     return python_options_error(inputs)
 
 
@@ -146,7 +156,8 @@ class ExplorationWorkChain(WorkChain):
             valid_type=orm.Dict,
             required=False,
             help='Selection settings: method (`maxvol` or `farthest_point`), label_above_upper (frames at or above '
-            'gamma_upper become candidates), min_distance (A), max_candidates, duplicate_tolerance (farthest_point).',
+            'gamma_upper become candidates), min_distance (A), max_candidates, duplicate_tolerance (farthest_point), '
+            'label_atoms (a larger frame is replaced by its periodic fragment around its atom of largest gamma).',
         )
         spec.input('max_concurrent', valid_type=orm.Int, default=lambda: orm.Int(4), help='MD runs at a time.')
         spec.input(

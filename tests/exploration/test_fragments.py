@@ -1,0 +1,123 @@
+"""Periodic fragments of large MD cells: the repeats of a starting cell, the cut, and the selection that labels them."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from ase.build import bulk
+from ase.calculators.emt import EMT
+from ase.neighborlist import neighbor_list
+
+from aiida_mlip_autopipe.exploration.fragments import cut_fragment, fragment_size, lattice_repeats
+
+from .conftest import FIXTURE, cuau_cell
+
+
+def _thermal(atoms, stdev=0.1, seed=0):
+    frame = atoms.copy()
+    frame.positions += np.random.default_rng(seed).normal(0.0, stdev, frame.positions.shape)
+    return frame
+
+
+def test_lattice_repeats_finds_how_often_the_starting_cell_repeats_a_smaller_one():
+    assert lattice_repeats(bulk('Si', cubic=True).repeat((4, 4, 4))).tolist() == [4, 4, 4]
+    # a decorated, rattled cell repeats only as often as it was repeated; alone it repeats nothing
+    base = cuau_cell(0.25, repeat=(2, 1, 1), seed=1)
+    base.rattle(0.05, seed=2)
+    assert lattice_repeats(base.repeat((3, 2, 1))).tolist() == [3, 2, 1]
+    assert lattice_repeats(base).tolist() == [1, 1, 1]
+
+
+def test_fragment_size_grows_along_the_shortest_vector_within_the_limits():
+    assert fragment_size((4, 4, 4), 8, (20.0, 20.0, 20.0), 16).tolist() == [2, 1, 1]
+    assert fragment_size((4, 4, 4), 8, (20.0, 20.0, 20.0), 64).tolist() == [2, 2, 2]
+    assert fragment_size((4, 4, 4), 8, (20.0, 20.0, 20.0), 4).tolist() == [1, 1, 1]  # at least one block
+    assert fragment_size((1, 4, 4), 8, (5.0, 20.0, 20.0), 32).tolist() == [1, 2, 2]  # no more than the repeats
+
+
+def test_a_fragment_of_a_repeated_cell_is_the_repeated_starting_cell_wherever_it_is_cut():
+    """Cut around any atom, a fragment of an undisplaced repetition of a rattled, decorated cell is that cell
+    repeated (same EMT energy): every atom lands at its own site, none twice, across the cell's boundary."""
+    base = cuau_cell(0.25, repeat=(1, 1, 1), seed=3)
+    base.rattle(0.05, seed=4)
+    big = base.repeat((3, 3, 3))
+    big.positions += 0.4  # a small drift, and atoms wrapped across the cell's faces as LAMMPS dumps them
+    big.wrap()
+    start = base.repeat((3, 3, 3))
+    repeats, sites = lattice_repeats(start), start.get_scaled_positions()
+    for centre in range(0, len(big), 7):
+        fragment = cut_fragment(big, repeats, sites, centre, 8)
+        assert len(fragment) == 8 and fragment.info['fragment']['blocks'] == [2, 1, 1]
+        reference = base.repeat(fragment.info['fragment']['blocks'])
+        fragment.calc, reference.calc = EMT(), EMT()
+        assert fragment.get_potential_energy() == pytest.approx(reference.get_potential_energy(), abs=1e-8), centre
+
+
+def test_the_fragment_keeps_the_environment_of_its_centre_atom():
+    """In a thermal frame the centre atom sits in the middle of the fragment with its real first shell (the
+    bonds that make its gamma), at the frame's distances, whichever atom it is."""
+    start = bulk('Si', cubic=True).repeat((4, 4, 4))
+    repeats, sites = lattice_repeats(start), start.get_scaled_positions()
+    frame = _thermal(start)
+    for centre in (0, 77, 300, 511):
+        fragment = cut_fragment(frame, repeats, sites, centre, 16)
+        assert len(fragment) == 16 and fragment.info['fragment']['blocks'] == [2, 1, 1]
+        inside = fragment.info['fragment']['atoms'].index(centre)
+        first, distances = neighbor_list('id', frame, 3.0)
+        expected = np.sort(distances[first == centre])
+        first, distances = neighbor_list('id', fragment, 3.0)
+        assert len(expected) == 4
+        assert np.sort(distances[first == inside]) == pytest.approx(expected, abs=1e-9)
+        assert np.all(np.abs(fragment.get_scaled_positions()[inside] - 0.5) < 0.05)
+
+
+def test_the_selection_labels_the_fragment_around_the_highest_gamma(aiida_profile):
+    """With `label_atoms`, a 108-atom candidate frame is replaced by its 8-atom fragment around the atom of
+    largest gamma before MaxVol picks; the trajectory of the MD run carries the sites of its starting cell."""
+    from aiida_mlip_autopipe.common.python_task import trajectory_arrays
+    from aiida_mlip_autopipe.exploration.parsers import frames_to_trajectory
+    from aiida_mlip_autopipe.exploration.selection import choose_frames, frames_from_arrays
+
+    start = cuau_cell(0.25, repeat=(1, 1, 1), seed=5).repeat((3, 3, 3))
+    frames = []
+    for index, hot in enumerate((11, 50, 97)):
+        frame = _thermal(start, 0.25, seed=index)  # hot enough to be new to the fixture potential
+        frame.arrays['gamma'] = np.full(len(frame), 1.2)
+        frame.arrays['gamma'][hot] = 4.0 + index
+        frame.info['step'] = 100 * (index + 1)
+        frames.append(frame)
+    arrays = trajectory_arrays(frames_to_trajectory(frames, start))
+    assert arrays['repeats'] == [3, 3, 3]
+    runs = {'run_000': frames_from_arrays(arrays)}
+    files = {'yaml': str(FIXTURE / 'potential.yaml'), 'asi': str(FIXTURE / 'potential.asi')}
+    parameters = {'gamma_lower': 1.5, 'gamma_upper': 10.0, 'max_selected': 3, 'label_atoms': 8}
+    chosen, report = choose_frames(runs, parameters, files)
+    assert chosen and all(len(atoms) == 8 for atoms in chosen.values())
+    for key, entry in report['selected'].items():
+        step, centre = (int(part) for part in key.split('_step')[1].split('_atom'))
+        assert entry['fragment']['centre'] == centre == (11, 50, 97)[step // 100 - 1]
+        assert entry['fragment']['frame_atoms'] == 108 and entry['fragment']['blocks'] == [2, 1, 1]
+    assert {entry['reason'] for entry in report['not_selected'].values()} >= {'fragmented'}
+    # without `label_atoms` the whole frames are labelled
+    chosen, _ = choose_frames(runs, {**parameters, 'label_atoms': None}, files)
+    assert chosen and all(len(atoms) == 108 for atoms in chosen.values())
+
+
+def test_a_frame_gives_a_fragment_per_extrapolative_region():
+    """Two distant atoms above gamma_lower give two fragments (largest gamma first); an atom inside the first
+    fragment gives none of its own; atoms below gamma_lower none; at most `limit`."""
+    from aiida_mlip_autopipe.exploration.selection import fragments_of
+
+    start = bulk('Si', cubic=True).repeat((4, 4, 4))
+    frame = _thermal(start)
+    frame.arrays['site'] = start.get_scaled_positions()
+    frame.info.update(repeats=[4, 4, 4], step=10)
+    neighbour = int(np.argsort(frame.get_distances(0, range(len(frame)), mic=True))[1])
+    far = int(np.argmax(frame.get_distances(0, range(len(frame)), mic=True)))
+    frame.arrays['gamma'] = np.full(len(frame), 1.0)
+    frame.arrays['gamma'][[0, neighbour, far]] = [9.0, 8.0, 3.0]
+    fragments = fragments_of(frame, 16, 1.5, limit=8)
+    assert [fragment.info['fragment']['centre'] for fragment in fragments] == [0, far]
+    assert [fragment.info['max_gamma'] for fragment in fragments] == [9.0, 3.0]
+    assert len(fragments_of(frame, 16, 1.5, limit=1)) == 1
+    assert fragments_of(frame, 512, 1.5, limit=8) == [frame]  # not larger than the limit: the whole frame
