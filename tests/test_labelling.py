@@ -327,3 +327,30 @@ def test_pools_never_exceed_the_kpoints_with_two_processes(pw_code, pseudo_famil
     assert re.search(r'K-points division:\s+npool\s+=\s+2', outputs['mesh'])
     assert 'parallelization' not in calculations['gamma'].inputs
     assert calculations['mesh'].inputs.parallelization.get_dict() == {'npool': 2}
+
+
+def test_the_last_structures_of_a_batch_share_the_free_places_of_the_window(pw_code, pseudo_family):
+    """A batch of one with two places: its run takes both as two MPI processes (two k-point pools); the
+    saturation still counts two cores, one per place."""
+    from aiida_mlip_autopipe.common.timing import code_run
+
+    results, node = run_get_node(
+        DftLabellingWorkChain,
+        structures=structures(only=bulk('Al', 'fcc', a=4.05)),
+        code=pw_code,
+        protocol=orm.Str('fast'),
+        overrides=orm.Dict({'kpoints_distance': 0.75}),
+        max_concurrent=orm.Int(2),
+    )
+    assert node.exit_status == 0, results['failures'].get_dict()
+    run = pw_runs(node)['only']
+    calculation = _pw_calculations(run)[0]
+    assert run.base.extras.get('window_places') == 2
+    assert calculation.get_option('resources')['num_mpiprocs_per_machine'] == 2
+    assert calculation.inputs.parallelization.get_dict() == {'npool': 2}
+    assert code_run(calculation).processes == 2
+    timing = node.base.extras.get('core_saturation')
+    assert timing['cores'] == 2 and timing['runs'] == 1
+    assert 'only` (1 atoms, 2 places of the window)' in '\n'.join(
+        log.message for log in orm.Log.collection.get_logs_for(node)
+    )

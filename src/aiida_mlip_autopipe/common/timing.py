@@ -186,17 +186,25 @@ def code_run(node) -> CodeRun | None:
 def labelling_saturation(node) -> dict | None:
     """Return how busy a labelling work chain kept its cores with pw.x, or ``None`` without pw.x runs.
 
-    ``cores`` = ``max_concurrent`` x the MPI processes of one pw.x run; the batch runs from the work
-    chain's creation to the end of its last pw.x run (``core_saturation``, see there). Also returns
+    ``cores`` = ``max_concurrent`` x the MPI processes of one place of the window (a run that took
+    several places, extra ``window_places`` of its ``PwBaseWorkChain``, has that many times the processes);
+    the batch runs from the work chain's creation to the end of its last pw.x run (``core_saturation``,
+    see there). Also returns
     ``pw_cpu_seconds``, ``wall_seconds`` and the number of ``runs`` (every ``PwCalculation``,
     restarts included). A batch still running counts up to its last finished run.
     """
     calculations = [child for child in node.called_descendants if child.process_type == PW_PROCESS_TYPE]
-    runs = [run for run in map(code_run, calculations) if run is not None]
+    runs, place_processes = [], []
+    for calculation in calculations:
+        run = code_run(calculation)
+        if run is not None:
+            runs.append(run)
+            places = calculation.caller.base.extras.get('window_places', 1) if calculation.caller else 1
+            place_processes.append(max(1, run.processes // places))
     if not runs:
         return None
     max_concurrent = node.inputs.max_concurrent.value if 'max_concurrent' in node.inputs else 1
-    cores = max_concurrent * max(run.processes for run in runs)
+    cores = max_concurrent * max(place_processes)
     start, end = node.ctime.timestamp(), max(run.end for run in runs)
     saturation = core_saturation(runs, cores, start, end)
     return {

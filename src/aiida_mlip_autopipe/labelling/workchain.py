@@ -62,11 +62,18 @@ def validate_inputs(inputs, _):
     return None
 
 
+def widened_resources(processes: int) -> dict:
+    """Return the ``metadata.options`` of a pw.x run on ``processes`` MPI processes of one machine."""
+    return {'resources': {'num_machines': 1, 'num_mpiprocs_per_machine': processes}}
+
+
 class DftLabellingWorkChain(WorkChain):
     """Label structures with ``PwBaseWorkChain`` runs and collect the results in one ``TrainingSet``.
 
     ``max_concurrent`` runs go at a time, in a rolling window: as soon as any run ends, the next
-    structure is submitted (see :meth:`fill_window`). At the end the work chain's extra
+    structure is submitted (see :meth:`fill_window`); when fewer structures are left than free places
+    in the window, they share those places as MPI processes (k-point pools), so that the last runs of
+    a batch, and a batch of one, keep every core busy. At the end the work chain's extra
     ``core_saturation`` records how busy pw.x kept the cores (``core_saturation``, ``cores``,
     ``pw_cpu_seconds``, ``wall_seconds``, ``runs``). Structures with atoms closer than
     ``min_distance`` are refused before DFT. A structure whose run fails is recorded in the
@@ -176,6 +183,7 @@ class DftLabellingWorkChain(WorkChain):
         }
         self.ctx.pending = sorted(costs, key=lambda key: (-costs[key], key))
         self.ctx.running = {}
+        self.ctx.width = {}  # places of the window each running structure holds
         self.ctx.labelled = {}
         self.ctx.failures = {}
         self.ctx.relaxations = {}
@@ -205,29 +213,44 @@ class DftLabellingWorkChain(WorkChain):
         overrides = self.inputs.overrides.get_dict() if 'overrides' in self.inputs else {}
         per_structure = self.inputs.structure_overrides.get_dict() if 'structure_overrides' in self.inputs else {}
         options = self.inputs.options.get_dict() if 'options' in self.inputs else None
-        while self.ctx.pending and len(self.ctx.running) < self.inputs.max_concurrent.value:
+        if 'width' not in self.ctx:  # a checkpoint of a version without it: one place per run
+            self.ctx.width = {key: 1 for key in self.ctx.running}
+        while self.ctx.pending and sum(self.ctx.width.values()) < self.inputs.max_concurrent.value:
+            free = self.inputs.max_concurrent.value - sum(self.ctx.width.values())
             key = self.ctx.pending.pop(0)
+            width = max(1, free // (len(self.ctx.pending) + 1))
             structure = self.inputs.structures[key]
+            run_options = options
+            if width > 1:
+                run_options = deep_merge(options or {}, widened_resources(self._processes_per_run(options) * width))
             builder = get_pw_builder(
                 self.inputs.code,
                 structure,
                 self.ctx.family,
                 protocol=self.inputs.protocol.value,
                 overrides=deep_merge(overrides, per_structure.get(key, {})),
-                options=options,
+                options=run_options,
                 relax=key in self.ctx.relax,
             )
             node = submit_once(self, builder, f'label_{key}')
-            node.base.extras.set('structure_key', key)
+            node.base.extras.set_many({'structure_key': key, 'window_places': width})
             self.ctx.running[key] = node.pk
+            self.ctx.width[key] = width
             what = 'relaxation' if key in self.ctx.relax else 'label'
+            spread = f', {width} places of the window' if width > 1 else ''
             self.report(
-                f'submitted {node.process_label}<{node.pk}> for the {what} of `{key}` ({len(structure.sites)} atoms)'
+                f'submitted {node.process_label}<{node.pk}> for the {what} of `{key}` ({len(structure.sites)} atoms'
+                f'{spread})'
             )
         running = {key: orm.load_node(pk) for key, pk in self.ctx.running.items()}
         if any(node.is_terminated for node in running.values()):
             return None  # one ended already (e.g. taken after a restart): sort it out before waiting
         return ToContext(**{f'{WINDOW}.{key}': node for key, node in running.items()})
+
+    def _processes_per_run(self, options: dict | None) -> int:
+        """Return the MPI processes of one run: ``options``' resources, else the computer's default, else 1."""
+        processes = (options or {}).get('resources', {}).get('num_mpiprocs_per_machine')
+        return int(processes or self.inputs.code.computer.get_default_mpiprocs_per_machine() or 1)
 
     def _on_awaitable_finished(self, awaitable) -> None:
         """Resume at the first running child to end, not after all of them (aiida-core's ``WorkChain`` waits for all).
@@ -253,6 +276,7 @@ class DftLabellingWorkChain(WorkChain):
             if not node.is_terminated:
                 continue
             del self.ctx.running[key]
+            self.ctx.width.pop(key, None)
             outputs = _label_outputs(node, relaxed=key in self.ctx.relax)
             if outputs is not None:
                 self.ctx.labelled[key] = outputs
