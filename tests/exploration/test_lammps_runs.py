@@ -149,3 +149,33 @@ def test_exploration_work_chain_selects_structures_to_label(lmp_code, python_cod
     again, again_report = choose_frames(runs, selection.inputs.parameters.get_dict(), files)
     assert sorted(again) == sorted(structures)
     assert again_report == report['selection']
+
+
+def test_large_cells_are_labelled_as_fragments_around_their_highest_gamma(lmp_code, python_code, cuau_potential):
+    """A 108-atom cell (a Cu3Au cube repeated 3x3x3) explored hot, with `label_atoms`: what is selected are 8-atom
+    periodic fragments, each around the atom of largest gamma of its frame as the MD run dumped it."""
+    builder = ExplorationWorkChain.get_builder()
+    builder.code = lmp_code
+    builder.python_code = python_code
+    builder.potential = cuau_potential
+    builder.structures = {'cu3au': orm.StructureData(ase=cuau_cell(0.25, repeat=(1, 1, 1)).repeat((3, 3, 3)))}
+    builder.schedule = orm.Dict({'ensemble': 'npt', 'temperatures': [2500], 'steps': 1000, 'timestep_fs': 2.0})
+    builder.gamma_lower = orm.Float(1.5)
+    builder.gamma_upper = orm.Float(5.0)
+    builder.max_selected = orm.Int(3)
+    builder.selection = orm.Dict({'label_atoms': 8, 'label_above_upper': True})
+    results, node = run_get_node(builder)
+    assert node.is_finished_ok, node.exit_message
+    (run,) = [child for child in node.called if child.process_label == 'LammpsMdWorkChain']
+    candidates = run.outputs.candidates
+    assert candidates.get_array('repeats').tolist() == [3, 3, 3]
+    selected = results['report']['selection']['selected']
+    assert 1 <= len(results['structures']) <= 3
+    for key, structure in results['structures'].items():
+        assert re.fullmatch(r'run_000_step\d{8}_atom\d{5}', key)
+        assert len(structure.sites) == 8
+        fragment = selected[key]['fragment']
+        assert fragment['frame_atoms'] == 108 and fragment['blocks'] == [2, 1, 1]
+        frame = list(candidates.get_stepids()).index(int(key.split('_step')[1][:8]))
+        gamma = candidates.get_array('gamma')[frame]
+        assert fragment['centre_gamma'] == pytest.approx(gamma[fragment['centre']]) and gamma[fragment['centre']] >= 1.5
