@@ -9,9 +9,9 @@ export PROFILE VENV
 setup:
 	bash scripts/setup.sh
 
-# The main job: a small real Cu-Au campaign (pw.x, pacemaker, lmp) in the foreground
+# The main job: a real Si campaign (pw.x, pacemaker, lmp) in the foreground, to convergence and validation
 demo: setup
-	$(VENV)/bin/verdi -p $(PROFILE) run examples/submit_campaign.py examples/campaign_cuau.yaml --foreground --export demo_export
+	$(VENV)/bin/verdi -p $(PROFILE) run examples/submit_campaign.py examples/campaign_si.yaml --foreground --export demo_export
 
 # The first labelling tutorial: five structures with pw.x
 demo-labelling: setup
