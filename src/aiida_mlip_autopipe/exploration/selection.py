@@ -437,7 +437,7 @@ def _fragment_candidates(frames: list, keys: list, candidates: list, reasons: di
         fragments = fragments_of(
             frames[index], int(settings['label_atoms']), float(settings['gamma_lower']), int(settings['max_selected'])
         )
-        if fragments == [frames[index]]:
+        if fragments[0] is frames[index]:  # not larger than label_atoms, or not a repeated cell
             pool.append(index)
             continue
         reasons[index] = ('fragmented', f'labelled as {len(fragments)} fragments of <= {settings["label_atoms"]} atoms')

@@ -183,7 +183,6 @@ class DftLabellingWorkChain(WorkChain):
         }
         self.ctx.pending = sorted(costs, key=lambda key: (-costs[key], key))
         self.ctx.running = {}
-        self.ctx.width = {}  # places of the window each running structure holds
         self.ctx.labelled = {}
         self.ctx.failures = {}
         self.ctx.relaxations = {}
@@ -213,10 +212,7 @@ class DftLabellingWorkChain(WorkChain):
         overrides = self.inputs.overrides.get_dict() if 'overrides' in self.inputs else {}
         per_structure = self.inputs.structure_overrides.get_dict() if 'structure_overrides' in self.inputs else {}
         options = self.inputs.options.get_dict() if 'options' in self.inputs else None
-        if 'width' not in self.ctx:  # a checkpoint of a version without it: one place per run
-            self.ctx.width = {key: 1 for key in self.ctx.running}
-        while self.ctx.pending and sum(self.ctx.width.values()) < self.inputs.max_concurrent.value:
-            free = self.inputs.max_concurrent.value - sum(self.ctx.width.values())
+        while self.ctx.pending and (free := self.inputs.max_concurrent.value - self._places_held()) > 0:
             key = self.ctx.pending.pop(0)
             width = max(1, free // (len(self.ctx.pending) + 1))
             structure = self.inputs.structures[key]
@@ -233,9 +229,9 @@ class DftLabellingWorkChain(WorkChain):
                 relax=key in self.ctx.relax,
             )
             node = submit_once(self, builder, f'label_{key}')
+            width = node.base.extras.get('window_places', width)  # a replay takes the run as it was submitted
             node.base.extras.set_many({'structure_key': key, 'window_places': width})
             self.ctx.running[key] = node.pk
-            self.ctx.width[key] = width
             what = 'relaxation' if key in self.ctx.relax else 'label'
             spread = f', {width} places of the window' if width > 1 else ''
             self.report(
@@ -246,6 +242,10 @@ class DftLabellingWorkChain(WorkChain):
         if any(node.is_terminated for node in running.values()):
             return None  # one ended already (e.g. taken after a restart): sort it out before waiting
         return ToContext(**{f'{WINDOW}.{key}': node for key, node in running.items()})
+
+    def _places_held(self) -> int:
+        """Return the places of the window the running structures hold (extra ``window_places`` of each run)."""
+        return sum(orm.load_node(pk).base.extras.get('window_places', 1) for pk in self.ctx.running.values())
 
     def _processes_per_run(self, options: dict | None) -> int:
         """Return the MPI processes of one run: ``options``' resources, else the computer's default, else 1."""
@@ -276,7 +276,6 @@ class DftLabellingWorkChain(WorkChain):
             if not node.is_terminated:
                 continue
             del self.ctx.running[key]
-            self.ctx.width.pop(key, None)
             outputs = _label_outputs(node, relaxed=key in self.ctx.relax)
             if outputs is not None:
                 self.ctx.labelled[key] = outputs
