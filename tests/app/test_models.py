@@ -30,6 +30,7 @@ def test_default_campaign_is_valid_and_filled_from_the_protocol():
         'min_atoms': 32,
         'selection': 'maxvol',
         'label_above_upper': False,
+        'label_atoms': None,
         'ramp_iterations': 2,
         'temperature_margin': 0.2,
         'barostat': 'iso',

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from aiida import orm
 from aiida.engine import ProcessState, ToContext, WorkChain, while_
 
@@ -73,7 +75,8 @@ class DftLabellingWorkChain(WorkChain):
     ``max_concurrent`` runs go at a time, in a rolling window: as soon as any run ends, the next
     structure is submitted (see :meth:`fill_window`); when fewer structures are left than free places
     in the window, they share those places as MPI processes (k-point pools), so that the last runs of
-    a batch, and a batch of one, keep every core busy. At the end the work chain's extra
+    a batch, and a batch of one, keep every core busy (on the local machine, never more processes than
+    its cores). At the end the work chain's extra
     ``core_saturation`` records how busy pw.x kept the cores (``core_saturation``, ``cores``,
     ``pw_cpu_seconds``, ``wall_seconds``, ``runs``). Structures with atoms closer than
     ``min_distance`` are refused before DFT. A structure whose run fails is recorded in the
@@ -214,11 +217,14 @@ class DftLabellingWorkChain(WorkChain):
         options = self.inputs.options.get_dict() if 'options' in self.inputs else None
         while self.ctx.pending and (free := self.inputs.max_concurrent.value - self._places_held()) > 0:
             key = self.ctx.pending.pop(0)
+            processes = self._processes_per_run(options)
             width = max(1, free // (len(self.ctx.pending) + 1))
+            if self.inputs.code.computer.transport_type == 'core.local':  # mpirun refuses more ranks than cores
+                width = max(1, min(width, (os.cpu_count() or 1) // processes))
             structure = self.inputs.structures[key]
             run_options = options
             if width > 1:
-                run_options = deep_merge(options or {}, widened_resources(self._processes_per_run(options) * width))
+                run_options = deep_merge(options or {}, widened_resources(processes * width))
             builder = get_pw_builder(
                 self.inputs.code,
                 structure,
