@@ -157,22 +157,33 @@ def test_the_lower_held_out_error_ships_even_when_it_is_not_the_last():
         best_iteration([good_row(0)], {0: math.nan})
 
 
-def test_final_refit_ships_only_when_lower_and_its_own_md_did_not_halt():
+def test_final_refit_ships_when_its_own_md_did_not_halt_and_it_is_lower_or_within_the_targets():
     stable = {'runs_total': 15, 'runs_halted': 0, 'runs_failed': 0}
-    ships, reason = refit_ships(9.9, 11.4, stable)
+    targets = Targets(force_rmse_mev_a=50.0, energy_rmse_mev_atom=5.0, high_gamma_fraction=0.05)
+    ships, reason = refit_ships({'force_rmse': 9.9, 'energy_rmse': 9.0}, 11.4, stable, targets)
     assert ships and '9.9 meV/A, its exploration 15 runs without a halt' in reason
     # lower held-out error, but one run of its MD halted (or failed, or it never ran MD): not shipped
-    assert refit_ships(9.9, 11.4, stable | {'runs_halted': 1}) == (
+    assert refit_ships({'force_rmse': 9.9}, 11.4, stable | {'runs_halted': 1}, targets) == (
         False,
         'final refit (9.9 meV/A) not shipped: its exploration had 1 halted and 0 failed runs of 15',
     )
-    assert not refit_ships(9.9, 11.4, stable | {'runs_failed': 2})[0]
-    assert not refit_ships(9.9, 11.4, None)[0]
-    assert not refit_ships(9.9, 11.4, {'runs_total': 0})[0]
-    # stable but not better, or not scored
-    assert refit_ships(11.4, 11.4, stable) == (False, 'final refit (11.4 meV/A) not below it')
-    assert not refit_ships(math.nan, 11.4, stable)[0]
-    assert not refit_ships(None, 11.4, stable)[0]
+    assert not refit_ships({'force_rmse': 9.9}, 11.4, stable | {'runs_failed': 2}, targets)[0]
+    assert not refit_ships({'force_rmse': 9.9}, 11.4, None, targets)[0]
+    assert not refit_ships({'force_rmse': 9.9}, 11.4, {'runs_total': 0}, targets)[0]
+    # not below the best iteration's, but within the campaign's targets: the production fit ships
+    ships, reason = refit_ships({'force_rmse': 45.0, 'energy_rmse': 1.5}, 40.0, stable, targets)
+    assert ships and 'within the targets' in reason
+    assert refit_ships({'force_rmse': 45.0, 'energy_rmse': 1.5}, 40.0, stable | {'runs_halted': 1}, targets)[0] is False
+    # neither below it nor within a target: the force, or the energy (also when the energy was not scored)
+    ships, reason = refit_ships({'force_rmse': 55.0, 'energy_rmse': 1.5}, 40.0, stable, targets)
+    assert not ships and 'force 55.0 > 50 meV/A' in reason
+    ships, reason = refit_ships({'force_rmse': 45.0, 'energy_rmse': 6.0}, 40.0, stable, targets)
+    assert not ships and 'energy 6.0 > 5 meV/atom' in reason
+    assert not refit_ships({'force_rmse': 45.0}, 40.0, stable, targets)[0]
+    assert refit_ships({'force_rmse': 45.0}, 40.0, stable, targets.model_copy(update={'energy_rmse_mev_atom': None}))[0]
+    # not scored
+    assert not refit_ships({'force_rmse': math.nan}, 11.4, stable, targets)[0]
+    assert not refit_ships(None, 11.4, stable, targets)[0]
 
 
 def test_held_out_split_is_stratified_seeded_and_keeps_every_kind():

@@ -408,7 +408,8 @@ class FitSettings(_Section):
     )
     final_refit: bool = Field(
         description="After the loop, fit once more from scratch on every label and run the last iteration's MD "
-        'with it; ship it only if no run halted and its held-out force error is lower.'
+        'with it; it ships if none of those runs halted and its held-out errors are within the targets or below '
+        "the best iteration's.",
     )
     final_maxiter: int | None = Field(
         None,

@@ -203,26 +203,39 @@ def explored_stably(exploration: dict | None) -> bool:
     return bool(exploration.get('runs_total')) and not unstable
 
 
-def refit_ships(refit_force: float | None, best_force: float, exploration: dict | None) -> tuple[bool, str]:
+def refit_ships(refit: dict | None, best_force: float, exploration: dict | None, targets) -> tuple[bool, str]:
     """Return whether the final refit from scratch ships instead of the best iteration's potential, and why.
 
-    The iterations' rule holds for it too: it ships only when the MD of the last iteration's schedule ran
-    with it without a halted or failed run (a potential no MD has run is not known to be stable), and its
-    held-out force RMSE ``refit_force`` is below the best iteration's ``best_force``.
+    The final refit is the campaign's production fit (every label, the final basis and iterations, as
+    DP-GEN's and pacemaker's workflows end with a longer fit of the final data), so it ships when the
+    campaign accepts it: the MD of the last iteration's schedule ran with it without a halted or failed
+    run (a potential no MD has run is not known to be stable), and its held-out errors ``refit``
+    (``force_rmse``, ``energy_rmse``) meet the campaign's ``targets``, the bar the loop's potentials met to
+    converge, or its force error is below the best iteration's ``best_force``. Otherwise the best
+    iteration's potential ships.
     """
-    if refit_force is None or not _finite(refit_force):
+    force = (refit or {}).get('force_rmse')
+    if not _finite(force):
         return False, 'final refit not scored'
     if not explored_stably(exploration):
         exploration = exploration or {}
         return False, (
-            f'final refit ({refit_force:.1f} meV/A) not shipped: its exploration had '
+            f'final refit ({force:.1f} meV/A) not shipped: its exploration had '
             f'{exploration.get("runs_halted") or 0} halted and {exploration.get("runs_failed") or 0} failed runs '
             f'of {exploration.get("runs_total") or 0}'
         )
-    if refit_force >= best_force:
-        return False, f'final refit ({refit_force:.1f} meV/A) not below it'
-    runs = exploration['runs_total']
-    return True, f'final refit from scratch: {refit_force:.1f} meV/A, its exploration {runs} runs without a halt'
+    runs = f'its exploration {exploration["runs_total"]} runs without a halt'
+    if force < best_force:
+        return True, f'final refit from scratch: {force:.1f} meV/A, {runs}'
+    energy = refit.get('energy_rmse')
+    unmet = []
+    if force > targets.force_rmse_mev_a:
+        unmet.append(f'force {force:.1f} > {targets.force_rmse_mev_a:g} meV/A')
+    if targets.energy_rmse_mev_atom is not None and not (_finite(energy) and energy <= targets.energy_rmse_mev_atom):
+        unmet.append(f'energy {energy} > {targets.energy_rmse_mev_atom:g} meV/atom')
+    if unmet:
+        return False, f'final refit ({force:.1f} meV/A) neither below it nor within the targets ({"; ".join(unmet)})'
+    return True, f'final refit from scratch: {force:.1f} meV/A, within the targets, {runs}'
 
 
 def best_iteration(rows: list[dict], scores: dict) -> tuple[int, str]:

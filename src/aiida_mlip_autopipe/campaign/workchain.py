@@ -120,7 +120,8 @@ class ActiveLearningWorkChain(WorkChain):
             'potential',
             valid_type=AcePotential,
             help='The potential that ships: lowest held-out force error among the stable iterations '
-            '(see `rules.best_iteration`), or the final refit when it is better and stable in its MD.',
+            '(see `rules.best_iteration`), or the final refit when stable in its MD and better or within the '
+            'targets (`rules.refit_ships`).',
         )
         spec.output('training_set', valid_type=TrainingSet, help='The labels the shipped potential was fitted on.')
         spec.output(
@@ -536,11 +537,12 @@ class ActiveLearningWorkChain(WorkChain):
             choice = f'iteration_{iteration:02d}'
             if FINAL_REFIT in scores:
                 ships, why = refit_ships(
-                    scores[FINAL_REFIT].get('force_rmse'),
+                    scores[FINAL_REFIT],
                     forces[iteration],
                     self.ctx.get('final_exploration_report'),
+                    self.config.targets,
                 )
-                choice, reason = (FINAL_REFIT, f'{why}; below {reason}') if ships else (choice, f'{reason}; {why}')
+                choice, reason = (FINAL_REFIT, f'{why}; instead of {reason}') if ships else (choice, f'{reason}; {why}')
             self.ctx.shipped = (choice, reason)
         self.report(f'ships {self.ctx.shipped[0]}: {self.ctx.shipped[1]}')
 
