@@ -98,6 +98,13 @@ def test_the_selection_labels_the_fragment_around_the_highest_gamma(aiida_profil
         assert entry['fragment']['centre'] == centre == (11, 50, 97)[step // 100 - 1]
         assert entry['fragment']['frame_atoms'] == 108 and entry['fragment']['blocks'] == [2, 1, 1]
     assert {entry['reason'] for entry in report['not_selected'].values()} >= {'fragmented'}
+    # a frame whose atoms no longer sit on the starting cell's sites gives no fragment: it is dropped with
+    # its reason (too large to label whole), the others are still fragmented
+    broken = runs['run_000'][0]
+    broken.arrays['site'] = np.tile(broken.arrays['site'][11], (len(broken), 1))
+    chosen, report = choose_frames(runs, parameters, files)
+    assert report['not_selected']['run_000_step00000100']['reason'] == 'fragment_failed'
+    assert chosen and all(len(atoms) == 8 and '_step00000100' not in key for key, atoms in chosen.items())
     # without `label_atoms` the whole frames are labelled
     chosen, _ = choose_frames(runs, {**parameters, 'label_atoms': None}, files)
     assert chosen and all(len(atoms) == 108 for atoms in chosen.values())

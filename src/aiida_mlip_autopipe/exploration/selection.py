@@ -431,12 +431,20 @@ def check_selection_settings(parameters: dict) -> dict:
 def _fragment_candidates(frames: list, keys: list, candidates: list, reasons: dict, settings: dict) -> list[int]:
     """Replace each candidate frame larger than ``label_atoms`` by its fragments (:func:`fragments_of`, at most
     ``max_selected`` per frame), appended to ``frames`` and ``keys`` (``<frame key>_atom<centre>``); return
-    the new candidates. A fragment with atoms closer than ``min_distance`` (where its faces meet) is dropped."""
+    the new candidates. A fragment with atoms closer than ``min_distance`` (where its faces meet) is dropped, and
+    so is a frame no fragment can be cut from (reason ``fragment_failed``; it is too large to label whole)."""
     pool = []
     for index in candidates:
-        fragments = fragments_of(
-            frames[index], int(settings['label_atoms']), float(settings['gamma_lower']), int(settings['max_selected'])
-        )
+        try:
+            fragments = fragments_of(
+                frames[index],
+                int(settings['label_atoms']),
+                float(settings['gamma_lower']),
+                int(settings['max_selected']),
+            )
+        except ValueError as exception:  # its atoms left the starting cell's lattice of sites: not labelled whole
+            reasons[index] = ('fragment_failed', f'no fragment of <= {settings["label_atoms"]} atoms: {exception}')
+            continue
         if fragments[0] is frames[index]:  # not larger than label_atoms, or not a repeated cell
             pool.append(index)
             continue
