@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import subprocess
@@ -14,7 +15,7 @@ from aiida.engine import run_get_node
 from aiida.plugins import CalculationFactory
 from ase.build import bulk
 
-from aiida_mlip_autopipe.labelling.workchain import DftLabellingWorkChain, _pw_calculations
+from aiida_mlip_autopipe.labelling.workchain import DftLabellingWorkChain, _pw_calculations, window_places
 
 from .conftest import cu3au
 
@@ -240,7 +241,7 @@ def pw_runs(node) -> dict:
 
 def test_rolling_window_submits_the_next_structure_as_soon_as_any_run_ends(pw_code, pseudo_family):
     """Two runs at a time, the costliest first (its key sorts last): while it runs, the fast ones follow each other
-    in the other slot."""
+    in the other slot (four structures: two full rounds, so each takes one place)."""
     from aiida_mlip_autopipe.benchmark.overhead import overhead_report
     from aiida_mlip_autopipe.campaign.stages import labelling_core_saturation
     from aiida_mlip_autopipe.common.timing import pw_cpu_seconds
@@ -248,7 +249,10 @@ def test_rolling_window_submits_the_next_structure_as_soon_as_any_run_ends(pw_co
     results, node = run_get_node(
         DftLabellingWorkChain,
         structures=structures(
-            z_slow=bulk('Al', 'fcc', a=4.05, cubic=True), b_fast0=bulk('Al', 'fcc', a=3.98), b_fast1=bulk('Al', 'fcc')
+            z_slow=bulk('Al', 'fcc', a=4.05, cubic=True),
+            b_fast0=bulk('Al', 'fcc', a=3.98),
+            b_fast1=bulk('Al', 'fcc'),
+            b_fast2=bulk('Al', 'fcc', a=4.1),
         ),
         code=pw_code,
         protocol=orm.Str('fast'),
@@ -257,14 +261,18 @@ def test_rolling_window_submits_the_next_structure_as_soon_as_any_run_ends(pw_co
         max_concurrent=orm.Int(2),
     )
     assert node.exit_status == 0, node.exit_message
-    assert results['training_set'].count == 3
+    assert results['training_set'].count == 4
     runs = pw_runs(node)
+    assert {run.base.extras.get('window_places') for run in runs.values()} == {1}
     # a run ends when its parser made its output parameters
     ends = {key: run.outputs.output_parameters.ctime for key, run in runs.items()}
     starts = {key: run.ctime for key, run in runs.items()}
-    # the third structure was submitted when the first fast one ended, while the slow one still ran: batches of two
+    # each fast structure was submitted when the one before it ended, while the slow one still ran: batches of two
     # would have waited for the slow one
-    assert starts['z_slow'] < starts['b_fast0'] < ends['b_fast0'] <= starts['b_fast1'] < ends['z_slow']
+    fast = sorted((key for key in runs if key != 'z_slow'), key=starts.get)
+    assert starts['z_slow'] < starts[fast[0]]
+    for first, then in itertools.pairwise(fast):
+        assert ends[first] <= starts[then] < ends['z_slow']
     # never more than two at once
     for key, start in starts.items():
         assert sum(starts[other] <= start < ends[other] for other in runs if other != key) <= 1
@@ -275,7 +283,7 @@ def test_rolling_window_submits_the_next_structure_as_soon_as_any_run_ends(pw_co
     calculations = [next(c for c in run.called if isinstance(c, orm.CalcJobNode)) for run in runs.values()]
     outputs = [calc.outputs.retrieved.base.repository.get_object_content('aiida.out') for calc in calculations]
     pw_cpu = sum(pw_cpu_seconds(text) for text in outputs)
-    assert timing['cores'] == 2 and timing['runs'] == 3
+    assert timing['cores'] == 2 and timing['runs'] == 4
     assert timing['pw_cpu_seconds'] == pytest.approx(pw_cpu, abs=0.1)
     assert 0 < pw_cpu <= pw_seconds + 0.1
     # the batch ends when the last pw.x run ended (its files retrieved, a moment before they are parsed)
@@ -288,9 +296,9 @@ def test_rolling_window_submits_the_next_structure_as_soon_as_any_run_ends(pw_co
     assert labelling_core_saturation(node) == timing['core_saturation']  # the campaign table's `busy` column
     report = '\n'.join(log.message for log in orm.Log.collection.get_logs_for(node))
     assert f'pw.x kept 2 cores {100 * timing["core_saturation"]:.0f} % busy' in report
-    # the overhead benchmark on this node: code time is the union of the three pw.x runs, within the wall time
+    # the overhead benchmark on this node: code time is the union of the four pw.x runs, within the wall time
     overhead = overhead_report(node)
-    assert overhead.runs == 3 and not overhead.unknown_runs
+    assert overhead.runs == 4 and not overhead.unknown_runs
     assert ends['z_slow'].timestamp() - starts['z_slow'].timestamp() < overhead.wall_seconds
     slow_seconds = runs['z_slow'].outputs.output_parameters['wall_time_seconds']
     assert slow_seconds - 1e-6 <= overhead.code_seconds <= min(pw_seconds, overhead.wall_seconds) + 1e-6
@@ -329,28 +337,43 @@ def test_pools_never_exceed_the_kpoints_with_two_processes(pw_code, pseudo_famil
     assert calculations['mesh'].inputs.parallelization.get_dict() == {'npool': 2}
 
 
-def test_the_last_structures_of_a_batch_share_the_free_places_of_the_window(pw_code, pseudo_family):
-    """A batch of one with two places: its run takes both as two MPI processes (two k-point pools); the
-    saturation still counts two cores, one per place."""
+def test_window_places_give_the_leftover_of_full_rounds_the_whole_window():
+    assert window_places(1, 2, widest=2) == [2]
+    assert window_places(3, 2, widest=2) == [2, 1, 1]  # the costliest alone on both places, then a full round
+    assert window_places(4, 2, widest=2) == [1, 1, 1, 1]
+    assert window_places(7, 4, widest=4) == [2, 1, 1, 1, 1, 1, 1]  # three share four places, then a full round
+    assert window_places(2, 5, widest=2) == [2, 2]  # never more than the cores of the local machine
+    assert window_places(0, 2, widest=2) == []
+
+
+def test_the_costliest_structure_of_an_uneven_batch_takes_the_whole_window(pw_code, pseudo_family):
+    """Three structures, two places: the costliest runs first on both as two MPI processes (two k-point pools), then
+    the other two side by side on one each; the saturation still counts two cores, one per place."""
     from aiida_mlip_autopipe.common.timing import code_run
 
     results, node = run_get_node(
         DftLabellingWorkChain,
-        structures=structures(only=bulk('Al', 'fcc', a=4.05)),
+        structures=structures(
+            wide=bulk('Al', 'fcc', a=4.05, cubic=True), one=bulk('Al', 'fcc', a=4.0), two=bulk('Al', 'fcc', a=4.1)
+        ),
         code=pw_code,
         protocol=orm.Str('fast'),
         overrides=orm.Dict({'kpoints_distance': 0.75}),
         max_concurrent=orm.Int(2),
     )
     assert node.exit_status == 0, results['failures'].get_dict()
-    run = pw_runs(node)['only']
-    calculation = _pw_calculations(run)[0]
-    assert run.base.extras.get('window_places') == 2
+    runs = pw_runs(node)
+    assert {key: run.base.extras.get('window_places') for key, run in runs.items()} == {'wide': 2, 'one': 1, 'two': 1}
+    calculation = _pw_calculations(runs['wide'])[0]
     assert calculation.get_option('resources')['num_mpiprocs_per_machine'] == 2
     assert calculation.inputs.parallelization.get_dict() == {'npool': 2}
     assert code_run(calculation).processes == 2
+    assert all('parallelization' not in _pw_calculations(runs[key])[0].inputs for key in ('one', 'two'))
+    # the two small ones went together, after the wide one had ended
+    end = runs['wide'].outputs.output_parameters.ctime
+    assert end <= runs['one'].ctime and end <= runs['two'].ctime
     timing = node.base.extras.get('core_saturation')
-    assert timing['cores'] == 2 and timing['runs'] == 1
-    assert 'only` (1 atoms, 2 places of the window)' in '\n'.join(
+    assert timing['cores'] == 2 and timing['runs'] == 3
+    assert 'wide` (4 atoms, 2 places of the window)' in '\n'.join(
         log.message for log in orm.Log.collection.get_logs_for(node)
     )

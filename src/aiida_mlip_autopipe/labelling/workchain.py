@@ -64,6 +64,20 @@ def validate_inputs(inputs, _):
     return None
 
 
+def window_places(count: int, places: int, widest: int) -> list[int]:
+    """Return the places of the window each of ``count`` queued structures takes, in queue order (costliest first).
+
+    The structures that do not fill a whole window (``count % places`` of them, or all of a batch smaller than the
+    window) go first and share all ``places``; the rest take one place each, so the window ends on full rounds
+    instead of on one run beside idle places. No structure takes more than ``widest`` places. The plan depends on
+    the batch alone, not on when runs end, so a run's MPI processes (and so its label, to the last digit) are the
+    same in every run of the same campaign, interrupted or not.
+    """
+    leftover = count % places
+    shares = [places // leftover + (index < places % leftover) for index in range(leftover)] if leftover else []
+    return [min(share, widest) for share in shares] + [1] * (count - leftover)
+
+
 def widened_resources(processes: int) -> dict:
     """Return the ``metadata.options`` of a pw.x run on ``processes`` MPI processes of one machine."""
     return {'resources': {'num_machines': 1, 'num_mpiprocs_per_machine': processes}}
@@ -73,10 +87,10 @@ class DftLabellingWorkChain(WorkChain):
     """Label structures with ``PwBaseWorkChain`` runs and collect the results in one ``TrainingSet``.
 
     ``max_concurrent`` runs go at a time, in a rolling window: as soon as any run ends, the next
-    structure is submitted (see :meth:`fill_window`); when fewer structures are left than free places
-    in the window, they share those places as MPI processes (k-point pools), so that the last runs of
-    a batch, and a batch of one, keep every core busy (on the local machine, never more processes than
-    its cores). At the end the work chain's extra
+    structure is submitted (see :meth:`fill_window`). The structures that do not fill a whole round of
+    the window go first and share its places as MPI processes (k-point pools; :func:`window_places`),
+    so that a batch smaller than the window, or one that does not divide evenly into it, keeps every
+    core busy (on the local machine, never more processes than its cores). At the end the work chain's extra
     ``core_saturation`` records how busy pw.x kept the cores (``core_saturation``, ``cores``,
     ``pw_cpu_seconds``, ``wall_seconds``, ``runs``). Structures with atoms closer than
     ``min_distance`` are refused before DFT. A structure whose run fails is recorded in the
@@ -151,6 +165,7 @@ class DftLabellingWorkChain(WorkChain):
         spec.outline(
             cls.setup,
             cls.refuse_close_atoms,
+            cls.plan_window,
             while_(cls.has_work)(cls.fill_window, cls.inspect_finished),
             cls.collect,
         )
@@ -200,6 +215,17 @@ class DftLabellingWorkChain(WorkChain):
                 self.ctx.failures[key] = {'stage': 'refused', 'exit_status': None, 'message': reason}
                 self.report(f'refused `{key}` before DFT: {reason}')
 
+    def plan_window(self):
+        """Fix the places of the window each structure takes (:func:`window_places`); on the local machine a run
+        never gets more MPI processes than its cores (mpirun refuses more ranks than cores)."""
+        options = self.inputs.options.get_dict() if 'options' in self.inputs else None
+        self.ctx.processes = self._processes_per_run(options)
+        places = self.inputs.max_concurrent.value
+        widest = places
+        if self.inputs.code.computer.transport_type == 'core.local':
+            widest = max(1, (os.cpu_count() or 1) // self.ctx.processes)
+        self.ctx.places = dict(zip(self.ctx.pending, window_places(len(self.ctx.pending), places, widest)))
+
     def has_work(self):
         """Return whether structures are still waiting for a run or running."""
         return bool(self.ctx.pending or self.ctx.running)
@@ -215,16 +241,13 @@ class DftLabellingWorkChain(WorkChain):
         overrides = self.inputs.overrides.get_dict() if 'overrides' in self.inputs else {}
         per_structure = self.inputs.structure_overrides.get_dict() if 'structure_overrides' in self.inputs else {}
         options = self.inputs.options.get_dict() if 'options' in self.inputs else None
-        while self.ctx.pending and (free := self.inputs.max_concurrent.value - self._places_held()) > 0:
+        while self.ctx.pending and self.ctx.places[self.ctx.pending[0]] <= self._places_free():
             key = self.ctx.pending.pop(0)
-            processes = self._processes_per_run(options)
-            width = max(1, free // (len(self.ctx.pending) + 1))
-            if self.inputs.code.computer.transport_type == 'core.local':  # mpirun refuses more ranks than cores
-                width = max(1, min(width, (os.cpu_count() or 1) // processes))
+            width = self.ctx.places[key]
             structure = self.inputs.structures[key]
             run_options = options
             if width > 1:
-                run_options = deep_merge(options or {}, widened_resources(processes * width))
+                run_options = deep_merge(options or {}, widened_resources(self.ctx.processes * width))
             builder = get_pw_builder(
                 self.inputs.code,
                 structure,
@@ -249,9 +272,10 @@ class DftLabellingWorkChain(WorkChain):
             return None  # one ended already (e.g. taken after a restart): sort it out before waiting
         return ToContext(**{f'{WINDOW}.{key}': node for key, node in running.items()})
 
-    def _places_held(self) -> int:
-        """Return the places of the window the running structures hold (extra ``window_places`` of each run)."""
-        return sum(orm.load_node(pk).base.extras.get('window_places', 1) for pk in self.ctx.running.values())
+    def _places_free(self) -> int:
+        """Return the places of the window the running structures leave free (extra ``window_places`` of each run)."""
+        held = sum(orm.load_node(pk).base.extras.get('window_places', 1) for pk in self.ctx.running.values())
+        return self.inputs.max_concurrent.value - held
 
     def _processes_per_run(self, options: dict | None) -> int:
         """Return the MPI processes of one run: ``options``' resources, else the computer's default, else 1."""
