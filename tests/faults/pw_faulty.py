@@ -14,6 +14,12 @@ again, and no label is lost to the injection itself:
 - ``garbage``: exit 0, but meaningless text as the output and a cut-short XML file, as a full disk or a
   broken file system leaves them.
 
+A run on several MPI processes (the labelling window gives the costliest structures of an uneven
+batch two places) starts this wrapper once per rank: rank 0 counts the run and decides, and writes
+the decision into the working folder; the other ranks wait for it and then run the real pw.x with
+rank 0 (no fault, or ``nonconvergence``) or end quietly (a fault rank 0 plays out alone), so that a
+rank never waits in ``MPI_Init`` for a peer that is gone.
+
 Settings in ``pw_faulty.json`` beside this file: ``real`` (the pw.x), ``every``, ``modes``, ``state``
 (a folder for the count and the log of what was injected, ``faults.log``: run, mode, working folder).
 Only the Python standard library: it runs with the system's Python, outside the plugin's environment.
@@ -33,6 +39,12 @@ from pathlib import Path
 SETTINGS = json.loads(Path(__file__).with_suffix('.json').read_text())
 #: environment variables of the MPI launcher, not passed to a pw.x started here as a child process
 MPI_PREFIXES = ('OMPI_', 'PMIX_', 'OPAL_', 'PRTE_')
+#: this process's MPI rank (0 without a launcher)
+RANK = int(os.environ.get('OMPI_COMM_WORLD_RANK', os.environ.get('PMIX_RANK', '0')))
+#: where rank 0 leaves its decision for the other ranks, in the run's working folder
+DECISION = Path('pw_faulty_decision.txt')
+#: modes in which the other ranks run the real pw.x beside rank 0
+WITH_PEERS = (None, 'nonconvergence')
 
 
 def structure_key(text: str) -> str:
@@ -70,17 +82,38 @@ def input_path(arguments) -> Path:
     raise SystemExit('pw_faulty: no -in argument')
 
 
+def decide(mode: str | None) -> None:
+    """Leave rank 0's decision for the other ranks (written whole, then renamed into place)."""
+    partial = DECISION.with_suffix('.partial')
+    partial.write_text(mode or '')
+    partial.rename(DECISION)
+
+
+def peer_decision(timeout: float = 300.0) -> str | None:
+    """Wait for rank 0's decision and return it."""
+    deadline = time.time() + timeout
+    while not DECISION.exists():
+        if time.time() > deadline:
+            raise SystemExit('pw_faulty: rank 0 made no decision')
+        time.sleep(0.05)
+    return DECISION.read_text() or None
+
+
 def main(arguments) -> int:
     real = SETTINGS['real']
+    if RANK != 0:
+        if peer_decision() in WITH_PEERS:
+            os.execv(real, [real, *arguments])
+        return 0
     path = input_path(arguments)
     text = path.read_text()
     mode = choose_fault(structure_key(text))
-    if mode is None:
-        os.execv(real, [real, *arguments])
     if mode == 'nonconvergence':
         text = re.sub(r'^\s*electron_maxstep\s*=.*$\n?', '', text, flags=re.MULTILINE | re.IGNORECASE)
         text = re.sub(r'(&ELECTRONS\s*\n)', r'\1  electron_maxstep = 1\n', text, count=1, flags=re.IGNORECASE)
         path.write_text(text)
+    decide(mode)
+    if mode in WITH_PEERS:
         os.execv(real, [real, *arguments])
     if mode == 'crash':
         print('\n     Program PWSCF v.6.7MaX starts on  1Jan2026 at  0: 0: 0 \n', flush=True)
