@@ -88,6 +88,31 @@ def test_pw_wrapper_fails_each_mode_once_and_never_the_same_structure_twice(tmp_
     assert real_runs == {str(tmp_path / f'run{index}') for index in (0, 1, 2, 3, 6, 8)}
 
 
+def test_pw_wrapper_on_two_ranks_fails_or_runs_the_job_as_one(tmp_path):
+    """A run on two MPI processes: rank 0 decides, rank 1 follows (one count per job, never a lone rank)."""
+    import os
+
+    wrapper = install(tmp_path, 'pw_faulty', {'every': 1, 'modes': ['crash']})
+
+    def job(name: str) -> tuple[int, int]:
+        folder = tmp_path / name
+        folder.mkdir()
+        (folder / 'aiida.in').write_text(PW_INPUT.format(x=len(name) / 10))
+        ranks = []
+        for rank in (1, 0):  # the peer first: it must wait for rank 0's decision
+            environment = {**os.environ, 'OMPI_COMM_WORLD_RANK': str(rank)}
+            command = [sys.executable, wrapper, '-in', 'aiida.in']
+            ranks.append(subprocess.Popen(command, cwd=folder, env=environment))
+        peer, first = (process.wait(timeout=60) for process in ranks)
+        return first, peer
+
+    assert job('crashed') == (1, 0)  # rank 0 crashes, rank 1 ends without running the code
+    assert job('real') == (0, 0)  # no fault left: both ranks run the real code
+    state = json.loads((tmp_path / 'state' / 'state.json').read_text())
+    assert state['runs'] == 2  # one count per job, not per rank
+    assert (tmp_path / 'real.log').read_text().splitlines() == [str(tmp_path / 'real')] * 2
+
+
 def test_lmp_wrapper_crashes_the_first_matching_run_only(tmp_path):
     wrapper = install(tmp_path, 'lmp_faulty', {'crash_pattern': r'velocity all create 300 '})
     codes = []
