@@ -258,7 +258,6 @@ class DftLabellingWorkChain(WorkChain):
                 relax=key in self.ctx.relax,
             )
             node = submit_once(self, builder, f'label_{key}')
-            width = node.base.extras.get('window_places', width)  # a replay takes the run as it was submitted
             node.base.extras.set_many({'structure_key': key, 'window_places': width})
             self.ctx.running[key] = node.pk
             what = 'relaxation' if key in self.ctx.relax else 'label'
@@ -273,9 +272,8 @@ class DftLabellingWorkChain(WorkChain):
         return ToContext(**{f'{WINDOW}.{key}': node for key, node in running.items()})
 
     def _places_free(self) -> int:
-        """Return the places of the window the running structures leave free (extra ``window_places`` of each run)."""
-        held = sum(orm.load_node(pk).base.extras.get('window_places', 1) for pk in self.ctx.running.values())
-        return self.inputs.max_concurrent.value - held
+        """Return the places of the window the running structures leave free (their planned places)."""
+        return self.inputs.max_concurrent.value - sum(self.ctx.places[key] for key in self.ctx.running)
 
     def _processes_per_run(self, options: dict | None) -> int:
         """Return the MPI processes of one run: ``options``' resources, else the computer's default, else 1."""
