@@ -71,6 +71,35 @@ def test_the_fragment_keeps_the_environment_of_its_centre_atom():
         assert np.all(np.abs(fragment.get_scaled_positions()[inside] - 0.5) < 0.05)
 
 
+def test_atoms_beyond_the_first_shell_sit_at_their_sites_moved_by_the_local_drift():
+    """Only the centre and its first shell keep their thermal displacements; every other atom of the fragment
+    sits at its site moved by the fragment's mean displacement, so no two displacements that were independent
+    in the frame meet across the fragment's faces."""
+    silicon, copper = bulk('Si', cubic=True).repeat((4, 4, 4)), bulk('Cu', cubic=True).repeat((4, 4, 4))
+    for start, max_atoms, shell in ((silicon, 8, 5), (copper, 32, 13)):
+        repeats, sites = lattice_repeats(start), start.get_scaled_positions()
+        frame = _thermal(start, 0.15, seed=7)
+        for centre in (0, 101, 255):
+            fragment = cut_fragment(frame, repeats, sites, centre, max_atoms)
+            taken = fragment.info['fragment']['atoms']
+            assert fragment.info['fragment']['shell'] == shell
+            inside = taken.index(centre)
+            ideal = start.get_distances(centre, taken, mic=True, vector=True)
+            first_shell = np.linalg.norm(ideal, axis=1) <= 1.25 * np.sort(np.linalg.norm(ideal, axis=1))[1]
+            assert first_shell.sum() == shell
+            # the first shell around the centre as in the frame
+            offsets = fragment.get_distances(inside, range(len(fragment)), mic=True, vector=True)
+            real = frame.get_distances(centre, taken, mic=True, vector=True)
+            assert offsets[first_shell] == pytest.approx(real[first_shell], abs=1e-9)
+            # the others at their sites, moved by the mean displacement of the fragment's atoms in the frame
+            drift = (frame.positions - start.positions)[taken].mean(axis=0)
+            centre_site = fragment.positions[inside] - (frame.positions[centre] - start.positions[centre])
+            placed = (fragment.positions[~first_shell] - centre_site - ideal[~first_shell] - drift) @ np.linalg.inv(
+                fragment.cell.array
+            )
+            assert placed - np.round(placed) == pytest.approx(0.0, abs=1e-9)  # up to the fragment's periods
+
+
 def test_the_selection_labels_the_fragment_around_the_highest_gamma(aiida_profile):
     """With `label_atoms`, a 108-atom candidate frame is replaced by its 8-atom fragment around the atom of
     largest gamma before MaxVol picks; the trajectory of the MD run carries the sites of its starting cell."""
