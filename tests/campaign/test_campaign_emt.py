@@ -135,3 +135,41 @@ def test_emt_campaign_runs_every_stage_and_stops_on_its_budget(stage_codes):
         assert set(cells) == {'Cu', 'Au', 'Cu3Au'}
         for name, cell in cells.items():
             assert abs(cell['error']['lattice_a']) < 0.03, (name, cell)
+
+
+def test_a_final_refit_whose_md_halts_labels_what_it_halted_on_and_fits_again(stage_codes):
+    """With `fit.final_rounds: 1` and a halt threshold every MD run crosses, the final refit's exploration
+    halts: the frames its selection picked are labelled (a row of their own), the final refit runs again
+    from scratch on the larger training set and its MD runs again; then the rounds are spent."""
+    campaign = emt_campaign(
+        budgets={'iterations': 1, 'dft_calculations': 200, 'wall_time_hours': 1.0},
+        screening={'enabled': False},
+        exploration={'steps': 1000, 'max_selected': 4, 'gamma_lower': 1.01, 'gamma_upper': 1.02},
+        fit={'final_refit': True, 'final_rounds': 1, 'overrides': {'pacemaker': {'parameters': {'maxiter': 100}}}},
+    )
+    results, node = run_get_node(ActiveLearningWorkChain, campaign=orm.Dict(campaign))
+    assert node.exit_status == ActiveLearningWorkChain.exit_codes.ERROR_BUDGET_EXHAUSTED.status, node.exit_message
+    rows = results['summary'].get_dict()['iterations']
+    assert [row['state'] for row in rows][-1] == 'final round 1'
+    first, second = results['iterations']['final_refit'], results['iterations']['final_refit_01']
+    halted = first['exploration_report'].get_dict()
+    assert halted['runs_halted'] > 0 and halted['selected'] > 0
+    # the frames the first refit's selection picked are what the final round labelled
+    round_labels = rows[-1]['labels_added'] + rows[-1]['labels_held_out'] + rows[-1]['labels_failed']
+    assert round_labels == rows[-1]['labels_requested'] == halted['selected']
+    # each refit is a fit from scratch on every training label at its time; the second one has the round's
+    fits = {
+        link.link_label: link.node
+        for link in node.base.links.get_outgoing().all()
+        if link.link_label.startswith('training_final')
+    }
+    assert set(fits) == {'training_final', 'training_final_01'}
+    assert 'previous_potential' not in fits['training_final_01'].inputs
+    sizes = [fits[label].inputs.training_set.count for label in ('training_final', 'training_final_01')]
+    assert sizes[1] - sizes[0] == rows[-1]['labels_added'] > 0
+    assert sizes[1] == rows[-1]['training_set_size']
+    # the second refit ran the same MD schedule; its potential is the final refit that was scored
+    assert second['exploration_report'].get_dict()['runs_total'] == halted['runs_total']
+    assert second['potential'].uuid != first['potential'].uuid
+    assert 'final_refit' in results['summary'].get_dict()['final_scores']
+    assert 'final_refit_02' not in results['iterations']  # one round at most

@@ -426,6 +426,14 @@ class FitSettings(_Section):
         description="Basis size of the final refit; default: the loop's. A small basis keeps the loop's early "
         'extrapolation grades meaningful; the potential that ships can need more once the data carries them.',
     )
+    final_rounds: int = Field(
+        0,
+        ge=0,
+        le=5,
+        description="Rounds of active learning for the final refit: when its MD halts, the frames it halted on are "
+        'labelled and it is fitted again from scratch, at most this many times (DFT budget permitting). 0: the '
+        'best iteration ships instead.',
+    )
 
 
 class SwapSettings(_Section):

@@ -25,6 +25,7 @@ from .rules import (
     best_iteration,
     budget_verdict,
     convergence_verdict,
+    explored_stably,
     labels_allowed,
     refit_ships,
     structure_kind,
@@ -109,7 +110,16 @@ class ActiveLearningWorkChain(WorkChain):
             if_(cls.should_refit_from_scratch)(
                 cls.run_final_refit,
                 cls.inspect_final_refit,
-                if_(cls.should_explore_refit)(cls.run_refit_exploration, cls.inspect_refit_exploration),
+                while_(cls.should_explore_refit)(
+                    cls.run_refit_exploration,
+                    cls.inspect_refit_exploration,
+                    if_(cls.should_label_for_refit)(
+                        cls.run_labelling,
+                        cls.inspect_labelling,
+                        cls.run_final_refit,
+                        cls.inspect_final_refit,
+                    ),
+                ),
             ),
             cls.choose_potential,
             cls.run_validation,
@@ -172,6 +182,8 @@ class ActiveLearningWorkChain(WorkChain):
         self.ctx.held_out = None
         self.ctx.potential = None
         self.ctx.final_potential = None
+        self.ctx.final_round = 0
+        self.ctx.final_explored_round = None
         self.ctx.rows = []
         self.ctx.stop_reason = None
         self.ctx.converged = False
@@ -458,14 +470,19 @@ class ActiveLearningWorkChain(WorkChain):
         """A final fit from scratch on every label, when the campaign asks for one."""
         return self.config.fit.final_refit
 
+    def _final_round_name(self, base: str) -> str:
+        """Return ``base`` for the first final refit and ``base_NN`` for its later rounds (unique link labels)."""
+        return base if self.ctx.final_round == 0 else f'{base}_{self.ctx.final_round:02d}'
+
     def run_final_refit(self):
         """Fit a new potential from scratch on every training label."""
+        self.ctx.final_potential = None
         builder = stages.training_builder(self.config, self.ctx.training_set, final=True)
         refusal = stages.training_refusal(builder)
         if refusal:
             self.report(f'no final refit: {refusal}')
             return None
-        node = submit_once(self, builder, 'training_final')
+        node = submit_once(self, builder, self._final_round_name('training_final'))
         self.report(
             f'final refit from scratch on {self.ctx.training_set.count} structures, '
             f'{builder.pacemaker.parameters["maxiter"]} iterations: {node.process_label}<{node.pk}>'
@@ -474,22 +491,26 @@ class ActiveLearningWorkChain(WorkChain):
 
     def inspect_final_refit(self):
         """Keep the final refit's potential; a failed refit is reported and left out."""
-        node = self.ctx.get('final_training')
+        node = self.ctx.pop('final_training', None)
         if node is None:
             return
         if not node.is_finished_ok:
             self.report(f'final refit failed ({node.exit_status} {node.exit_message}); it is left out')
             return
         self.ctx.final_potential, _ = stages.trained_potential(node)
-        self.out(f'iterations.{FINAL_REFIT}.potential', self.ctx.final_potential)
+        self.out(f'iterations.{self._final_round_name(FINAL_REFIT)}.potential', self.ctx.final_potential)
 
     def _last_explored_row(self) -> dict | None:
         """Return the row of the last iteration that ran an exploration (None if none did)."""
         return next((row for row in reversed(self.ctx.rows) if row.get('temperatures')), None)
 
     def should_explore_refit(self):
-        """Whether the final refit gave a potential to run the last explored iteration's MD with."""
-        return self.ctx.final_potential is not None and self._last_explored_row() is not None
+        """Whether the final refit of this round gave a potential to run the last explored iteration's MD with."""
+        return (
+            self.ctx.final_potential is not None
+            and self.ctx.final_explored_round != self.ctx.final_round
+            and self._last_explored_row() is not None
+        )
 
     def run_refit_exploration(self):
         """Run the last explored iteration's MD (same temperatures and seed) with the final refit's potential."""
@@ -500,9 +521,9 @@ class ActiveLearningWorkChain(WorkChain):
             self.ctx.training_set,
             last['temperatures'],
             last['iteration'],
-            tag=FINAL_REFIT,
+            tag=self._final_round_name(FINAL_REFIT),
         )
-        node = submit_once(self, builder, f'exploration_{FINAL_REFIT}')
+        node = submit_once(self, builder, f'exploration_{self._final_round_name(FINAL_REFIT)}')
         self.report(
             f'exploring with the final refit at {last["temperatures"]} K (as iteration {last["iteration"]}): '
             f'{node.process_label}<{node.pk}>'
@@ -510,14 +531,45 @@ class ActiveLearningWorkChain(WorkChain):
         return ToContext(final_exploration=node)
 
     def inspect_refit_exploration(self):
-        """Keep the final refit's exploration report (its frames are not labelled: the loop has ended)."""
+        """Keep the final refit's exploration report; when a run halted and ``fit.final_rounds`` allows another
+        round, queue the frames it selected for labelling (a new iteration row) and fit from scratch again."""
         node = self.ctx.final_exploration
+        self.ctx.final_explored_round = self.ctx.final_round
+        self.ctx.final_exploration_report = None
         if not node.is_finished_ok:
             self.report(f'exploration of the final refit failed ({node.exit_status} {node.exit_message})')
             return
-        report, _ = stages.exploration_result(node)
-        self.out(f'iterations.{FINAL_REFIT}.exploration_report', report)
+        report, selected = stages.exploration_result(node)
+        self.out(f'iterations.{self._final_round_name(FINAL_REFIT)}.exploration_report', report)
         self.ctx.final_exploration_report = report.get_dict()
+        if explored_stably(self.ctx.final_exploration_report) or self.ctx.final_round >= self.config.fit.final_rounds:
+            return
+        allowed = labels_allowed(len(selected), self.ctx.dft_calculations, self.config.budgets)
+        if not selected or not allowed:
+            self.report(
+                'the final refit halted; no frame to label for another round'
+                if not selected
+                else 'the final refit halted; the DFT budget allows no other round'
+            )
+            return
+        runs = report['runs']
+        self.ctx.final_round += 1
+        self.ctx.iteration += 1
+        self._row(state=f'final round {self.ctx.final_round}')
+        key = f'it{self.ctx.iteration:02d}_{{}}'.format
+        self._queue(
+            {key(name): value for name, value in selected.items()},
+            {key(name): runs[name.rsplit('_step', 1)[0]]['temperature'] for name in selected},
+        )
+        self.report(
+            f'the final refit halted {self.ctx.final_exploration_report.get("runs_halted")} MD runs: labelling '
+            f'{len(selected)} frames and fitting from scratch again (round {self.ctx.final_round} of '
+            f'{self.config.fit.final_rounds})'
+        )
+
+    def should_label_for_refit(self):
+        """Label and fit again when the final refit's exploration queued frames (another final round)."""
+        return bool(self.ctx.to_label)
 
     def choose_potential(self):
         """Score every potential on the final held-out set and choose the one to ship (``rules.best_iteration``)."""
