@@ -8,7 +8,7 @@ from ase.build import bulk
 from ase.calculators.emt import EMT
 from ase.neighborlist import neighbor_list
 
-from aiida_mlip_autopipe.exploration.fragments import cut_fragment, fragment_size, lattice_repeats
+from aiida_mlip_autopipe.exploration.fragments import FIRST_SHELL, cut_fragment, fragment_size, lattice_repeats
 
 from .conftest import FIXTURE, cuau_cell
 
@@ -71,16 +71,17 @@ def test_the_fragment_keeps_the_environment_of_its_centre_atom():
         assert np.all(np.abs(fragment.get_scaled_positions()[inside] - 0.5) < 0.05)
 
 
-def test_atoms_beyond_the_first_shell_sit_at_their_sites_moved_by_the_local_drift():
-    """Only the centre and its first shell keep their thermal displacements; every other atom of the fragment
-    sits at its site moved by the fragment's mean displacement, so no two displacements that were independent
-    in the frame meet across the fragment's faces."""
+def test_a_tapered_cut_puts_atoms_beyond_the_first_shell_at_their_sites_moved_by_the_local_drift():
+    """Tapered (``first_shell``), only the centre and its first shell keep their thermal displacements; every
+    other atom sits at its site moved by the fragment's mean displacement. Untapered (the default), every atom
+    keeps its displacement."""
     silicon, copper = bulk('Si', cubic=True).repeat((4, 4, 4)), bulk('Cu', cubic=True).repeat((4, 4, 4))
     for start, max_atoms, shell in ((silicon, 8, 5), (copper, 32, 13)):
         repeats, sites = lattice_repeats(start), start.get_scaled_positions()
         frame = _thermal(start, 0.15, seed=7)
         for centre in (0, 101, 255):
-            fragment = cut_fragment(frame, repeats, sites, centre, max_atoms)
+            assert cut_fragment(frame, repeats, sites, centre, max_atoms).info['fragment']['shell'] == max_atoms
+            fragment = cut_fragment(frame, repeats, sites, centre, max_atoms, FIRST_SHELL)
             taken = fragment.info['fragment']['atoms']
             assert fragment.info['fragment']['shell'] == shell
             inside = taken.index(centre)

@@ -12,12 +12,12 @@ training frame): :func:`lattice_repeats` finds the repeats of the starting cell 
 LAMMPS keeps the atom order, so a frame's atom ``k`` sits near the starting cell's atom ``k`` (its site).
 :func:`cut_fragment` takes the atoms whose sites lie in a box of whole blocks centred on the site of the
 frame's highest-gamma atom (at most ``max_atoms`` atoms, grown along the shortest fragment vector
-first), in the cell of the box (the frame's cell vectors times blocks / repeats). The centre atom and
-its first shell (the bonds that make its gamma) sit where the frame has them; every other atom sits
-at its site moved by the fragment's mean displacement (its local drift). Without that taper, where the
-box's faces meet across the periodic boundary, thermal displacements that were independent in the
-frame sit side by side and make bonds no MD run had (Si, 8-atom fragments of 1080 K frames: down to
-1.62 A, forces up to 19 eV/A).
+first), each at its site plus its displacement in the frame, in the cell of the box (the frame's cell
+vectors times blocks / repeats). The centre atom keeps its real neighbours out to half the box; where
+the box's faces meet across the periodic boundary, thermal displacements that were independent sit
+side by side, a configuration DFT labels like any other. A tapered cut (``first_shell``: only the centre
+and its first shell keep their displacements) removes those contacts but also most of the extrapolation
+grade the frame's atom had, so the selection does not use it (docs/exploration.rst, "Why not tapered").
 """
 
 from __future__ import annotations
@@ -27,8 +27,7 @@ from ase import Atoms
 
 #: Largest position mismatch (A) for a translation to count as a symmetry of the starting cell.
 TRANSLATION_TOLERANCE = 1e-3
-#: A fragment atom whose site lies within this many nearest-site distances of the centre's keeps its
-#: displacement in the frame (the first shell of fcc, hcp, diamond; the first two of bcc).
+#: Nearest-site distances of a tapered cut's first shell (fcc, hcp, diamond; the first two shells of bcc).
 FIRST_SHELL = 1.25
 
 
@@ -90,19 +89,20 @@ def _centred(values: np.ndarray, period: np.ndarray) -> np.ndarray:
     return values - np.floor(values / period + 0.5) * period
 
 
-def cut_fragment(frame: Atoms, repeats, sites, centre: int, max_atoms: int, first_shell: float = FIRST_SHELL) -> Atoms:
+def cut_fragment(frame: Atoms, repeats, sites, centre: int, max_atoms: int, first_shell: float | None = None) -> Atoms:
     """Return the periodic fragment of ``frame`` around atom ``centre``, at most ``max_atoms`` atoms (but at
     least one block).
 
     ``repeats`` (:func:`lattice_repeats`) and ``sites`` (the fractional positions of the atoms in the
     starting cell) describe the frame's starting cell. The fragment holds the atoms whose sites lie in a
-    box of whole blocks centred on the centre atom's site (one of each site of the smaller lattice). The
-    centre and the atoms whose sites lie within ``first_shell`` nearest-site distances of its site keep
-    their displacements in the frame (``inf``: all of them); the others sit at their sites plus the
-    fragment's mean displacement (its local drift). Its ``info['fragment']`` records the centre atom,
-    the blocks per cell vector, the atoms of the frame it took (in the fragment's order) and how many kept
-    their displacements (``shell``). Raises ``ValueError`` if the box does not hold a whole number of
-    blocks' atoms (sites off the lattice).
+    box of whole blocks centred on the centre atom's site (one of each site of the smaller lattice), each
+    at its site plus its displacement in the frame. With ``first_shell`` (e.g. :data:`FIRST_SHELL`) the cut
+    is tapered: only the centre and the atoms whose sites lie within that many nearest-site distances of
+    its site keep their displacements, the others sit at their sites plus the fragment's mean
+    displacement (its local drift). Its ``info['fragment']`` records the centre atom, the blocks per
+    cell vector, the atoms of the frame it took (in the fragment's order) and how many kept their
+    displacements (``shell``). Raises ``ValueError`` if the box does not hold a whole number of blocks'
+    atoms (sites off the lattice).
     """
     repeats = np.asarray(repeats, dtype=int)
     sites = np.asarray(sites, dtype=float) * repeats  # in blocks
@@ -113,9 +113,11 @@ def cut_fragment(frame: Atoms, repeats, sites, centre: int, max_atoms: int, firs
     if len(taken) != atoms_per_block * size.prod():
         raise ValueError(f'{len(taken)} atoms in a box of {size.tolist()} blocks of {atoms_per_block}')
     displacement = _centred(frame.get_scaled_positions(wrap=False) * repeats - sites, repeats)[taken]
-    reach = np.linalg.norm(relative[taken] @ (frame.cell.array / repeats[:, None]), axis=1)
-    shell = reach <= first_shell * np.min(reach[reach > 1e-3], initial=np.inf)
-    displacement[~shell] = displacement.mean(axis=0)
+    shell = np.ones(len(taken), dtype=bool)
+    if first_shell is not None:
+        reach = np.linalg.norm(relative[taken] @ (frame.cell.array / repeats[:, None]), axis=1)
+        shell = reach <= first_shell * np.min(reach[reach > 1e-3], initial=np.inf)
+        displacement[~shell] = displacement.mean(axis=0)
     fragment = Atoms(
         frame.numbers[taken],
         cell=frame.cell.array * (size / repeats)[:, None],
