@@ -430,7 +430,7 @@ class FitSettings(_Section):
         0,
         ge=0,
         le=5,
-        description="Rounds of active learning for the final refit: when its MD halts, the frames it halted on are "
+        description='Rounds of active learning for the final refit: when its MD halts, the frames it halted on are '
         'labelled and it is fitted again from scratch, at most this many times (DFT budget permitting). 0: the '
         'best iteration ships instead.',
     )
