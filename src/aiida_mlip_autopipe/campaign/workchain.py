@@ -199,6 +199,15 @@ class ActiveLearningWorkChain(WorkChain):
             for key, structure in structures.items()
         }
 
+    def _queue_selected(self, selected: dict, runs: dict):
+        """Queue an exploration's ``selected`` frames as the current iteration's (``itNN_<key>``), each in the
+        stratum of its run's temperature (``runs``: the exploration report's)."""
+        prefix = f'it{self.ctx.iteration:02d}_'
+        self._queue(
+            {prefix + key: structure for key, structure in selected.items()},
+            {prefix + key: runs[key.rsplit('_step', 1)[0]]['temperature'] for key in selected},
+        )
+
     def _row(self, **values):
         """Update the table row of the current iteration and mirror the table in the node's extras."""
         while len(self.ctx.rows) <= self.ctx.iteration:
@@ -449,13 +458,8 @@ class ActiveLearningWorkChain(WorkChain):
             self._row(state='converged')
             return None
         self._row(state='refit' if selected else 'explore')
-        runs = report['runs']
-        temperatures = {key: runs[key.rsplit('_step', 1)[0]]['temperature'] for key in selected}
         self.ctx.iteration += 1
-        self._queue(
-            {f'it{self.ctx.iteration:02d}_{key}': value for key, value in selected.items()},
-            {f'it{self.ctx.iteration:02d}_{key}': value for key, value in temperatures.items()},
-        )
+        self._queue_selected(selected, report['runs'])
         if not selected:
             self.report('exploration selected no new structure')
         return None
@@ -552,19 +556,15 @@ class ActiveLearningWorkChain(WorkChain):
                 else 'the final refit halted; the DFT budget allows no other round'
             )
             return
-        runs = report['runs']
         self.ctx.final_round += 1
         self.ctx.iteration += 1
         self._row(state=f'final round {self.ctx.final_round}')
-        key = f'it{self.ctx.iteration:02d}_{{}}'.format
-        self._queue(
-            {key(name): value for name, value in selected.items()},
-            {key(name): runs[name.rsplit('_step', 1)[0]]['temperature'] for name in selected},
-        )
+        self._queue_selected(selected, report['runs'])
+        explored = self.ctx.final_exploration_report
         self.report(
-            f'the final refit halted {self.ctx.final_exploration_report.get("runs_halted")} MD runs: labelling '
-            f'{len(selected)} frames and fitting from scratch again (round {self.ctx.final_round} of '
-            f'{self.config.fit.final_rounds})'
+            f'the final refit had {explored.get("runs_halted")} halted and {explored.get("runs_failed")} failed MD '
+            f'runs: labelling {len(selected)} frames and fitting from scratch again (round {self.ctx.final_round} '
+            f'of {self.config.fit.final_rounds})'
         )
 
     def should_label_for_refit(self):
