@@ -92,8 +92,8 @@ def main():
         for size in (8, 16):
             for cut in fragments_of(frame, size, 0.0, args.per_frame):
                 centre = cut.info['fragment']['centre']
-                for name, shell in ((f'{size} atoms, untapered', None), (f'{size} atoms, tapered', FIRST_SHELL)):
-                    fragment = cut_fragment(frame, frame.info['repeats'], frame.arrays['site'], centre, size, shell)
+                tapered = cut_fragment(frame, frame.info['repeats'], frame.arrays['site'], centre, size, FIRST_SHELL)
+                for name, fragment in ((f'{size} atoms, untapered', cut), (f'{size} atoms, tapered', tapered)):
                     fragment.calc = calculator
                     fragment.get_potential_energy()
                     inside = fragment.info['fragment']['atoms'].index(centre)
