@@ -135,6 +135,7 @@ def test_close_atoms_refused_and_success_fraction_enforced(pw_code, pseudo_famil
         ({'pseudo_family': 'SSSP'}, 'pseudo family `SSSP` is not installed'),
         ({'min_success_fraction': 1.5}, '`min_success_fraction`: 1.5 is outside the allowed range'),
         ({'overrides': {'spin': 'up'}}, '`overrides.spin`: unknown value `up`; allowed: auto, none'),
+        ({'overrides': {'empty_bands_per_atom': -2}}, '`overrides.empty_bands_per_atom`: -2 is not allowed'),
         ({'structure_overrides': {'cu': {}}}, '`structure_overrides`: no structure named cu'),
     ],
 )

@@ -70,6 +70,11 @@ def test_smeared_runs_get_four_empty_bands_and_one_per_atom(pw_code, pseudo_fami
     fixed = {'pw': {'parameters': {'SYSTEM': {'occupations': 'fixed'}}}}
     builder = get_pw_builder(pw_code, orm.StructureData(ase=frame), pseudo_family, overrides=fixed)
     assert 'nbnd' not in builder.pw.parameters['SYSTEM']
+    # a gapped system: no empty bands per atom, pw.x's default (16-atom Si: 32 occupied, 38 not 52 bands)
+    silicon = orm.StructureData(ase=bulk('Si', 'diamond', a=5.4, cubic=True).repeat((2, 1, 1)))
+    gapped = {'empty_bands_per_atom': 0}
+    assert get_pw_builder(pw_code, silicon, pseudo_family).pw.parameters['SYSTEM']['nbnd'] == 32 + 4 + 16
+    assert get_pw_builder(pw_code, silicon, pseudo_family, overrides=gapped).pw.parameters['SYSTEM']['nbnd'] == 38
     # pw.x's own default (20 % more than the occupied) where it gives more: many electrons, few atoms
     counts = [smeared_band_count(electrons, atoms) for electrons, atoms in ((3, 1), (44, 4), (200, 2))]
     assert counts == [7, 30, 120]

@@ -59,6 +59,7 @@ CORPUS = [
     ({'dft.overrides.kpoints_distance': -0.5}, ['field `dft.overrides.kpoints_distance`', 'greater than 0']),
     ({'dft.overrides.kpoints_distanse': 0.5}, ['field `dft.overrides.kpoints_distanse`', 'allowed here: kpoints_d']),
     ({'dft.overrides.spin': 'up'}, ['field `dft.overrides.spin`', "'auto', 'none' or 'collinear'"]),
+    ({'dft.overrides.empty_bands_per_atom': -1}, ['field `dft.overrides.empty_bands_per_atom`', 'greater than or']),
     (
         {'dft.overrides.pw.parameters.SYSTEM.ecutwfcc': 40},
         ['field `dft.overrides.pw.parameters.SYSTEM.ecutwfcc`', 'not a pw.x variable', 'did you mean ecutwfc'],

@@ -320,6 +320,13 @@ class DftOverrides(_Overrides):
     spin: Literal['auto', 'none', 'collinear'] | None = Field(
         None, description='`auto`: collinear spin when a magnetic element (Cr, Mn, Fe, Co, Ni) is present.'
     )
+    empty_bands_per_atom: int | None = Field(
+        None,
+        ge=0,
+        le=8,
+        description="Empty bands per atom of a smeared run beyond four (default 1, against a metal's occupied "
+        "highest band); 0 for a gapped system: pw.x's default, fewer bands and less CPU time.",
+    )
     clean_workdir: bool | None = Field(None, description='Delete the remote folders of finished runs.')
     max_iterations: int | None = Field(
         None, ge=1, le=20, description='Restarts of a failing pw.x run by its `PwBaseWorkChain`.'

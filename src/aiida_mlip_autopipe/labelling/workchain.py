@@ -48,6 +48,9 @@ def validate_inputs(inputs, _):
     spin = inputs['overrides'].get('spin', 'auto') if 'overrides' in inputs else 'auto'
     if spin not in SPIN_CHOICES:
         return f'`overrides.spin`: unknown value `{spin}`; allowed: {", ".join(SPIN_CHOICES)}'
+    empty_bands = inputs['overrides'].get('empty_bands_per_atom', 0) if 'overrides' in inputs else 0
+    if isinstance(empty_bands, bool) or not isinstance(empty_bands, int) or empty_bands < 0:
+        return f'`overrides.empty_bands_per_atom`: {empty_bands!r} is not allowed; give a whole number, 0 or more'
     message = check_relax_keys(inputs, structures)
     if message:
         return message
