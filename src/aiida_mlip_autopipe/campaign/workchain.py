@@ -568,8 +568,8 @@ class ActiveLearningWorkChain(WorkChain):
         )
 
     def should_label_for_refit(self):
-        """Label and fit again when the final refit's exploration queued frames (another final round)."""
-        return bool(self.ctx.to_label)
+        """Label and fit again when the final refit's exploration opened another final round (and queued its frames)."""
+        return self.ctx.final_round > self.ctx.final_explored_round
 
     def choose_potential(self):
         """Score every potential on the final held-out set and choose the one to ship (``rules.best_iteration``)."""
