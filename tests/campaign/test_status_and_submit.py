@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from aiida import orm
+from aiida.common.links import LinkType
+from ase.build import bulk
 from click.testing import CliRunner
+from plumpy import ProcessState
 
-from aiida_mlip_autopipe.campaign.status import format_table, plot_learning_curve
+from aiida_mlip_autopipe.campaign.status import format_table, labelling_progress, plot_learning_curve
 from aiida_mlip_autopipe.cli import cli
 
 ROWS = [
@@ -40,6 +44,27 @@ def test_table_lists_every_iteration_with_missing_values_as_dashes():
     assert cells[:2] == ['0', '12'] and '140.5' in cells and '0.250' in cells and '12.50' in cells
     assert cells[-1] == 'refit' and cells.count('-') == 11
     assert lines[2].split()[-1] == 'converged' and '95.2' in lines[2]
+
+
+def test_a_running_labelling_batch_says_how_far_it_has_got(aiida_profile):
+    """The graph of a batch of three structures: one pw.x work chain finished, one failed, one running."""
+    batch = orm.WorkChainNode()
+    batch.set_process_label('DftLabellingWorkChain')
+    for key in ('a', 'b', 'c'):
+        batch.base.links.add_incoming(
+            orm.StructureData(ase=bulk('Al')).store(), LinkType.INPUT_WORK, f'structures__{key}'
+        )
+    batch.set_process_state(ProcessState.RUNNING)
+    batch.store()
+    for key, state in (('a', ProcessState.FINISHED), ('b', ProcessState.EXCEPTED), ('c', ProcessState.RUNNING)):
+        run = orm.WorkChainNode()
+        run.set_process_label('PwBaseWorkChain')
+        run.set_process_state(state)
+        run.base.links.add_incoming(batch, LinkType.CALL_WORK, f'label_{key}')
+        run.store()
+    assert labelling_progress(batch) == '2 of 3 structures done, 1 running'
+    batch.set_process_state(ProcessState.FINISHED)
+    assert labelling_progress(batch) is None
 
 
 def test_learning_curve_png(tmp_path):

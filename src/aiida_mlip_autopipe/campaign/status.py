@@ -6,6 +6,7 @@ import math
 from pathlib import Path
 
 from aiida import orm
+from aiida.common.links import LinkType
 
 from .stages import labelling_core_saturation, labelling_cpu_seconds
 
@@ -61,6 +62,24 @@ def campaign_rows(node: orm.WorkflowNode) -> list[dict]:
         if row.get('labelling_pk') and row.get('core_saturation') is None:
             row['core_saturation'] = labelling_core_saturation(orm.load_node(row['labelling_pk']))
     return rows
+
+
+def labelling_progress(node: orm.WorkflowNode) -> str | None:
+    """Return how far a labelling batch that is still running has got, or None when it has ended.
+
+    Counts its structures (the ``structures`` inputs) and the pw.x work chains it has started: ended
+    (labelled or failed) and running.
+    """
+    if node.is_terminated:
+        return None
+    structures = [
+        link
+        for link in node.base.links.get_incoming(link_type=LinkType.INPUT_WORK).all()
+        if link.link_label.startswith('structures__')
+    ]
+    runs = [child for child in node.called if child.process_label == 'PwBaseWorkChain']
+    ended = sum(run.is_terminated for run in runs)
+    return f'{ended} of {len(structures)} structures done, {len(runs) - ended} running'
 
 
 def format_criteria(criteria: list[dict]) -> str:
@@ -127,6 +146,11 @@ def describe_campaign(node: orm.WorkflowNode, plot_path) -> str:
     lines = [f'{node.process_label}<{node.pk}> `{node.label}`: {state}{exit_status} {node.exit_message or ""}'.rstrip()]
     rows = campaign_rows(node)
     lines.append(format_table(rows))
+    labelled = [row for row in rows if row.get('labelling_pk')]
+    progress = labelling_progress(orm.load_node(labelled[-1]['labelling_pk'])) if labelled else None
+    if progress:
+        row = labelled[-1]
+        lines.append(f'labelling of iteration {row["iteration"]}, pk {row["labelling_pk"]}: {progress}')
     explored = [row for row in rows if row.get('criteria')]
     if explored:
         lines.append(f'stop rule at iteration {explored[-1]["iteration"]}:')
