@@ -44,9 +44,8 @@ def atoms_from_pw_outputs(structure: orm.StructureData, parameters: orm.Dict, tr
 
 def _is_relaxation(calculation) -> bool:
     """Return whether the pw.x ``calculation`` relaxed the positions (``calculation: relax``)."""
-    if 'parameters' not in calculation.inputs:
-        return False
-    return calculation.inputs.parameters.get_dict().get('CONTROL', {}).get('calculation') == 'relax'
+    link = calculation.base.links.get_incoming(link_label_filter='parameters').first()  # not every input
+    return link is not None and link.node.get_dict().get('CONTROL', {}).get('calculation') == 'relax'
 
 
 @calcfunction
