@@ -45,6 +45,8 @@ def test_merge_keeps_each_configuration_once(aiida_profile, labelled_frames):
     second = TrainingSet(frames=labelled_frames[3:]).store()
     merged, node = run_get_node(merge_training_sets, previous=first, new=second)
     assert node.is_finished_ok and merged.count == 8
+    alone, node = run_get_node(merge_training_sets, previous=first)  # one set: a copy, its own output node
+    assert node.is_finished_ok and alone.count == 5 and alone.pk != first.pk
 
 
 def test_ternary_points_far_from_every_frame_get_a_redecorated_cell():

@@ -16,7 +16,9 @@ def merge_training_sets(**training_sets) -> TrainingSet:
     merged = None
     for key in sorted(training_sets):
         merged = training_sets[key] if merged is None else merged.merge(training_sets[key])
-    return TrainingSet(frames=merged.to_atoms()) if merged is not None else TrainingSet(frames=[])
+    if merged is None:
+        return TrainingSet(frames=[])
+    return TrainingSet(frames=merged.to_atoms()) if merged.is_stored else merged  # an input cannot be the output
 
 
 @calcfunction

@@ -203,7 +203,7 @@ class TrainingSet(orm.Data):
 
     def fingerprints(self) -> list[str]:
         """Return the :func:`fingerprint` of each configuration."""
-        arrays = self.get_arrays()
+        arrays = {name: self.get_array(name) for name in ('natoms', 'numbers', 'positions', 'cells', 'pbc')}
         offsets = np.concatenate([[0], np.cumsum(arrays['natoms'])])
         return [
             fingerprint(
