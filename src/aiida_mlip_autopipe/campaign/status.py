@@ -65,12 +65,12 @@ def campaign_rows(node: orm.WorkflowNode) -> list[dict]:
 
 
 def labelling_progress(node: orm.WorkflowNode) -> str | None:
-    """Return how far a labelling batch that is still running has got, or None when it has ended.
+    """Return how far a pw.x labelling batch that is still running has got, or None (ended, or no pw.x).
 
     Counts its structures (the ``structures`` inputs) and the pw.x work chains it has started: ended
     (labelled or failed) and running.
     """
-    if node.is_terminated:
+    if node.is_terminated or node.process_label != 'DftLabellingWorkChain':
         return None
     structures = [
         link
