@@ -6,7 +6,6 @@ import math
 from pathlib import Path
 
 from aiida import orm
-from aiida.common.links import LinkType
 
 from .stages import labelling_core_saturation, labelling_cpu_seconds
 
@@ -72,14 +71,9 @@ def labelling_progress(node: orm.WorkflowNode) -> str | None:
     """
     if node.is_terminated or node.process_label != 'DftLabellingWorkChain':
         return None
-    structures = [
-        link
-        for link in node.base.links.get_incoming(link_type=LinkType.INPUT_WORK).all()
-        if link.link_label.startswith('structures__')
-    ]
     runs = [child for child in node.called if child.process_label == 'PwBaseWorkChain']
     ended = sum(run.is_terminated for run in runs)
-    return f'{ended} of {len(structures)} structures done, {len(runs) - ended} running'
+    return f'{ended} of {len(node.inputs.structures)} structures done, {len(runs) - ended} running'
 
 
 def format_criteria(criteria: list[dict]) -> str:
@@ -149,8 +143,9 @@ def describe_campaign(node: orm.WorkflowNode, plot_path) -> str:
     labelled = [row for row in rows if row.get('labelling_pk')]
     progress = labelling_progress(orm.load_node(labelled[-1]['labelling_pk'])) if labelled else None
     if progress:
-        row = labelled[-1]
-        lines.append(f'labelling of iteration {row["iteration"]}, pk {row["labelling_pk"]}: {progress}')
+        lines.append(
+            f'labelling of iteration {labelled[-1]["iteration"]}, pk {labelled[-1]["labelling_pk"]}: {progress}'
+        )
     explored = [row for row in rows if row.get('criteria')]
     if explored:
         lines.append(f'stop rule at iteration {explored[-1]["iteration"]}:')
