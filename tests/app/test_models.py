@@ -31,6 +31,7 @@ def test_default_campaign_is_valid_and_filled_from_the_protocol():
         'selection': 'maxvol',
         'label_above_upper': False,
         'label_atoms': None,
+        'label_atoms_max': None,
         'ramp_iterations': 2,
         'temperature_margin': 0.2,
         'barostat': 'iso',

@@ -131,6 +131,11 @@ CORPUS = [
     ({'exploration.timestep_fs': 50}, ['field `exploration.timestep_fs`', 'less than or equal to 10']),
     ({'exploration.swaps.every': 0}, ['field `exploration.swaps.every`', 'greater than or equal to 1']),
     ({'exploration.selection': 'random'}, ['field `exploration.selection`', "'maxvol' or 'farthest_point'"]),
+    ({'exploration.label_atoms_max': 32}, ['field `exploration`', 'label_atoms_max needs label_atoms']),
+    (
+        {'exploration.label_atoms': 16, 'exploration.label_atoms_max': 8},
+        ['field `exploration`', 'label_atoms_max (8) is smaller than label_atoms (16)'],
+    ),
     ({'exploration.ensemble': 'nvt', 'pressure_gpa': 2.0}, ['field `pressure_gpa`', 'exploration.ensemble: npt']),
     ({'screening.select': 0}, ['field `screening.select`', 'greater than or equal to 1']),
     # validation

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 from ase.build import bulk
@@ -158,3 +160,72 @@ def test_a_frame_gives_a_fragment_per_extrapolative_region():
     assert [fragment.info['max_gamma'] for fragment in fragments] == [9.0, 3.0]
     assert len(fragments_of(frame, 16, 1.5, limit=1)) == 1
     assert fragments_of(frame, 512, 1.5, limit=8) == [frame]  # not larger than the limit: the whole frame
+
+
+def test_a_fragment_that_lost_the_extrapolation_is_cut_larger_until_it_keeps_it(aiida_profile):
+    """A 256-atom frame, graded by the fixture potential's active set as LAMMPS grades it, whose most extrapolative
+    atom (3.4) is graded 1.4 in its 8-atom fragment and 1.3 in its 16-atom one (what it did not know lies beyond
+    their boxes): without `label_atoms_max` MaxVol finds the fragment represented and nothing is labelled; with it
+    the fragment is cut larger until the active set grades it at or above `gamma_lower` (32 atoms), and that is
+    labelled; a limit below 32 atoms leaves it represented."""
+    from pyace import PyACECalculator
+    from pyace.basis import BBasisConfiguration
+
+    from aiida_mlip_autopipe.common.python_task import trajectory_arrays
+    from aiida_mlip_autopipe.exploration.parsers import frames_to_trajectory
+    from aiida_mlip_autopipe.exploration.selection import choose_frames, frames_from_arrays
+
+    start = cuau_cell(0.25, repeat=(1, 1, 1), seed=5).repeat((4, 4, 4))
+    frame = _thermal(start, 0.1, seed=0)
+    calculator = PyACECalculator(BBasisConfiguration(str(FIXTURE / 'potential.yaml')))
+    calculator.set_active_set(str(FIXTURE / 'potential.asi'))
+    frame.calc = calculator
+    frame.get_potential_energy()
+    frame.arrays['gamma'] = calculator.results['gamma'].copy()
+    frame.calc = None
+    frame.info['step'] = 10
+    assert frame.arrays['gamma'].max() == pytest.approx(3.36, abs=0.01)
+    runs = {'run_000': frames_from_arrays(trajectory_arrays(frames_to_trajectory([frame], start)))}
+    files = {'yaml': str(FIXTURE / 'potential.yaml'), 'asi': str(FIXTURE / 'potential.asi')}
+    parameters = {'gamma_lower': 2.0, 'gamma_upper': 10.0, 'max_selected': 1, 'label_atoms': 8}
+
+    chosen, report = choose_frames(runs, parameters, files)
+    assert not chosen
+    assert [entry['reason'] for key, entry in report['not_selected'].items() if '_atom' in key] == ['represented']
+
+    chosen, report = choose_frames(runs, {**parameters, 'label_atoms_max': 64}, files)
+    assert [len(atoms) for atoms in chosen.values()] == [32]
+    (entry,) = report['selected'].values()
+    graded = entry['fragment']['graded']
+    assert list(graded) == ['8', '16', '32'] and graded['8'] < 2.0 and graded['16'] < 2.0 <= graded['32']
+    assert report['not_selected']['run_000_step00000010']['detail'] == 'labelled as 1 fragments of <= 32 atoms'
+
+    chosen, report = choose_frames(runs, {**parameters, 'label_atoms_max': 16}, files)
+    assert not chosen
+
+
+def test_label_atoms_max_needs_fragments_graded_by_an_active_set():
+    """`label_atoms_max` is refused without `label_atoms`, with the farthest-point method, or below `label_atoms`."""
+    from aiida_mlip_autopipe.exploration.selection import check_selection_settings
+
+    for parameters, words in (
+        ({'label_atoms_max': 32}, 'needs `label_atoms`'),
+        ({'label_atoms': 8, 'label_atoms_max': 32, 'method': 'farthest_point'}, 'the `maxvol` method'),
+        ({'label_atoms': 16, 'label_atoms_max': 8}, 'smaller than `label_atoms` (16)'),
+    ):
+        with pytest.raises(ValueError, match=re.escape(words)):
+            check_selection_settings(parameters)
+    assert check_selection_settings({'label_atoms': 8, 'label_atoms_max': 8})['label_atoms_max'] == 8
+
+
+def test_the_exploration_refuses_label_atoms_max_below_label_atoms_before_any_md(aiida_profile):
+    """`ExplorationWorkChain`'s input validation names `selection.label_atoms_max` and what is allowed."""
+    from aiida import orm
+
+    from aiida_mlip_autopipe.exploration.workchain import validate_inputs
+
+    inputs = {'structures': {'si': orm.StructureData(ase=bulk('Si', cubic=True))}}
+    selection = {'label_atoms': 16, 'label_atoms_max': 8}
+    message = validate_inputs({**inputs, 'selection': orm.Dict(selection)}, None)
+    assert message == '`selection.label_atoms_max`: 8 is smaller than `label_atoms` (16)'
+    assert validate_inputs({**inputs, 'selection': orm.Dict({**selection, 'label_atoms_max': 64})}, None) is None

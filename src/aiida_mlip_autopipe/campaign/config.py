@@ -325,7 +325,8 @@ class DftOverrides(_Overrides):
         ge=0,
         le=8,
         description="Empty bands per atom of a smeared run beyond four (default 1, against a metal's occupied "
-        "highest band); 0 for a gapped system: pw.x's default, fewer bands and less CPU time.",
+        "highest band); 0 for a gapped system: pw.x's default, fewer bands and less CPU time, with a smearing "
+        '(`pw.parameters.SYSTEM.degauss`) narrow enough that the top band stays empty.',
     )
     clean_workdir: bool | None = Field(None, description='Delete the remote folders of finished runs.')
     max_iterations: int | None = Field(
@@ -477,6 +478,13 @@ class ExplorationSettings(_Section):
         'starting cell, at least one) around the atom of largest gamma instead of a larger selected frame: '
         'explore in cells as large as the validation MD at the cost of small labels. Default: whole frames.',
     )
+    label_atoms_max: int | None = Field(
+        None,
+        ge=1,
+        description='Cut a fragment larger, doubling its atoms up to this many, while the active set grades it '
+        'below `gamma_lower` although its centre atom was above it in the MD cell (the extrapolation lay beyond '
+        'the small box). Needs `label_atoms` and `selection: maxvol`. Default: no growth.',
+    )
     selection: Literal['maxvol', 'farthest_point'] = Field(
         'maxvol',
         description='`maxvol`: D-optimal batch against the active set (pyace MaxVol); `farthest_point`: '
@@ -504,6 +512,13 @@ class ExplorationSettings(_Section):
     def _thresholds(self):
         if self.gamma_upper <= self.gamma_lower:
             raise ValueError(f'gamma_upper ({self.gamma_upper}) must exceed gamma_lower ({self.gamma_lower})')
+        if self.label_atoms_max is not None:
+            if self.label_atoms is None or self.selection != 'maxvol':
+                raise ValueError('label_atoms_max needs label_atoms and selection: maxvol (the active set grades it)')
+            if self.label_atoms_max < self.label_atoms:
+                raise ValueError(
+                    f'label_atoms_max ({self.label_atoms_max}) is smaller than label_atoms ({self.label_atoms})'
+                )
         return self
 
 

@@ -438,6 +438,7 @@ def exploration_builder(
             'label_above_upper': exploration.label_above_upper,
             'min_distance': frame_min_distance(config.elements),
             'label_atoms': exploration.label_atoms,
+            'label_atoms_max': exploration.label_atoms_max,
         }
     )
     builder.seed = orm.Int(config.seed + iteration)

@@ -296,6 +296,7 @@ SELECTION_DEFAULTS = {
     'seed': 0,
     'max_candidates': 5000,
     'label_atoms': None,
+    'label_atoms_max': None,
 }
 SELECTION_METHODS = ('maxvol', 'farthest_point')
 
@@ -322,6 +323,17 @@ def frames_from_arrays(arrays: dict) -> list[Atoms]:
     return frames
 
 
+def _fragment(frame: Atoms, centre: int, max_atoms: int) -> Atoms:
+    """Cut the periodic fragment of ``frame`` around ``centre`` (:func:`~.fragments.cut_fragment`) with its atoms'
+    ``gamma`` and ``info['max_gamma']`` = its centre's."""
+    gamma = frame.arrays['gamma']
+    fragment = cut_fragment(frame, frame.info['repeats'], frame.arrays['site'], centre, max_atoms)
+    fragment.arrays['gamma'] = gamma[fragment.info['fragment']['atoms']]
+    fragment.info.update(step=frame.info['step'], max_gamma=float(gamma[centre]))
+    fragment.info['fragment'].update(centre_gamma=float(gamma[centre]), frame_atoms=len(frame))
+    return fragment
+
+
 def fragments_of(frame: Atoms, max_atoms: int, gamma_lower: float, limit: int) -> list[Atoms]:
     """Return periodic fragments of ``frame`` (at most ``max_atoms`` atoms each, :func:`~.fragments.cut_fragment`)
     around its atoms of largest gamma: the largest first, then each next atom at or above ``gamma_lower`` that
@@ -337,14 +349,40 @@ def fragments_of(frame: Atoms, max_atoms: int, gamma_lower: float, limit: int) -
             break
         if int(centre) in held:
             continue
-        fragment = cut_fragment(frame, frame.info['repeats'], frame.arrays['site'], int(centre), max_atoms)
-        taken = fragment.info['fragment']['atoms']
-        held.update(taken)
-        fragment.arrays['gamma'] = gamma[taken]
-        fragment.info.update(step=frame.info['step'], max_gamma=float(gamma[centre]))
-        fragment.info['fragment'].update(centre_gamma=float(gamma[centre]), frame_atoms=len(frame))
+        fragment = _fragment(frame, int(centre), max_atoms)
+        held.update(fragment.info['fragment']['atoms'])
         fragments.append(fragment)
     return fragments
+
+
+def grow_fragments(frame: Atoms, fragments: list[Atoms], max_atoms: int, gamma_lower: float, grade) -> list[Atoms]:
+    """Return ``fragments``, each one that lost the extrapolation it was cut for replaced by the smallest larger cut
+    around its centre that keeps it.
+
+    A periodic fragment is its centre's environment only out to half its box. When the active set grades a
+    fragment below ``gamma_lower`` although its centre was at or above it in the MD cell, what the potential
+    did not know lay further out, and a label of that fragment teaches something else. Its cut is then
+    doubled in atoms, up to ``max_atoms``, until the fragment is graded at or above ``gamma_lower``; the last
+    cut is kept either way (MaxVol drops it as represented if it still is). ``grade`` maps a list of
+    fragments to their largest gamma against the active set; ``info['fragment']['graded']`` records the grade
+    of every cut tried, by its atoms.
+    """
+    grown = []
+    for fragment, graded in zip(fragments, grade(fragments)):
+        info = fragment.info['fragment']
+        tried = {str(len(fragment)): round(float(graded), 3)}
+        target = len(fragment)
+        while graded < gamma_lower <= info['centre_gamma'] and target < min(max_atoms, len(frame) - 1):
+            target = min(2 * target, max_atoms, len(frame) - 1)
+            larger = _fragment(frame, info['centre'], target)
+            if len(larger) <= len(fragment):
+                continue  # no whole block more fits in this target: try the next
+            fragment, graded = larger, float(grade([larger])[0])
+            info = fragment.info['fragment']
+            tried[str(len(fragment))] = round(graded, 3)
+        info['graded'] = tried
+        grown.append(fragment)
+    return grown
 
 
 def screen_frames(frames: list[Atoms], settings: dict) -> tuple[list[int], dict[int, tuple[str, str]]]:
@@ -425,14 +463,29 @@ def check_selection_settings(parameters: dict) -> dict:
         raise ValueError(f'`parameters`: unknown keys {unknown}; allowed: {sorted(SELECTION_DEFAULTS)}')
     if settings['method'] not in SELECTION_METHODS:
         raise ValueError(f'`parameters.method`: `{settings["method"]}`; allowed: {", ".join(SELECTION_METHODS)}')
+    if settings['label_atoms_max'] is not None:
+        if settings['method'] != 'maxvol' or not settings['label_atoms']:
+            raise ValueError(
+                '`parameters.label_atoms_max` grows fragments graded by the active set: it needs '
+                '`label_atoms` and the `maxvol` method'
+            )
+        if settings['label_atoms_max'] < settings['label_atoms']:
+            raise ValueError(
+                f'`parameters.label_atoms_max`: {settings["label_atoms_max"]} is smaller than '
+                f'`label_atoms` ({settings["label_atoms"]})'
+            )
     return settings
 
 
-def _fragment_candidates(frames: list, keys: list, candidates: list, reasons: dict, settings: dict) -> list[int]:
+def _fragment_candidates(
+    frames: list, keys: list, candidates: list, reasons: dict, settings: dict, grade=None
+) -> list[int]:
     """Replace each candidate frame larger than ``label_atoms`` by its fragments (:func:`fragments_of`, at most
-    ``max_selected`` per frame), appended to ``frames`` and ``keys`` (``<frame key>_atom<centre>``); return
-    the new candidates. A fragment with atoms closer than ``min_distance`` (where its faces meet) is dropped, and
-    so is a frame no fragment can be cut from (reason ``fragment_failed``; it is too large to label whole)."""
+    ``max_selected`` per frame; with ``label_atoms_max`` and ``grade``, grown until they keep their
+    extrapolation, :func:`grow_fragments`), appended to ``frames`` and ``keys`` (``<frame key>_atom<centre>``);
+    return the new candidates. A fragment with atoms closer than ``min_distance`` (where its faces meet) is
+    dropped, and so is a frame no fragment can be cut from (reason ``fragment_failed``; it is too large to label
+    whole)."""
     pool = []
     for index in candidates:
         try:
@@ -448,7 +501,12 @@ def _fragment_candidates(frames: list, keys: list, candidates: list, reasons: di
         if fragments[0] is frames[index]:  # not larger than label_atoms, or not a repeated cell
             pool.append(index)
             continue
-        reasons[index] = ('fragmented', f'labelled as {len(fragments)} fragments of <= {settings["label_atoms"]} atoms')
+        if settings['label_atoms_max'] and grade is not None:
+            fragments = grow_fragments(
+                frames[index], fragments, int(settings['label_atoms_max']), float(settings['gamma_lower']), grade
+            )
+        largest = max(len(fragment) for fragment in fragments)
+        reasons[index] = ('fragmented', f'labelled as {len(fragments)} fragments of <= {largest} atoms')
         for fragment in fragments:
             frames.append(fragment)
             keys.append(f'{keys[index]}_atom{fragment.info["fragment"]["centre"]:05d}')
@@ -481,7 +539,15 @@ def choose_frames(runs: dict[str, list[Atoms]], parameters: dict, files: dict) -
             keys.append(f'{run}_step{atoms.info["step"]:08d}')
     candidate_indices, reasons = screen_frames(frames, settings)
     if settings['label_atoms']:
-        candidate_indices = _fragment_candidates(frames, keys, candidate_indices, reasons, settings)
+        grade = None
+        if settings['label_atoms_max'] and candidate_indices:
+            active_set = load_active_set(str(files['asi']))
+
+            def grade(fragments):
+                projections, owners = frame_projections(fragments, str(files['yaml']))
+                return frame_gamma(projections, owners, active_set, len(fragments))
+
+        candidate_indices = _fragment_candidates(frames, keys, candidate_indices, reasons, settings, grade)
     selected = []
     if candidate_indices:
         selected, picked_reasons = select_candidates(frames, candidate_indices, settings, files)

@@ -16,7 +16,7 @@ from ..common.task_io import task_path
 from .functions import generate_exploration_report
 from .inputs import MdParameters, check_starting_structure
 from .md import LammpsMdWorkChain
-from .selection import SELECTION_DEFAULTS, SELECTION_METHODS
+from .selection import SELECTION_DEFAULTS, SELECTION_METHODS, check_selection_settings
 from .tasks import select_structures
 
 
@@ -69,6 +69,7 @@ SELECTION_SETTINGS = (
     'min_distance',
     'max_candidates',
     'label_atoms',
+    'label_atoms_max',
 )
 
 
@@ -116,6 +117,10 @@ def validate_inputs(inputs, _):
         label_atoms = selection.get('label_atoms')
         if label_atoms is not None and (not isinstance(label_atoms, int) or label_atoms < 1):
             return f'`selection.label_atoms`: {label_atoms!r}; give a positive number of atoms or leave it out'
+        try:
+            check_selection_settings(selection)
+        except ValueError as exception:
+            return str(exception).replace('`parameters.', '`selection.')
     return python_options_error(inputs)
 
 
@@ -157,7 +162,8 @@ class ExplorationWorkChain(WorkChain):
             required=False,
             help='Selection settings: method (`maxvol` or `farthest_point`), label_above_upper (frames at or above '
             'gamma_upper become candidates), min_distance (A), max_candidates, duplicate_tolerance (farthest_point), '
-            'label_atoms (a larger frame is replaced by its periodic fragment around its atom of largest gamma).',
+            'label_atoms (a larger frame is replaced by its periodic fragment around its atom of largest gamma), '
+            'label_atoms_max (a fragment the active set grades below gamma_lower is cut larger, up to this).',
         )
         spec.input('max_concurrent', valid_type=orm.Int, default=lambda: orm.Int(4), help='MD runs at a time.')
         spec.input(
