@@ -367,13 +367,14 @@ def grow_fragments(frame: Atoms, fragments: list[Atoms], max_atoms: int, gamma_l
     fragments to their largest gamma against the active set; ``info['fragment']['graded']`` records the grade
     of every cut tried, by its atoms.
     """
+    limit = min(max_atoms, len(frame) - 1)  # a cut of the whole frame is no fragment
     grown = []
     for fragment, graded in zip(fragments, grade(fragments)):
         info = fragment.info['fragment']
         tried = {str(len(fragment)): round(float(graded), 3)}
         target = len(fragment)
-        while graded < gamma_lower <= info['centre_gamma'] and target < min(max_atoms, len(frame) - 1):
-            target = min(2 * target, max_atoms, len(frame) - 1)
+        while graded < gamma_lower <= info['centre_gamma'] and target < limit:
+            target = min(2 * target, limit)
             larger = _fragment(frame, info['centre'], target)
             if len(larger) <= len(fragment):
                 continue  # no whole block more fits in this target: try the next
@@ -501,7 +502,7 @@ def _fragment_candidates(
         if fragments[0] is frames[index]:  # not larger than label_atoms, or not a repeated cell
             pool.append(index)
             continue
-        if settings['label_atoms_max'] and grade is not None:
+        if grade is not None:  # given only with label_atoms_max
             fragments = grow_fragments(
                 frames[index], fragments, int(settings['label_atoms_max']), float(settings['gamma_lower']), grade
             )
