@@ -12,6 +12,7 @@ from aiida_mlip_autopipe.campaign.rules import (
     budget_verdict,
     convergence_verdict,
     frame_min_distance,
+    idle_exploration_streak,
     labels_allowed,
     refit_ships,
     split_held_out,
@@ -138,6 +139,20 @@ def test_budgets():
     assert budget_verdict(1, 10, 2.5, BUDGETS).startswith('wall-time budget spent')
     assert labels_allowed(8, 45, BUDGETS) == 5
     assert labels_allowed(8, 60, BUDGETS) == 0
+
+
+def test_idle_explorations_stop_the_loop():
+    """Explorations that select nothing leave the potential as it was: the second in a row (default) stops."""
+    rows = [{'state': 'refit'}, {'state': 'explore'}]
+    assert idle_exploration_streak(rows) == 1
+    assert budget_verdict(2, 10, 0.5, BUDGETS, idle_exploration_streak(rows)) is None
+    rows.append({'state': 'explore'})
+    assert idle_exploration_streak(rows) == 2
+    reason = budget_verdict(3, 10, 0.5, BUDGETS, idle_exploration_streak(rows))
+    assert reason.startswith('2 explorations in a row selected nothing'), reason
+    # a refit in between starts the count again
+    assert idle_exploration_streak([{'state': 'explore'}, {'state': 'refit'}, {'state': 'explore'}]) == 1
+    assert budget_verdict(3, 10, 0.5, BUDGETS.model_copy(update={'idle_explorations': 3}), 2) is None
 
 
 def test_the_lower_held_out_error_ships_even_when_it_is_not_the_last():

@@ -590,6 +590,12 @@ class Budgets(_Section):
     iterations: int = Field(ge=1, description='Active-learning iterations (exploration + refit).')
     dft_calculations: int = Field(ge=1, description='DFT calculations in total.')
     wall_time_hours: float = Field(gt=0, description='Wall time of the whole campaign (h).')
+    idle_explorations: int = Field(
+        2,
+        ge=1,
+        description='Explorations in a row that select nothing to label while the stop rule is unmet: '
+        'the potential does not change, so exploring again repeats them.',
+    )
 
 
 class Codes(_Section):

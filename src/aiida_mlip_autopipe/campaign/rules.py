@@ -179,8 +179,16 @@ def convergence_verdict(
     )
 
 
-def budget_verdict(iterations_done: int, dft_calculations: int, elapsed_hours: float, budgets) -> str | None:
-    """Return which budget has run out, or ``None`` while all remain."""
+def budget_verdict(
+    iterations_done: int, dft_calculations: int, elapsed_hours: float, budgets, idle_explorations: int = 0
+) -> str | None:
+    """Return which budget has run out, or ``None`` while all remain (``idle_explorations``: the last
+    explorations in a row that selected nothing while the stop rule was unmet)."""
+    if idle_explorations >= budgets.idle_explorations:
+        return (
+            f'{idle_explorations} explorations in a row selected nothing to label while the stop rule was unmet '
+            f'(budgets.idle_explorations {budgets.idle_explorations}): the potential no longer changes'
+        )
     if iterations_done >= budgets.iterations:
         return f'iteration budget spent ({iterations_done} of {budgets.iterations})'
     if dft_calculations >= budgets.dft_calculations:
@@ -188,6 +196,16 @@ def budget_verdict(iterations_done: int, dft_calculations: int, elapsed_hours: f
     if elapsed_hours >= budgets.wall_time_hours:
         return f'wall-time budget spent ({elapsed_hours:.2f} of {budgets.wall_time_hours} h)'
     return None
+
+
+def idle_exploration_streak(rows: list[dict]) -> int:
+    """Return how many of the last iteration rows in a row explored and selected nothing (state ``explore``)."""
+    streak = 0
+    for row in reversed(rows):
+        if row.get('state') != 'explore':
+            break
+        streak += 1
+    return streak
 
 
 def labels_allowed(requested: int, dft_calculations: int, budgets) -> int:

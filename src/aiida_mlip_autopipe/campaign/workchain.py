@@ -26,6 +26,7 @@ from .rules import (
     budget_verdict,
     convergence_verdict,
     explored_stably,
+    idle_exploration_streak,
     labels_allowed,
     refit_ships,
     structure_kind,
@@ -410,7 +411,11 @@ class ActiveLearningWorkChain(WorkChain):
         if self.ctx.converged or self.ctx.stop_reason:
             return False
         reason = budget_verdict(
-            self.ctx.iteration, self.ctx.dft_calculations, self._elapsed_hours(), self.config.budgets
+            self.ctx.iteration,
+            self.ctx.dft_calculations,
+            self._elapsed_hours(),
+            self.config.budgets,
+            idle_exploration_streak(self.ctx.rows),
         )
         if reason:
             self.ctx.stop_reason = reason
