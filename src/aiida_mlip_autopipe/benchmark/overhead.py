@@ -65,14 +65,11 @@ def summarise(
     )
 
 
-def _during(workflow, moment: float) -> str:
-    """Return the innermost processes under ``workflow`` that were alive at ``moment``."""
-    alive = [
-        node
-        for node in workflow.called_descendants
-        if node.ctime.timestamp() <= moment < process_end(node) and not node.called
-    ]
-    return ', '.join(sorted({f'{node.process_label}' for node in alive})) or workflow.process_label
+def _during(workflow, moment: float, leaves: list[tuple]) -> str:
+    """Return the processes of ``leaves`` (``(node, start, end)`` of the innermost processes under ``workflow``)
+    that were alive at ``moment``."""
+    alive = {node.process_label for node, first, last in leaves if first <= moment < last}
+    return ', '.join(sorted(alive)) or workflow.process_label
 
 
 def overhead_report(workflow, top_gaps: int = 5) -> OverheadReport:
@@ -96,8 +93,11 @@ def overhead_report(workflow, top_gaps: int = 5) -> OverheadReport:
     ]
     report = summarise(workflow.process_label, start, end, runs, functions, top_gaps=top_gaps)
     report.unknown_runs = unknown
+    leaves = [
+        (node, node.ctime.timestamp(), process_end(node)) for node in workflow.called_descendants if not node.called
+    ]
     for gap in report.gaps:
-        gap['during'] = _during(workflow, start + gap['start'] + gap['seconds'] / 2)
+        gap['during'] = _during(workflow, start + gap['start'] + gap['seconds'] / 2, leaves)
     labelling = [workflow] if workflow.process_type == LABELLING_PROCESS_TYPE else []
     labelling += [node for node in workflow.called_descendants if node.process_type == LABELLING_PROCESS_TYPE]
     for node in sorted(labelling, key=lambda node: node.ctime):
