@@ -65,11 +65,11 @@ def summarise(
     )
 
 
-def _during(workflow, moment: float, leaves: list[tuple]) -> str:
-    """Return the processes of ``leaves`` (``(node, start, end)`` of the innermost processes under ``workflow``)
-    that were alive at ``moment``."""
+def _during(leaves: list[tuple], moment: float, default: str) -> str:
+    """Return the processes of ``leaves`` (``(node, start, end)`` of the innermost processes of a workflow) alive at
+    ``moment``, or ``default`` when none was."""
     alive = {node.process_label for node, first, last in leaves if first <= moment < last}
-    return ', '.join(sorted(alive)) or workflow.process_label
+    return ', '.join(sorted(alive)) or default
 
 
 def overhead_report(workflow, top_gaps: int = 5) -> OverheadReport:
@@ -78,7 +78,8 @@ def overhead_report(workflow, top_gaps: int = 5) -> OverheadReport:
     from aiida.common.links import LinkType
 
     start, end = workflow.ctime.timestamp(), process_end(workflow)
-    calculations = [node for node in workflow.called_descendants if isinstance(node, orm.CalcJobNode)]
+    descendants = workflow.called_descendants
+    calculations = [node for node in descendants if isinstance(node, orm.CalcJobNode)]
     runs, unknown = [], []
     for node in calculations:
         run = code_run(node)
@@ -88,18 +89,16 @@ def overhead_report(workflow, top_gaps: int = 5) -> OverheadReport:
             runs.append(run)
     functions = [
         CodeRun(start=node.ctime.timestamp(), end=process_end(node), label=node.process_label)
-        for node in workflow.called_descendants
+        for node in descendants
         if isinstance(node, orm.CalcFunctionNode)
     ]
     report = summarise(workflow.process_label, start, end, runs, functions, top_gaps=top_gaps)
     report.unknown_runs = unknown
-    leaves = [
-        (node, node.ctime.timestamp(), process_end(node)) for node in workflow.called_descendants if not node.called
-    ]
+    leaves = [(node, node.ctime.timestamp(), process_end(node)) for node in descendants if not node.called]
     for gap in report.gaps:
-        gap['during'] = _during(workflow, start + gap['start'] + gap['seconds'] / 2, leaves)
+        gap['during'] = _during(leaves, start + gap['start'] + gap['seconds'] / 2, workflow.process_label)
     labelling = [workflow] if workflow.process_type == LABELLING_PROCESS_TYPE else []
-    labelling += [node for node in workflow.called_descendants if node.process_type == LABELLING_PROCESS_TYPE]
+    labelling += [node for node in descendants if node.process_type == LABELLING_PROCESS_TYPE]
     for node in sorted(labelling, key=lambda node: node.ctime):
         timing = labelling_saturation(node)
         if timing is not None:
