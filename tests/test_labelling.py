@@ -15,7 +15,13 @@ from aiida.engine import run_get_node
 from aiida.plugins import CalculationFactory
 from ase.build import bulk
 
-from aiida_mlip_autopipe.labelling.workchain import DftLabellingWorkChain, _pw_calculations, window_places
+from aiida_mlip_autopipe.labelling.workchain import (
+    MISSING_OUTPUT,
+    DftLabellingWorkChain,
+    _label_outputs,
+    _pw_calculations,
+    window_places,
+)
 
 from .conftest import cu3au
 
@@ -62,6 +68,37 @@ def test_al_and_cu3au_are_labelled(al_and_cu3au):
     # energies per atom of a pseudopotential calculation are large and negative
     assert -100 < al.get_potential_energy() / len(al) < -50
     assert cu3au_frame.get_potential_energy() < -1000
+
+
+def as_left_by_a_replayed_results_step(run, returned: tuple[str, ...]):
+    """Fake, for a crash that cannot be timed here: the node aiida-core leaves when a ``PwBaseWorkChain`` is killed
+    after linking its outputs and before its checkpoint; replayed, it finishes ``ERROR_MISSING_OUTPUT`` with the
+    outputs ``returned`` of the real ``run`` linked."""
+    from aiida.common.links import LinkType
+    from plumpy import ProcessState
+
+    node = orm.WorkflowNode()
+    node.set_process_type(run.process_type)
+    node.base.links.add_incoming(run.inputs.pw.structure, LinkType.INPUT_WORK, 'pw__structure')
+    node.set_process_state(ProcessState.FINISHED)
+    node.set_exit_status(MISSING_OUTPUT)
+    node.store()
+    for name in returned:
+        run.outputs[name].base.links.add_incoming(node, LinkType.RETURN, name)
+    node.seal()
+    return node
+
+
+def test_a_run_replayed_after_a_crash_with_its_outputs_linked_gives_its_label(al_and_cu3au):
+    _, labelling = al_and_cu3au
+    run = next(child for child in labelling.called if child.process_label == 'PwBaseWorkChain')
+    label = _label_outputs(run, relaxed=False)
+    replayed = as_left_by_a_replayed_results_step(run, ('output_parameters', 'output_trajectory'))
+    assert {name: node.pk for name, node in _label_outputs(replayed, relaxed=False).items()} == {
+        name: node.pk for name, node in label.items()
+    }
+    # without its trajectory the label is incomplete: a failure, as any other run that ended 11
+    assert _label_outputs(as_left_by_a_replayed_results_step(run, ('output_parameters',)), relaxed=False) is None
 
 
 def test_label_equals_direct_pw_run(al_and_cu3au, tmp_path):

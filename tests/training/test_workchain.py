@@ -7,7 +7,7 @@ import re
 import pytest
 from aiida import orm
 from aiida.common.links import LinkType
-from aiida.engine import ProcessHandlerReport
+from aiida.engine import ExitCode, ProcessHandlerReport
 from aiida.engine.utils import instantiate_process
 from aiida.manage import get_manager
 
@@ -104,6 +104,29 @@ def test_handle_time_limit(workchain, localhost, cuau_potential):
     assert report == ProcessHandlerReport(True)
     assert workchain.ctx.inputs.parameters['maxiter'] == 60 - 45
     assert workchain.ctx.inputs.previous_potential.uuid == cuau_potential.uuid
+
+
+def test_outputs_linked_before_a_crash_are_outputs_of_the_replayed_results_step(workchain, localhost, cuau_potential):
+    """A kill between linking the outputs and the next checkpoint replays ``results``: the outputs it finds linked
+    count as its outputs, so the work chain does not finish ``ERROR_MISSING_OUTPUT`` (aiida-core's version skips
+    them). The crash is simulated: the links the lost step stored, then the replay."""
+    outputs = {
+        'potential': cuau_potential,
+        'metrics': orm.Dict({'iterations': 60}),
+        'remote_folder': orm.RemoteData(computer=localhost, remote_path='/tmp'),
+        'retrieved': orm.FolderData(),
+    }
+    calculation = failed_calculation(localhost, ExitCode(0), outputs)
+    for name, node in outputs.items():
+        node.base.links.add_incoming(workchain.node, link_type=LinkType.RETURN, link_label=name)
+    assert workchain.spec().outputs.validate(workchain.outputs) is not None  # the replay starts without them
+    workchain._attach_outputs(calculation)
+    assert workchain.spec().outputs.validate(workchain.outputs) is None
+    workchain.update_outputs()  # links each output once
+    returned = workchain.node.base.links.get_outgoing(link_type=LinkType.RETURN).all()
+    assert sorted((link.link_label, link.node.pk) for link in returned) == sorted(
+        (name, node.pk) for name, node in outputs.items()
+    )
 
 
 def test_handle_nan_loss(workchain, localhost):

@@ -27,6 +27,8 @@ IONIC_NOT_CONVERGED = (
 WINDOW = 'window'
 #: Extra of the work chain node with how busy pw.x kept its cores (``common.timing.labelling_saturation``).
 TIMING_EXTRA = 'core_saturation'
+#: aiida-core's exit status of a process that finished without one of its required outputs (``ERROR_MISSING_OUTPUT``).
+MISSING_OUTPUT = 11
 
 
 def validate_inputs(inputs, _):
@@ -308,6 +310,11 @@ class DftLabellingWorkChain(WorkChain):
                 continue
             del self.ctx.running[key]
             outputs = _label_outputs(node, relaxed=key in self.ctx.relax)
+            if outputs is not None and replayed_with_outputs(node, relaxed=key in self.ctx.relax):
+                self.report(
+                    f'{node.process_label}<{node.pk}> of `{key}` finished with exit status {MISSING_OUTPUT} after a '
+                    'restart replayed its last step, with its outputs linked: taking them'
+                )
             if outputs is not None:
                 self.ctx.labelled[key] = outputs
                 energy = outputs['parameters']['energy']
@@ -381,7 +388,7 @@ def _label_outputs(node, relaxed: bool) -> dict | None:
     """
     from aiida.plugins import CalculationFactory
 
-    if node.is_finished_ok:
+    if node.is_finished_ok or replayed_with_outputs(node, relaxed):
         outputs = node.outputs
         structure = outputs.output_structure if relaxed else node.inputs.pw.structure
         return {
@@ -409,6 +416,17 @@ def _label_outputs(node, relaxed: bool) -> dict | None:
     }
 
 
+def replayed_with_outputs(node, relaxed: bool) -> bool:
+    """Return whether ``node`` failed only because a crash replayed its last step, with its outputs on the graph.
+
+    aiida-core's ``BaseRestartWorkChain`` (``PwBaseWorkChain``), killed after it linked its outputs but before
+    its next checkpoint, replays its ``results`` step, skips the outputs it finds linked and then misses them:
+    it finishes with ``ERROR_MISSING_OUTPUT`` (:data:`MISSING_OUTPUT`) although the label is complete.
+    """
+    names = ('output_parameters', 'output_trajectory', *(('output_structure',) if relaxed else ()))
+    return node.exit_status == MISSING_OUTPUT and all(name in node.outputs for name in names)
+
+
 def _relaxation_record(node, outputs: dict) -> dict:
     """Return the record of one pw.x relaxation: converged, ionic steps over all runs, largest final force."""
     import numpy as np
@@ -420,7 +438,7 @@ def _relaxation_record(node, outputs: dict) -> dict:
     )
     forces = outputs['trajectory'].get_array('forces')[-1]
     return {
-        'converged': bool(node.is_finished_ok),
+        'converged': bool(node.is_finished_ok or replayed_with_outputs(node, relaxed=True)),
         'steps': int(steps),
         'max_force': float(np.linalg.norm(forces, axis=1).max()) if len(forces) else 0.0,
         'runs': len(_pw_calculations(node)),

@@ -187,6 +187,22 @@ class PacemakerWorkChain(ProtocolMixin, BaseRestartWorkChain):
             f'{parameters["batch_size"]}',
         )
 
+    def _attach_outputs(self, node):
+        """Attach the outputs of ``node``, those linked already included.
+
+        aiida-core's version skips an output it finds linked. A step replayed after a crash that came
+        between linking the outputs and the next checkpoint then leaves them out of the process's
+        outputs, and the work chain finishes with ``ERROR_MISSING_OUTPUT`` (11) although they are on
+        the graph. ``out`` links each output once (``Process.update_outputs`` skips linked ones).
+        """
+        outputs = self.get_outputs(node)
+        for name, port in self.spec().outputs.items():
+            if name in outputs:
+                self.out(name, outputs[name])
+            elif port.required:
+                self.report(f'required output `{name}` was not an output of {node.process_label}<{node.pk}>')
+        return outputs
+
     def results(self):
         """Attach the potential and metrics and report the test errors."""
         result = super().results()
