@@ -415,3 +415,26 @@ def test_the_costliest_structure_of_an_uneven_batch_takes_the_whole_window(pw_co
     assert 'wide` (4 atoms, 2 places of the window)' in '\n'.join(
         log.message for log in orm.Log.collection.get_logs_for(node)
     )
+
+
+def test_a_window_wider_than_the_machine_counts_the_machines_cores(pw_code, pseudo_family):
+    """Three places on this machine's cores (two here): three pw.x runs go at once, and the core saturation counts the
+    cores they shared, not three."""
+    cores = os.cpu_count()
+    results, node = run_get_node(
+        DftLabellingWorkChain,
+        structures=structures(**{f'al{index}': bulk('Al', 'fcc', a=3.95 + 0.05 * index) for index in range(6)}),
+        code=pw_code,
+        protocol=orm.Str('fast'),
+        overrides=orm.Dict({'kpoints_distance': 0.3}),
+        max_concurrent=orm.Int(cores + 1),
+    )
+    assert node.exit_status == 0, results['failures'].get_dict()
+    runs = pw_runs(node)
+    starts = {key: run.ctime for key, run in runs.items()}
+    ends = {key: run.outputs.output_parameters.ctime for key, run in runs.items()}
+    at_once = max(sum(starts[other] <= start < ends[other] for other in runs) for start in starts.values())
+    assert at_once == cores + 1
+    timing = node.base.extras.get('core_saturation')
+    assert node.base.extras.get('machine_cores') == cores
+    assert timing['cores'] == cores and 0 < timing['core_saturation'] <= 1

@@ -15,6 +15,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 PW_PROCESS_TYPE = 'aiida.calculations:quantumespresso.pw'
+#: Extra of a labelling work chain on the local machine: the machine's cores, which a window wider than them shares.
+MACHINE_CORES_EXTRA = 'machine_cores'
 
 
 @dataclass(frozen=True)
@@ -187,7 +189,8 @@ def labelling_saturation(node) -> dict | None:
     """Return how busy a labelling work chain kept its cores with pw.x, or ``None`` without pw.x runs.
 
     ``cores`` = ``max_concurrent`` x the MPI processes of one place of the window (a run that took
-    several places, extra ``window_places`` of its ``PwBaseWorkChain``, has that many times the processes);
+    several places, extra ``window_places`` of its ``PwBaseWorkChain``, has that many times the processes),
+    at most the machine's cores (extra :data:`MACHINE_CORES_EXTRA`) when the window is wider than them;
     the batch runs from the work chain's creation to the end of its last pw.x run (``core_saturation``,
     see there). Also returns
     ``pw_cpu_seconds``, ``wall_seconds`` and the number of ``runs`` (every ``PwCalculation``,
@@ -205,6 +208,7 @@ def labelling_saturation(node) -> dict | None:
         return None
     max_concurrent = node.inputs.max_concurrent.value if 'max_concurrent' in node.inputs else 1
     cores = max_concurrent * max(place_processes)
+    cores = min(cores, node.base.extras.get(MACHINE_CORES_EXTRA, cores))
     start, end = node.ctime.timestamp(), max(run.end for run in runs)
     saturation = core_saturation(runs, cores, start, end)
     return {

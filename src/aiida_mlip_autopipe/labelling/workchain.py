@@ -10,7 +10,7 @@ from aiida.engine import ProcessState, ToContext, WorkChain, while_
 from ..common.engine import submit_once
 from ..common.geometry import too_close_reason
 from ..common.mappings import deep_merge
-from ..common.timing import labelling_saturation
+from ..common.timing import MACHINE_CORES_EXTRA, labelling_saturation
 from ..data import TrainingSet
 from ..pseudos import DEFAULT_FAMILY_LABEL, check_family_covers, load_family
 from .functions import check_relax_keys, generate_training_set, record_failures, record_relaxations
@@ -222,13 +222,16 @@ class DftLabellingWorkChain(WorkChain):
 
     def plan_window(self):
         """Fix the places of the window each structure takes (:func:`window_places`); on the local machine a run
-        never gets more MPI processes than its cores (mpirun refuses more ranks than cores)."""
+        never gets more MPI processes than its cores (mpirun refuses more ranks than cores), and the machine's
+        cores are recorded (a window wider than them shares them; the core saturation counts them)."""
         options = self.inputs.options.get_dict() if 'options' in self.inputs else None
         self.ctx.processes = self._processes_per_run(options)
         places = self.inputs.max_concurrent.value
         widest = places
         if self.inputs.code.computer.transport_type == 'core.local':
-            widest = max(1, (os.cpu_count() or 1) // self.ctx.processes)
+            cores = os.cpu_count() or 1
+            widest = max(1, cores // self.ctx.processes)
+            self.node.base.extras.set(MACHINE_CORES_EXTRA, cores)
         self.ctx.places = dict(zip(self.ctx.pending, window_places(len(self.ctx.pending), places, widest)))
 
     def has_work(self):
