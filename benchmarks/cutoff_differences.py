@@ -33,13 +33,12 @@ from pathlib import Path
 
 import numpy as np
 from ase import Atoms
-from ase.calculators.espresso import Espresso, EspressoProfile
 from ase.units import GPa
 
-from aiida_mlip_autopipe.common.timing import pw_cpu_seconds
+from aiida_mlip_autopipe.benchmark.pw_ase import protocol_smearing, run_pw
 from aiida_mlip_autopipe.labelling.consistency import reference_cells
 from aiida_mlip_autopipe.labelling.protocol import kpoint_mesh
-from aiida_mlip_autopipe.pseudos import DEBIAN_PSEUDO_DIR, load_cutoff_table
+from aiida_mlip_autopipe.pseudos import load_cutoff_table
 from aiida_mlip_autopipe.setup import mpirun_command
 
 
@@ -59,19 +58,14 @@ def labelled_cells(element: str) -> dict[str, Atoms]:
     return {'ideal': ideal, 'rattled': rattled, 'strained': strained, 'sheared': sheared, 'vacancy': vacancy}
 
 
-def label(atoms: Atoms, input_data: dict, pseudos: dict, kpts, profile, folder: Path) -> dict:
+def label(atoms: Atoms, input_data: dict, pseudos: dict, kpts, command: str, folder: Path) -> dict:
     """Return energy (eV), forces (eV/A), stress (GPa, Voigt) and pw.x CPU seconds of one pw.x run."""
-    atoms = atoms.copy()
-    atoms.calc = Espresso(
-        profile=profile, directory=str(folder), pseudopotentials=pseudos, kpts=kpts, input_data=input_data
-    )
-    energy = atoms.get_potential_energy()
-    seconds = pw_cpu_seconds((folder / 'espresso.pwo').read_text())
+    labelled, seconds = run_pw(atoms, input_data, pseudos, kpts, folder, command)
     return {
-        'energy': energy,
-        'forces': atoms.get_forces(),
-        'stress': atoms.get_stress() / GPa,
-        'cpu': float('nan') if seconds is None else seconds,
+        'energy': labelled.get_potential_energy(),
+        'forces': labelled.get_forces(),
+        'stress': labelled.get_stress() / GPa,
+        'cpu': seconds,
     }
 
 
@@ -123,18 +117,14 @@ def main():
     parser.add_argument('--degauss', type=float, default=None, help="smearing (Ry); default: the fast protocol's")
     parser.add_argument('--processes', type=int, default=1, help='MPI processes of each pw.x run (k-point pools)')
     args = parser.parse_args()
-    from aiida_quantumespresso.workflows.pw.base import PwBaseWorkChain
-
     row = load_cutoff_table()[args.element]
     dual = row['dual']
     reference_cutoff = args.reference or row['reference_ecutwfc']
-    system = PwBaseWorkChain.get_protocol_inputs('fast')['pw']['parameters']['SYSTEM']
-    smearing = {key: system[key] for key in ('occupations', 'smearing', 'degauss')}
+    smearing = protocol_smearing('fast')
     if args.degauss is not None:
         smearing['degauss'] = args.degauss
     mpirun = ' '.join(mpirun_command()).replace('{tot_num_mpiprocs}', str(args.processes))
     command = 'pw.x' if args.processes == 1 else f'{mpirun} pw.x -nk {args.processes}'
-    profile = EspressoProfile(command=command, pseudo_dir=str(DEBIAN_PSEUDO_DIR))
     pseudos = {args.element: row['file']}
     cells = labelled_cells(args.element)
     print(
@@ -151,7 +141,7 @@ def main():
                 'electrons': {'conv_thr': 1e-10},
             }
             results[cutoff] = {
-                name: label(atoms, input_data, pseudos, kpoint_mesh(atoms, args.kpoints_distance), profile, Path(tmp))
+                name: label(atoms, input_data, pseudos, kpoint_mesh(atoms, args.kpoints_distance), command, Path(tmp))
                 for name, atoms in cells.items()
             }
     columns = ('E total', 'E diff', 'E vac', 'F', 'S', 'S diff', 'CPU s')

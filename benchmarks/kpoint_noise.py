@@ -33,12 +33,11 @@ from pathlib import Path
 
 import numpy as np
 from ase import Atoms
-from ase.calculators.espresso import Espresso, EspressoProfile
 
-from aiida_mlip_autopipe.common.timing import pw_cpu_seconds
+from aiida_mlip_autopipe.benchmark.pw_ase import protocol_smearing, run_pw
 from aiida_mlip_autopipe.labelling.consistency import reference_cells
 from aiida_mlip_autopipe.labelling.protocol import kpoint_mesh
-from aiida_mlip_autopipe.pseudos import DEBIAN_PSEUDO_DIR, PROTOCOL_STRINGENCY, load_cutoff_table
+from aiida_mlip_autopipe.pseudos import PROTOCOL_STRINGENCY, load_cutoff_table
 from aiida_mlip_autopipe.validation.eos import strained_series
 
 #: Volume strains of the series (the validation's, and two more inside).
@@ -52,19 +51,16 @@ def crystal_cells(element: str) -> dict[str, Atoms]:
 
 def pw_parameters(protocol: str, elements) -> tuple[dict, dict]:
     """Return ``(input_data, pseudopotentials)`` of the labelling protocol for ``elements``."""
-    from aiida_quantumespresso.workflows.pw.base import PwBaseWorkChain
-
     table = load_cutoff_table()
     stringency = PROTOCOL_STRINGENCY[protocol]
     wfc = max(table[element][stringency]['cutoff_wfc'] for element in elements)
     rho = max(table[element][stringency]['cutoff_rho'] for element in elements)
-    system = PwBaseWorkChain.get_protocol_inputs(protocol)['pw']['parameters']['SYSTEM']
     input_data = {
         'control': {'tprnfor': False, 'tstress': False},
         'system': {
             'ecutwfc': wfc,
             'ecutrho': rho,
-            **{key: system[key] for key in ('occupations', 'smearing', 'degauss')},
+            **protocol_smearing(protocol),
         },
         'electrons': {'conv_thr': 1e-9},
     }
@@ -73,19 +69,11 @@ def pw_parameters(protocol: str, elements) -> tuple[dict, dict]:
 
 def series_energies(atoms: Atoms, distance: float, input_data: dict, pseudos: dict, folder: Path) -> tuple[list, float]:
     """Return the energies per atom (eV) of the strained series of ``atoms`` and the pw.x CPU seconds."""
-    profile = EspressoProfile(command='pw.x', pseudo_dir=str(DEBIAN_PSEUDO_DIR))
     energies, cpu = [], 0.0
     for strained in strained_series(atoms, STRAINS):
-        strained.calc = Espresso(
-            profile=profile,
-            directory=str(folder),
-            pseudopotentials=pseudos,
-            kpts=kpoint_mesh(strained, distance),
-            input_data=input_data,
-        )
-        energies.append(strained.get_potential_energy() / len(strained))
-        seconds = pw_cpu_seconds((folder / 'espresso.pwo').read_text())
-        cpu += float('nan') if seconds is None else seconds
+        labelled, seconds = run_pw(strained, input_data, pseudos, kpoint_mesh(strained, distance), folder)
+        energies.append(labelled.get_potential_energy() / len(labelled))
+        cpu += seconds
     return energies, cpu
 
 

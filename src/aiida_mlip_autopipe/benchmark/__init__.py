@@ -1,1 +1,2 @@
-"""Pure helpers of the selection benchmark (``benchmarks/al_efficiency.py``)."""
+"""Helpers of the benchmark scripts under ``benchmarks/``: the selection benchmark (``al_efficiency.py``), the
+campaign overhead (``overhead``) and pw.x through ASE (``pw_ase``)."""
