@@ -313,12 +313,12 @@ class DftLabellingWorkChain(WorkChain):
                 continue
             del self.ctx.running[key]
             outputs = _label_outputs(node, relaxed=key in self.ctx.relax)
-            if outputs is not None and replayed_with_outputs(node, relaxed=key in self.ctx.relax):
-                self.report(
-                    f'{node.process_label}<{node.pk}> of `{key}` finished with exit status {MISSING_OUTPUT} after a '
-                    'restart replayed its last step, with its outputs linked: taking them'
-                )
             if outputs is not None:
+                if replayed_with_outputs(node, relaxed=key in self.ctx.relax):
+                    self.report(
+                        f'{node.process_label}<{node.pk}> of `{key}` finished with exit status {MISSING_OUTPUT} after '
+                        'a restart replayed its last step, with its outputs linked: taking them'
+                    )
                 self.ctx.labelled[key] = outputs
                 energy = outputs['parameters']['energy']
                 if key in self.ctx.relax:
