@@ -41,11 +41,10 @@ from pathlib import Path
 import numpy as np
 import yaml
 from ase.build import bulk
-from ase.calculators.espresso import Espresso, EspressoProfile
 from ase.io import read, write
 
+from aiida_mlip_autopipe.benchmark.pw_ase import run_pw
 from aiida_mlip_autopipe.labelling.protocol import kpoint_mesh
-from aiida_mlip_autopipe.pseudos import DEBIAN_PSEUDO_DIR
 from aiida_mlip_autopipe.training.pacemaker_io import (
     PacemakerParameters,
     write_pacemaker_dataframe,
@@ -107,14 +106,7 @@ def label(job):
     folder.mkdir(parents=True, exist_ok=True)
     input_data = copy.deepcopy(input_data)
     input_data['control'].update(tprnfor=True, tstress=True)
-    atoms.calc = Espresso(
-        profile=EspressoProfile(command='pw.x', pseudo_dir=str(DEBIAN_PSEUDO_DIR)),
-        directory=str(folder),
-        pseudopotentials=pseudos,
-        kpts=kpoint_mesh(atoms, distance),
-        input_data=input_data,
-    )
-    atoms.get_potential_energy()
+    run_pw(atoms, input_data, pseudos, kpoint_mesh(atoms, distance), folder)
     return read(folder / 'espresso.pwo')
 
 
