@@ -229,3 +229,51 @@ def test_the_exploration_refuses_label_atoms_max_below_label_atoms_before_any_md
     message = validate_inputs({**inputs, 'selection': orm.Dict(selection)}, None)
     assert message == '`selection.label_atoms_max`: 8 is smaller than `label_atoms` (16)'
     assert validate_inputs({**inputs, 'selection': orm.Dict({**selection, 'label_atoms_max': 64})}, None) is None
+
+
+def test_a_fragment_whose_faces_bring_atoms_closer_than_the_md_cell_did_is_cut_larger_or_dropped(aiida_profile):
+    """A 256-atom fcc frame whose layers along z are shifted by (0, 2, 1, 0, 0, 0, 0, 0) x 0.2 A: its closest atoms
+    are 2.41 A apart, but an 8- or 16-atom fragment (one block in z) around an atom of the second layer joins that
+    layer to the image of the first across its face, 2.28 A apart, a contact the MD cell never had. Without
+    `label_atoms_max` that fragment is dropped; with it the fragment is cut larger until its faces add no such
+    contact (32 atoms, two blocks in z)."""
+    from aiida_mlip_autopipe.common.geometry import min_interatomic_distance
+    from aiida_mlip_autopipe.common.python_task import trajectory_arrays
+    from aiida_mlip_autopipe.exploration.parsers import frames_to_trajectory
+    from aiida_mlip_autopipe.exploration.selection import choose_frames, frames_from_arrays, widen_past_cut_contacts
+
+    a = 3.6
+    start = bulk('Cu', 'fcc', a=a, cubic=True).repeat((4, 4, 4))
+    layer = np.rint(start.positions[:, 2] / (a / 2)).astype(int) % 8
+    frame = start.copy()
+    frame.positions[:, 2] += 0.2 * np.array([0, 2, 1, 0, 0, 0, 0, 0])[layer]
+    centre = int(np.flatnonzero(layer == 1)[0])
+    frame.arrays['gamma'] = np.where(np.arange(len(frame)) == centre, 3.0, 1.0)
+    frame.info['step'] = 10
+    assert min_interatomic_distance(frame) == pytest.approx(2.408, abs=1e-3)
+    runs = {'run_000': frames_from_arrays(trajectory_arrays(frames_to_trajectory([frame], start)))}
+    files = {'yaml': str(FIXTURE / 'potential.yaml'), 'asi': str(FIXTURE / 'potential.asi')}
+    parameters = {'gamma_lower': 2.0, 'gamma_upper': 10.0, 'max_selected': 1, 'label_atoms': 8}
+    fragment_key = f'run_000_step00000010_atom{centre:05d}'
+
+    for label_atoms_max in (None, 16):
+        chosen, report = choose_frames(runs, {**parameters, 'label_atoms_max': label_atoms_max}, files)
+        assert not chosen
+        dropped = report['not_selected'][fragment_key]
+        assert dropped['reason'] == 'too_close'
+        assert dropped['detail'] == (
+            'fragment atoms 2.28 A apart where its faces meet; the MD cell had none closer than 2.41 A'
+        )
+
+    chosen, report = choose_frames(runs, {**parameters, 'label_atoms_max': 32}, files)
+    assert report['not_selected']['run_000_step00000010']['detail'] == 'labelled as 1 fragments of <= 32 atoms'
+    assert report['not_selected'].get(fragment_key, {}).get('reason') != 'too_close'
+    assert report['counts']['candidates'] == 1
+
+    (md_frame,) = runs['run_000']
+    cut = cut_fragment(md_frame, md_frame.info['repeats'], md_frame.arrays['site'], centre, 8)
+    assert min_interatomic_distance(cut) == pytest.approx(2.28, abs=0.005)
+    for max_atoms, atoms, shortest in ((16, 16, 2.28), (32, 32, 2.408), (64, 32, 2.408)):
+        widened = widen_past_cut_contacts(md_frame, cut, 2.40, max_atoms)
+        assert (len(widened), widened.info['fragment']['centre']) == (atoms, centre)
+        assert min_interatomic_distance(widened) == pytest.approx(shortest, abs=0.005)

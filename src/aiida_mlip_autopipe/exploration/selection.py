@@ -45,6 +45,8 @@ from .fragments import cut_fragment
 
 LOGGER = logging.getLogger(__name__)
 
+#: Margin (A) below the MD cell's shortest interatomic distance that a fragment's contacts may reach.
+CUT_CONTACT_MARGIN = 0.01
 #: MaxVol settings (pace_select's defaults): stop when no coefficient exceeds the tolerance.
 MAXVOL_TOLERANCE = 1.01
 MAXVOL_ITERATIONS = 300
@@ -386,6 +388,26 @@ def grow_fragments(frame: Atoms, fragments: list[Atoms], max_atoms: int, gamma_l
     return grown
 
 
+def widen_past_cut_contacts(frame: Atoms, fragment: Atoms, shortest: float, max_atoms: int) -> Atoms:
+    """Return ``fragment``, or the smallest larger cut around its centre with no two atoms closer than ``shortest``.
+
+    Where a periodic fragment's faces meet, atoms that were not neighbours in the MD cell sit side by side;
+    a contact shorter than any the MD cell had (``shortest``) is the cut's, not the MD's, and its label (forces of
+    tens of eV/A, energies far above the rest) teaches the potential a configuration the exploration never
+    reached. The cut is doubled in atoms, up to ``max_atoms``, until it has no such contact; the last cut is
+    returned either way (the caller drops it when it still has one).
+    """
+    limit = min(max_atoms, len(frame) - 1)
+    target = len(fragment)
+    while min_interatomic_distance(fragment) < shortest and target < limit:
+        target = min(2 * target, limit)
+        larger = _fragment(frame, fragment.info['fragment']['centre'], target)
+        if len(larger) > len(fragment):
+            larger.info['fragment'].update({k: v for k, v in fragment.info['fragment'].items() if k == 'graded'})
+            fragment = larger
+    return fragment
+
+
 def screen_frames(frames: list[Atoms], settings: dict) -> tuple[list[int], dict[int, tuple[str, str]]]:
     """Return the candidate frames (trust window, no atoms too close) and ``(reason, detail)`` of each other.
 
@@ -484,9 +506,10 @@ def _fragment_candidates(
     """Replace each candidate frame larger than ``label_atoms`` by its fragments (:func:`fragments_of`, at most
     ``max_selected`` per frame; with ``label_atoms_max`` and ``grade``, grown until they keep their
     extrapolation, :func:`grow_fragments`), appended to ``frames`` and ``keys`` (``<frame key>_atom<centre>``);
-    return the new candidates. A fragment with atoms closer than ``min_distance`` (where its faces meet) is
-    dropped, and so is a frame no fragment can be cut from (reason ``fragment_failed``; it is too large to label
-    whole)."""
+    return the new candidates. A fragment whose faces bring atoms closer than the MD cell's shortest distance is
+    cut larger up to ``label_atoms_max`` (:func:`widen_past_cut_contacts`) and dropped when it still does (reason
+    ``too_close``), and so is a frame no fragment can be cut from (reason ``fragment_failed``; it is too large to
+    label whole)."""
     pool = []
     for index in candidates:
         try:
@@ -506,14 +529,22 @@ def _fragment_candidates(
             fragments = grow_fragments(
                 frames[index], fragments, int(settings['label_atoms_max']), float(settings['gamma_lower']), grade
             )
+        # no contact shorter than the MD cell's own shortest (less a rounding margin): the cut's, not the MD's
+        shortest = max(float(settings['min_distance']), min_interatomic_distance(frames[index]) - CUT_CONTACT_MARGIN)
+        max_atoms = int(settings['label_atoms_max'] or settings['label_atoms'])
+        fragments = [widen_past_cut_contacts(frames[index], fragment, shortest, max_atoms) for fragment in fragments]
         largest = max(len(fragment) for fragment in fragments)
         reasons[index] = ('fragmented', f'labelled as {len(fragments)} fragments of <= {largest} atoms')
         for fragment in fragments:
             frames.append(fragment)
             keys.append(f'{keys[index]}_atom{fragment.info["fragment"]["centre"]:05d}')
             distance = min_interatomic_distance(fragment)
-            if distance < settings['min_distance']:
-                reasons[len(frames) - 1] = ('too_close', f'fragment atoms {distance:.2f} A apart')
+            if distance < shortest:
+                reasons[len(frames) - 1] = (
+                    'too_close',
+                    f'fragment atoms {distance:.2f} A apart where its faces meet; the MD cell had none closer '
+                    f'than {shortest + CUT_CONTACT_MARGIN:.2f} A',
+                )
             else:
                 pool.append(len(frames) - 1)
     return pool
