@@ -97,10 +97,6 @@ def test_md_input_has_gamma_dump_halts_and_guards():
     assert 'fix gamma all pair 10 pace/extrapolation gamma 1' in lines
     assert 'compute max_gamma all reduce max f_gamma' in lines
     assert 'variable dump_skip equal "c_max_gamma < 2"' in lines
-    # candidates are dumped at every gamma sample (the samples the high-gamma fraction counts)
-    assert 'dump frames all custom 10 frames.dump id type x y z f_gamma' in lines
-    coarse = MdParameters(temperature=900, steps=500, gamma_lower=2, gamma_upper=8, gamma_every=20)
-    assert 'dump frames all custom 20 frames.dump id type x y z f_gamma' in write_md_input(coarse, PAIR, 32)
     assert 'dump_modify frames skip v_dump_skip sort id format float %.10g' in lines
     assert 'fix halt_gamma all halt 10 v_max_gamma > 8 error soft' in lines
     assert 'fix halt_atoms all halt 10 v_atoms < 32 error soft' in lines

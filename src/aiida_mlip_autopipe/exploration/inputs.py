@@ -59,12 +59,7 @@ class MdParameters(BaseModel):
     gamma_lower: float = Field(gt=0, description='Frames whose largest gamma reaches this are dumped.')
     gamma_upper: float = Field(gt=0, description='The run halts when the largest gamma exceeds this.')
     gamma_every: int = Field(10, ge=1, description='Steps between gamma evaluations, guards and series rows.')
-    dump_every: int | None = Field(
-        None,
-        ge=1,
-        description='Steps between candidate dumps; a multiple of `gamma_every`; default: `gamma_every` (every '
-        'gamma sample above `gamma_lower` is a candidate).',
-    )
+    dump_every: int = Field(50, ge=1, description='Steps between candidate dumps; a multiple of `gamma_every`.')
     seed: int = Field(12345, ge=1, le=900_000_000, description='Seed of the initial velocities.')
     thermostat_damping_steps: float = Field(100.0, gt=0, description='Thermostat damping in time steps.')
     barostat_damping_steps: float = Field(1000.0, gt=0, description='Barostat damping in time steps.')
@@ -85,8 +80,6 @@ class MdParameters(BaseModel):
     def _consistent(self):
         if self.gamma_upper <= self.gamma_lower:
             raise ValueError(f'gamma_upper ({self.gamma_upper}) must exceed gamma_lower ({self.gamma_lower})')
-        if self.dump_every is None:
-            self.dump_every = self.gamma_every
         if self.dump_every % self.gamma_every:
             raise ValueError(f'dump_every ({self.dump_every}) must be a multiple of gamma_every ({self.gamma_every})')
         if self.steps % self.gamma_every:

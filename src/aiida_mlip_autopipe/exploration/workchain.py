@@ -31,7 +31,7 @@ class Schedule(BaseModel):
     steps: int = Field(ge=1, description='MD steps per run.')
     timestep_fs: float = Field(1.0, gt=0, le=10, description='Time step (fs).')
     gamma_every: int = Field(10, ge=1, description='Steps between gamma evaluations.')
-    dump_every: int | None = Field(None, ge=1, description='Steps between candidate dumps; default: `gamma_every`.')
+    dump_every: int = Field(50, ge=1, description='Steps between candidate dumps.')
     max_pressure_gpa: float = Field(100.0, gt=0, description='Pressure guard (GPa from the target).')
     min_distance: float = Field(1.2, gt=0, description='Distance guard (A).')
     max_temperature_factor: float = Field(3.0, gt=1, description='Temperature guard (times the target).')
