@@ -403,7 +403,8 @@ def widen_past_cut_contacts(frame: Atoms, fragment: Atoms, shortest: float, max_
         target = min(2 * target, limit)
         larger = _fragment(frame, fragment.info['fragment']['centre'], target)
         if len(larger) > len(fragment):
-            larger.info['fragment'].update({k: v for k, v in fragment.info['fragment'].items() if k == 'graded'})
+            if 'graded' in fragment.info['fragment']:  # the extrapolation grades of the cuts grow_fragments tried
+                larger.info['fragment']['graded'] = fragment.info['fragment']['graded']
             fragment = larger
     return fragment
 
