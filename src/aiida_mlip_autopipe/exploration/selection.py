@@ -531,7 +531,8 @@ def _fragment_candidates(
                 frames[index], fragments, int(settings['label_atoms_max']), float(settings['gamma_lower']), grade
             )
         # no contact shorter than the MD cell's own shortest (less a rounding margin): the cut's, not the MD's
-        shortest = max(float(settings['min_distance']), min_interatomic_distance(frames[index]) - CUT_CONTACT_MARGIN)
+        frame_shortest = min_interatomic_distance(frames[index])
+        shortest = max(float(settings['min_distance']), frame_shortest - CUT_CONTACT_MARGIN)
         max_atoms = int(settings['label_atoms_max'] or settings['label_atoms'])
         fragments = [widen_past_cut_contacts(frames[index], fragment, shortest, max_atoms) for fragment in fragments]
         largest = max(len(fragment) for fragment in fragments)
@@ -544,7 +545,7 @@ def _fragment_candidates(
                 reasons[len(frames) - 1] = (
                     'too_close',
                     f'fragment atoms {distance:.2f} A apart where its faces meet; the MD cell had none closer '
-                    f'than {shortest + CUT_CONTACT_MARGIN:.2f} A',
+                    f'than {frame_shortest:.2f} A',
                 )
             else:
                 pool.append(len(frames) - 1)
