@@ -28,7 +28,7 @@ from .conftest import cu3au
 PwCalculation = CalculationFactory('quantumespresso.pw')
 FAST = {'kpoints_distance': 0.5}
 #: k-point distance of the slow structure of the rolling-window test: long enough for three short runs beside it.
-SLOW_KPOINTS_DISTANCE = 0.15
+SLOW_KPOINTS_DISTANCE = 0.1
 
 
 def structures(**atoms):
@@ -102,7 +102,10 @@ def test_a_run_replayed_after_a_crash_with_its_outputs_linked_gives_its_label(al
 
 
 def test_label_equals_direct_pw_run(al_and_cu3au, tmp_path):
-    """Energy, forces and stress of a label equal those of pw.x run by hand on the same input."""
+    """Energy, forces and stress of a label equal those of pw.x run by hand on the same input, with the same MPI
+    processes and k-point pools (Cu3Au outweighs the Al cell and took both places of the window)."""
+    from aiida_mlip_autopipe.setup import mpirun_command
+
     results, _ = al_and_cu3au
     frame = next(atoms for atoms in results['training_set'].iter_atoms() if atoms.info['config_type'] == 'cu3au')
     calculation = orm.load_node(frame.info['source_uuid'])
@@ -111,9 +114,15 @@ def test_label_equals_direct_pw_run(al_and_cu3au, tmp_path):
     (tmp_path / 'pseudo').mkdir()
     for link in calculation.base.links.get_incoming(link_label_filter='pseudos__%').all():
         (tmp_path / 'pseudo' / link.node.filename).write_text(link.node.get_content())
+    processes = calculation.get_option('resources')['num_mpiprocs_per_machine']
+    assert processes == min(2, os.cpu_count())
+    pools = calculation.inputs.parallelization['npool'] if 'parallelization' in calculation.inputs else 1
+    command = ['pw.x', '-nk', str(pools), '-in', 'aiida.in']
+    if processes > 1:
+        command = [part.format(tot_num_mpiprocs=processes) for part in mpirun_command()] + command
     with open(tmp_path / 'pw.out', 'w') as handle:
         subprocess.run(
-            ['pw.x', '-in', 'aiida.in'],
+            command,
             cwd=tmp_path,
             stdout=handle,
             check=True,
@@ -278,12 +287,13 @@ def pw_runs(node) -> dict:
 
 
 def test_rolling_window_submits_the_next_structure_as_soon_as_any_run_ends(pw_code, pseudo_family):
-    """Two runs at a time, the costliest first (its key sorts last): while it runs, the fast ones follow each other
-    in the other slot (four structures: two full rounds, so each takes one place)."""
+    """One place more than the machine's cores: the costliest structure (its key sorts last) outweighs the rest and
+    takes every core's place; while it runs, the fast ones follow each other in the place left."""
     from aiida_mlip_autopipe.benchmark.overhead import overhead_report
     from aiida_mlip_autopipe.campaign.stages import labelling_core_saturation
     from aiida_mlip_autopipe.common.timing import pw_cpu_seconds
 
+    cores = os.cpu_count()
     results, node = run_get_node(
         DftLabellingWorkChain,
         structures=structures(
@@ -296,12 +306,13 @@ def test_rolling_window_submits_the_next_structure_as_soon_as_any_run_ends(pw_co
         protocol=orm.Str('fast'),
         overrides=orm.Dict({'kpoints_distance': 0.8}),
         structure_overrides=orm.Dict({'z_slow': {'kpoints_distance': SLOW_KPOINTS_DISTANCE}}),
-        max_concurrent=orm.Int(2),
+        max_concurrent=orm.Int(cores + 1),
     )
     assert node.exit_status == 0, node.exit_message
     assert results['training_set'].count == 4
     runs = pw_runs(node)
-    assert {run.base.extras.get('window_places') for run in runs.values()} == {1}
+    places = {key: run.base.extras.get('window_places') for key, run in runs.items()}
+    assert places == {'z_slow': cores, 'b_fast0': 1, 'b_fast1': 1, 'b_fast2': 1}
     # a run ends when its parser made its output parameters
     ends = {key: run.outputs.output_parameters.ctime for key, run in runs.items()}
     starts = {key: run.ctime for key, run in runs.items()}
@@ -311,29 +322,34 @@ def test_rolling_window_submits_the_next_structure_as_soon_as_any_run_ends(pw_co
     assert starts['z_slow'] < starts[fast[0]]
     for first, then in itertools.pairwise(fast):
         assert ends[first] <= starts[then] < ends['z_slow']
-    # never more than two at once
+    # never more than two at once: the slow one on every core's place and one fast one
     for key, start in starts.items():
         assert sum(starts[other] <= start < ends[other] for other in runs if other != key) <= 1
-    # the work chain records how busy pw.x kept the two cores
+    # the work chain records how busy pw.x kept the cores
     timing = node.base.extras.get('core_saturation')
     pw_seconds = sum(run.outputs.output_parameters['wall_time_seconds'] for run in runs.values())
     # the CPU time pw.x reports for itself (not its wall time, which counts a core shared with another run in full)
-    calculations = [next(c for c in run.called if isinstance(c, orm.CalcJobNode)) for run in runs.values()]
-    outputs = [calc.outputs.retrieved.base.repository.get_object_content('aiida.out') for calc in calculations]
-    pw_cpu = sum(pw_cpu_seconds(text) for text in outputs)
-    assert timing['cores'] == 2 and timing['runs'] == 4
+    calculations = {key: _pw_calculations(run)[0] for key, run in runs.items()}
+    pw_cpu = sum(
+        pw_cpu_seconds(calc.outputs.retrieved.base.repository.get_object_content('aiida.out')) * places[key]
+        for key, calc in calculations.items()
+    )
+    assert timing['cores'] == cores and timing['runs'] == 4
     assert timing['pw_cpu_seconds'] == pytest.approx(pw_cpu, abs=0.1)
-    assert 0 < pw_cpu <= pw_seconds + 0.1
+    pw_process_seconds = sum(
+        run.outputs.output_parameters['wall_time_seconds'] * places[key] for key, run in runs.items()
+    )
+    assert 0 < pw_cpu <= pw_process_seconds + 0.1
     # the batch ends when the last pw.x run ended (its files retrieved, a moment before they are parsed)
     last = max(ends.values()).timestamp() - node.ctime.timestamp()
     assert last - 5 < timing['wall_seconds'] <= last
     assert 0 < timing['core_saturation'] <= 1
     # wall_seconds is kept to 0.1 s: the saturation recomputed from it is as exact as that rounding
     rounding = 0.05 / timing['wall_seconds'] + 1e-4
-    assert timing['core_saturation'] == pytest.approx(pw_cpu / (2 * timing['wall_seconds']), rel=rounding)
+    assert timing['core_saturation'] == pytest.approx(pw_cpu / (cores * timing['wall_seconds']), rel=rounding)
     assert labelling_core_saturation(node) == timing['core_saturation']  # the campaign table's `busy` column
     report = '\n'.join(log.message for log in orm.Log.collection.get_logs_for(node))
-    assert f'pw.x kept 2 cores {100 * timing["core_saturation"]:.0f} % busy' in report
+    assert f'pw.x kept {cores} cores {100 * timing["core_saturation"]:.0f} % busy' in report
     # the overhead benchmark on this node: code time is the union of the four pw.x runs, within the wall time
     overhead = overhead_report(node)
     assert overhead.runs == 4 and not overhead.unknown_runs
@@ -376,12 +392,24 @@ def test_pools_never_exceed_the_kpoints_with_two_processes(pw_code, pseudo_famil
 
 
 def test_window_places_give_the_leftover_of_full_rounds_the_whole_window():
-    assert window_places(1, 2, widest=2) == [2]
-    assert window_places(3, 2, widest=2) == [2, 1, 1]  # the costliest alone on both places, then a full round
-    assert window_places(4, 2, widest=2) == [1, 1, 1, 1]
-    assert window_places(7, 4, widest=4) == [2, 1, 1, 1, 1, 1, 1]  # three share four places, then a full round
-    assert window_places(2, 5, widest=2) == [2, 2]  # never more than the cores of the local machine
-    assert window_places(0, 2, widest=2) == []
+    even = [1.0] * 7
+    assert window_places(even[:1], 2, widest=2) == [2]
+    assert window_places(even[:3], 2, widest=2) == [2, 1, 1]  # the first alone on both places, then a full round
+    assert window_places(even[:4], 2, widest=2) == [1, 1, 1, 1]
+    assert window_places(even, 4, widest=4) == [2, 1, 1, 1, 1, 1, 1]  # three share four places, then a full round
+    assert window_places(even[:2], 5, widest=2) == [2, 2]  # never more than the cores of the local machine
+    assert window_places([], 2, widest=2) == []
+
+
+def test_window_places_give_a_structure_that_outweighs_the_rest_the_whole_window():
+    # the Si demo's iteration 5: a 32-atom fragment (375 s of pw.x) and three of 16 atoms (80 s each); on one place
+    # the large one ran 130 s alone beside an idle core
+    assert window_places([375, 80, 80, 80], 2, widest=2) == [2, 2, 1, 1]
+    assert window_places([375, 80], 2, widest=2) == [2, 2]
+    assert window_places([375, 80, 80, 80], 3, widest=2) == [2, 1, 1, 1]  # no wider than the machine
+    # side by side when neither outweighs the other by more than DOMINANT_SHARE
+    assert window_places([105, 100], 2, widest=2) == [1, 1]
+    assert window_places([300, 100, 100, 100, 100], 2, widest=2) == [2, 1, 1, 1, 1]  # the leftover rule
 
 
 def test_the_costliest_structure_of_an_uneven_batch_takes_the_whole_window(pw_code, pseudo_family):

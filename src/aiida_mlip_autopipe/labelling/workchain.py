@@ -69,18 +69,33 @@ def validate_inputs(inputs, _):
     return None
 
 
-def window_places(count: int, places: int, widest: int) -> list[int]:
-    """Return the places of the window each of ``count`` queued structures takes, in queue order (costliest first).
+#: A structure whose cost exceeds the fair share of one place in what is left of its batch by this factor takes the
+#: whole window (:func:`window_places`); below it, two runs side by side end close enough together.
+DOMINANT_SHARE = 1.1
 
-    The structures that do not fill a whole window (``count % places`` of them, or all of a batch smaller than the
-    window) go first and share all ``places``; the rest take one place each, so the window ends on full rounds
-    instead of on one run beside idle places. No structure takes more than ``widest`` places. The plan depends on
-    the batch alone, not on when runs end, so a run's MPI processes (and so its label, to the last digit) are the
-    same in every run of the same campaign, interrupted or not.
+
+def window_places(costs: list[float], places: int, widest: int) -> list[int]:
+    """Return the places of the window each queued structure takes, given their costs in queue order (costliest first).
+
+    A structure that costs more than :data:`DOMINANT_SHARE` x the fair share of one place in what is left (its own
+    cost and that of every structure after it, over ``places``) would still run, on one place, when the others had
+    ended: it takes the whole window instead. Of the rest, those that do not fill a whole window (their count modulo
+    ``places``, or all of a batch smaller than the window) go first and share all ``places``; the others take one
+    place each, so the window ends on full rounds instead of on one run beside idle places. No structure takes more
+    than ``widest`` places. The plan depends on the batch alone, not on when runs end, so a run's MPI processes (and
+    so its label, to the last digit) are the same in every run of the same campaign, interrupted or not.
     """
+    plan = []
+    left = sum(costs)
+    for cost in costs:
+        if cost <= DOMINANT_SHARE * left / places:
+            break
+        plan.append(min(places, widest))
+        left -= cost
+    count = len(costs) - len(plan)
     leftover = count % places
     shares = [places // leftover + (index < places % leftover) for index in range(leftover)] if leftover else []
-    return [min(share, widest) for share in shares] + [1] * (count - leftover)
+    return plan + [min(share, widest) for share in shares] + [1] * (count - leftover)
 
 
 def widened_resources(processes: int) -> dict:
@@ -92,8 +107,9 @@ class DftLabellingWorkChain(WorkChain):
     """Label structures with ``PwBaseWorkChain`` runs and collect the results in one ``TrainingSet``.
 
     ``max_concurrent`` runs go at a time, in a rolling window: as soon as any run ends, the next
-    structure is submitted (see :meth:`fill_window`). The structures that do not fill a whole round of
-    the window go first and share its places as MPI processes (k-point pools; :func:`window_places`),
+    structure is submitted (see :meth:`fill_window`). A structure that outweighs the rest of the batch,
+    and the structures that do not fill a whole round of the window, go first and share its places as
+    MPI processes (k-point pools; :func:`window_places`),
     so that a batch smaller than the window, or one that does not divide evenly into it, keeps every
     core busy (on the local machine, never more processes than its cores). At the end the work chain's extra
     ``core_saturation`` records how busy pw.x kept the cores (``core_saturation``, ``cores``,
@@ -205,6 +221,7 @@ class DftLabellingWorkChain(WorkChain):
             for key, structure in self.inputs.structures.items()
         }
         self.ctx.pending = sorted(costs, key=lambda key: (-costs[key], key))
+        self.ctx.costs = costs
         self.ctx.running = {}
         self.ctx.labelled = {}
         self.ctx.failures = {}
@@ -232,7 +249,8 @@ class DftLabellingWorkChain(WorkChain):
             cores = os.cpu_count() or 1
             widest = max(1, cores // self.ctx.processes)
             self.node.base.extras.set(MACHINE_CORES_EXTRA, cores)
-        self.ctx.places = dict(zip(self.ctx.pending, window_places(len(self.ctx.pending), places, widest)))
+        costs = [self.ctx.costs[key] for key in self.ctx.pending]
+        self.ctx.places = dict(zip(self.ctx.pending, window_places(costs, places, widest)))
 
     def has_work(self):
         """Return whether structures are still waiting for a run or running."""
