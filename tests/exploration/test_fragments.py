@@ -231,12 +231,15 @@ def test_the_exploration_refuses_label_atoms_max_below_label_atoms_before_any_md
     assert validate_inputs({**inputs, 'selection': orm.Dict({**selection, 'label_atoms_max': 64})}, None) is None
 
 
-def test_a_fragment_whose_faces_bring_atoms_closer_than_the_md_cell_did_is_cut_larger_or_dropped(aiida_profile):
+def test_a_fragment_whose_faces_bring_atoms_closer_than_the_md_cell_did_is_cut_larger_or_settled(aiida_profile):
     """A 256-atom fcc frame whose layers along z are shifted by (0, 2, 1, 0, 0, 0, 0, 0) x 0.2 A: its closest atoms
     are 2.41 A apart, but an 8- or 16-atom fragment (one block in z) around an atom of the second layer joins that
-    layer to the image of the first across its face, 2.28 A apart, a contact the MD cell never had. Without
-    `label_atoms_max` that fragment is dropped; with it the fragment is cut larger until its faces add no such
-    contact (32 atoms, two blocks in z)."""
+    layer to the image of the first across its face, 2.28 A apart, a contact the MD cell never had. With
+    `label_atoms_max` 32 the fragment is cut larger until its faces add no such contact (32 atoms, two blocks in
+    z); without it, or with 16, the largest cut allowed has the atoms of its contacts settled on their lattice
+    sites (farthest from the centre first) and is labelled at that size, its centre as the MD left it. (A whole
+    shifted layer meets its neighbour along the whole face here, so all but the centre are settled; in thermal
+    frames a contact made by the cut involves one atom.)"""
     from aiida_mlip_autopipe.common.geometry import min_interatomic_distance
     from aiida_mlip_autopipe.common.python_task import trajectory_arrays
     from aiida_mlip_autopipe.exploration.parsers import frames_to_trajectory
@@ -256,16 +259,15 @@ def test_a_fragment_whose_faces_bring_atoms_closer_than_the_md_cell_did_is_cut_l
     parameters = {'gamma_lower': 2.0, 'gamma_upper': 10.0, 'max_selected': 1, 'label_atoms': 8}
     fragment_key = f'run_000_step00000010_atom{centre:05d}'
 
-    for label_atoms_max in (None, 16):
-        chosen, report = choose_frames(runs, {**parameters, 'label_atoms_max': label_atoms_max}, files)
-        assert not chosen
-        dropped = report['not_selected'][fragment_key]
-        assert dropped['reason'] == 'too_close'
-        assert dropped['detail'] == (
-            'fragment atoms 2.28 A apart where its faces meet; the MD cell had none closer than 2.41 A'
+    for label_atoms_max, atoms in ((None, 8), (16, 16)):
+        _, report = choose_frames(runs, {**parameters, 'label_atoms_max': label_atoms_max}, files)
+        assert report['not_selected']['run_000_step00000010']['detail'] == (
+            f'labelled as 1 fragments of <= {atoms} atoms'
         )
+        assert report['not_selected'].get(fragment_key, {}).get('reason') != 'too_close'
+        assert report['counts']['candidates'] == 1
 
-    chosen, report = choose_frames(runs, {**parameters, 'label_atoms_max': 32}, files)
+    _, report = choose_frames(runs, {**parameters, 'label_atoms_max': 32}, files)
     assert report['not_selected']['run_000_step00000010']['detail'] == 'labelled as 1 fragments of <= 32 atoms'
     assert report['not_selected'].get(fragment_key, {}).get('reason') != 'too_close'
     assert report['counts']['candidates'] == 1
@@ -273,7 +275,15 @@ def test_a_fragment_whose_faces_bring_atoms_closer_than_the_md_cell_did_is_cut_l
     (md_frame,) = runs['run_000']
     cut = cut_fragment(md_frame, md_frame.info['repeats'], md_frame.arrays['site'], centre, 8)
     assert min_interatomic_distance(cut) == pytest.approx(2.28, abs=0.005)
-    for max_atoms, atoms, shortest in ((16, 16, 2.28), (32, 32, 2.408), (64, 32, 2.408)):
+    assert cut.info['fragment']['settled'] == []
+    for max_atoms, atoms, settled in ((8, 8, True), (16, 16, True), (32, 32, False), (64, 32, False)):
         widened = widen_past_cut_contacts(md_frame, cut, 2.40, max_atoms)
         assert (len(widened), widened.info['fragment']['centre']) == (atoms, centre)
-        assert min_interatomic_distance(widened) == pytest.approx(shortest, abs=0.005)
+        assert min_interatomic_distance(widened) >= 2.40
+        moved = widened.info['fragment']['settled']
+        assert bool(moved) == settled and centre not in moved
+        # only the settled atoms moved: the others, the centre first, are where the plain cut has them
+        plain = cut_fragment(md_frame, md_frame.info['repeats'], md_frame.arrays['site'], centre, atoms)
+        kept = [index for index, atom in enumerate(widened.info['fragment']['atoms']) if atom not in moved]
+        assert widened.info['fragment']['atoms'] == plain.info['fragment']['atoms']
+        np.testing.assert_allclose(widened.positions[kept], plain.positions[kept], atol=1e-9)

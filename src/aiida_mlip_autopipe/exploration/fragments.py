@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 from ase import Atoms
+from ase.neighborlist import neighbor_list
 
 #: Largest position mismatch (A) for a translation to count as a symmetry of the starting cell.
 TRANSLATION_TOLERANCE = 1e-3
@@ -90,7 +91,15 @@ def _centred(values: np.ndarray, period: np.ndarray) -> np.ndarray:
     return values - np.floor(values / period + 0.5) * period
 
 
-def cut_fragment(frame: Atoms, repeats, sites, centre: int, max_atoms: int, first_shell: float | None = None) -> Atoms:
+def cut_fragment(
+    frame: Atoms,
+    repeats,
+    sites,
+    centre: int,
+    max_atoms: int,
+    first_shell: float | None = None,
+    settle_below: float | None = None,
+) -> Atoms:
     """Return the periodic fragment of ``frame`` around atom ``centre``, at most ``max_atoms`` atoms (but at
     least one block).
 
@@ -100,9 +109,13 @@ def cut_fragment(frame: Atoms, repeats, sites, centre: int, max_atoms: int, firs
     at its site plus its displacement in the frame. With ``first_shell`` (e.g. :data:`FIRST_SHELL`) the cut
     is tapered: only the centre and the atoms whose sites lie within that many nearest-site distances of
     its site keep their displacements, the others sit at their sites plus the fragment's mean
-    displacement (its local drift). Its ``info['fragment']`` records the centre atom, the blocks per
-    cell vector, the atoms of the frame it took (in the fragment's order) and how many kept their
-    displacements (``shell``). Raises ``ValueError`` if the box does not hold a whole number of blocks'
+    displacement (its local drift). With ``settle_below`` (the frame's own shortest distance: a shorter
+    contact is made by the cut, where the box's faces meet) atoms in such contacts are settled the same
+    way, one at a time and the farthest from the centre's site first, until no contact is shorter or only
+    the centre is left in one: the centre and its neighbours keep the displacements the MD gave them. Its
+    ``info['fragment']`` records the centre atom, the blocks per cell vector, the atoms of the frame it
+    took (in the fragment's order), how many kept their displacements (``shell``) and the frame atoms
+    settled (``settled``). Raises ``ValueError`` if the box does not hold a whole number of blocks'
     atoms (sites off the lattice).
     """
     repeats = np.asarray(repeats, dtype=int)
@@ -114,22 +127,37 @@ def cut_fragment(frame: Atoms, repeats, sites, centre: int, max_atoms: int, firs
     if len(taken) != atoms_per_block * size.prod():
         raise ValueError(f'{len(taken)} atoms in a box of {size.tolist()} blocks of {atoms_per_block}')
     displacement = _centred(frame.get_scaled_positions(wrap=False) * repeats - sites, repeats)[taken]
+    reach = np.linalg.norm(relative[taken] @ (frame.cell.array / repeats[:, None]), axis=1)
     shell = np.ones(len(taken), dtype=bool)
     if first_shell is not None:
-        reach = np.linalg.norm(relative[taken] @ (frame.cell.array / repeats[:, None]), axis=1)
         shell = reach <= first_shell * np.min(reach[reach > 1e-3], initial=np.inf)
         displacement[~shell] = displacement.mean(axis=0)
-    fragment = Atoms(
-        frame.numbers[taken],
-        cell=frame.cell.array * (size / repeats)[:, None],
-        scaled_positions=((relative[taken] + displacement) / size + 0.5) % 1.0,
-        pbc=True,
-    )
+    cell = frame.cell.array * (size / repeats)[:, None]
+
+    def build() -> Atoms:
+        scaled = ((relative[taken] + displacement) / size + 0.5) % 1.0
+        return Atoms(frame.numbers[taken], cell=cell, scaled_positions=scaled, pbc=True)
+
+    fragment = build()
+    settled = np.zeros(len(taken), dtype=bool)
+    if settle_below is not None:
+        drift = displacement.mean(axis=0)
+        while True:
+            # one atom at a time, the one in a contact that lies farthest from the centre's site
+            in_contact = np.unique(neighbor_list('i', fragment, settle_below))
+            movable = in_contact[(reach[in_contact] > 1e-3) & ~settled[in_contact]]
+            if not len(movable):
+                break
+            farthest = movable[np.argmax(reach[movable])]
+            displacement[farthest] = drift
+            settled[farthest] = True
+            fragment = build()
     fragment.info['fragment'] = {
         'centre': int(centre),
         'blocks': [int(value) for value in size],
         'repeats': [int(value) for value in repeats],
         'atoms': [int(index) for index in taken],
         'shell': int(shell.sum()),
+        'settled': [int(index) for index in taken[settled]],
     }
     return fragment

@@ -325,11 +325,13 @@ def frames_from_arrays(arrays: dict) -> list[Atoms]:
     return frames
 
 
-def _fragment(frame: Atoms, centre: int, max_atoms: int) -> Atoms:
-    """Cut the periodic fragment of ``frame`` around ``centre`` (:func:`~.fragments.cut_fragment`) with its atoms'
-    ``gamma`` and ``info['max_gamma']`` = its centre's."""
+def _fragment(frame: Atoms, centre: int, max_atoms: int, settle_below: float | None = None) -> Atoms:
+    """Cut the periodic fragment of ``frame`` around ``centre`` (:func:`~.fragments.cut_fragment`, contacts shorter
+    than ``settle_below`` settled) with its atoms' ``gamma`` and ``info['max_gamma']`` = its centre's."""
     gamma = frame.arrays['gamma']
-    fragment = cut_fragment(frame, frame.info['repeats'], frame.arrays['site'], centre, max_atoms)
+    fragment = cut_fragment(
+        frame, frame.info['repeats'], frame.arrays['site'], centre, max_atoms, settle_below=settle_below
+    )
     fragment.arrays['gamma'] = gamma[fragment.info['fragment']['atoms']]
     fragment.info.update(step=frame.info['step'], max_gamma=float(gamma[centre]))
     fragment.info['fragment'].update(centre_gamma=float(gamma[centre]), frame_atoms=len(frame))
@@ -357,6 +359,19 @@ def fragments_of(frame: Atoms, max_atoms: int, gamma_lower: float, limit: int) -
     return fragments
 
 
+def _larger_cuts(frame: Atoms, fragment: Atoms, max_atoms: int):
+    """Yield ever larger cuts of ``frame`` around ``fragment``'s centre: its atoms doubled each time, up to
+    ``max_atoms`` and short of the whole frame, each cut with more atoms than the one before."""
+    limit = min(max_atoms, len(frame) - 1)  # a cut of the whole frame is no fragment
+    target = size = len(fragment)
+    while target < limit:
+        target = min(2 * target, limit)
+        larger = _fragment(frame, fragment.info['fragment']['centre'], target)
+        if len(larger) > size:  # else no whole block more fits in this target: try the next
+            size = len(larger)
+            yield larger
+
+
 def grow_fragments(frame: Atoms, fragments: list[Atoms], max_atoms: int, gamma_lower: float, grade) -> list[Atoms]:
     """Return ``fragments``, each one that lost the extrapolation it was cut for replaced by the smallest larger cut
     around its centre that keeps it.
@@ -369,21 +384,16 @@ def grow_fragments(frame: Atoms, fragments: list[Atoms], max_atoms: int, gamma_l
     fragments to their largest gamma against the active set; ``info['fragment']['graded']`` records the grade
     of every cut tried, by its atoms.
     """
-    limit = min(max_atoms, len(frame) - 1)  # a cut of the whole frame is no fragment
     grown = []
     for fragment, graded in zip(fragments, grade(fragments)):
-        info = fragment.info['fragment']
         tried = {str(len(fragment)): round(float(graded), 3)}
-        target = len(fragment)
-        while graded < gamma_lower <= info['centre_gamma'] and target < limit:
-            target = min(2 * target, limit)
-            larger = _fragment(frame, info['centre'], target)
-            if len(larger) <= len(fragment):
-                continue  # no whole block more fits in this target: try the next
-            fragment, graded = larger, float(grade([larger])[0])
-            info = fragment.info['fragment']
-            tried[str(len(fragment))] = round(graded, 3)
-        info['graded'] = tried
+        if graded < gamma_lower <= fragment.info['fragment']['centre_gamma']:
+            for larger in _larger_cuts(frame, fragment, max_atoms):
+                fragment, graded = larger, float(grade([larger])[0])
+                tried[str(len(fragment))] = round(graded, 3)
+                if graded >= gamma_lower:
+                    break
+        fragment.info['fragment']['graded'] = tried
         grown.append(fragment)
     return grown
 
@@ -394,18 +404,23 @@ def widen_past_cut_contacts(frame: Atoms, fragment: Atoms, shortest: float, max_
     Where a periodic fragment's faces meet, atoms that were not neighbours in the MD cell sit side by side;
     a contact shorter than any the MD cell had (``shortest``) is the cut's, not the MD's, and its label (forces of
     tens of eV/A, energies far above the rest) teaches the potential a configuration the exploration never
-    reached. The cut is doubled in atoms, up to ``max_atoms``, until it has no such contact; the last cut is
-    returned either way (the caller drops it when it still has one).
+    reached. The cut is doubled in atoms, up to ``max_atoms``, until it has no such contact. When even the largest
+    cut has one, that cut is made again with the atoms of its contacts settled on their lattice sites, the
+    farthest from the centre first (:func:`~.fragments.cut_fragment`, ``settle_below``): a hot MD cell's thermal
+    displacements put such contacts into cuts of any size the labelling affords. The caller drops a fragment
+    that still has one.
     """
-    limit = min(max_atoms, len(frame) - 1)
-    target = len(fragment)
-    while min_interatomic_distance(fragment) < shortest and target < limit:
-        target = min(2 * target, limit)
-        larger = _fragment(frame, fragment.info['fragment']['centre'], target)
-        if len(larger) > len(fragment):
-            if 'graded' in fragment.info['fragment']:  # the extrapolation grades of the cuts grow_fragments tried
-                larger.info['fragment']['graded'] = fragment.info['fragment']['graded']
-            fragment = larger
+    graded = fragment.info['fragment'].get('graded')  # the extrapolation grades of the cuts grow_fragments tried
+    if min_interatomic_distance(fragment) >= shortest:
+        return fragment
+    for larger in _larger_cuts(frame, fragment, max_atoms):
+        fragment = larger
+        if min_interatomic_distance(fragment) >= shortest:
+            break
+    else:
+        fragment = _fragment(frame, fragment.info['fragment']['centre'], len(fragment), settle_below=shortest)
+    if graded is not None:
+        fragment.info['fragment']['graded'] = graded
     return fragment
 
 
@@ -508,9 +523,9 @@ def _fragment_candidates(
     ``max_selected`` per frame; with ``label_atoms_max`` and ``grade``, grown until they keep their
     extrapolation, :func:`grow_fragments`), appended to ``frames`` and ``keys`` (``<frame key>_atom<centre>``);
     return the new candidates. A fragment whose faces bring atoms closer than the MD cell's shortest distance is
-    cut larger up to ``label_atoms_max`` (:func:`widen_past_cut_contacts`) and dropped when it still does (reason
-    ``too_close``), and so is a frame no fragment can be cut from (reason ``fragment_failed``; it is too large to
-    label whole)."""
+    cut larger up to ``label_atoms_max``, and the largest cut's contacts settled if it still has one
+    (:func:`widen_past_cut_contacts`); a fragment that has one even so is dropped (reason ``too_close``), and so
+    is a frame no fragment can be cut from (reason ``fragment_failed``; it is too large to label whole)."""
     pool = []
     for index in candidates:
         try:
