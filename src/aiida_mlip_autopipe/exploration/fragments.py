@@ -15,9 +15,10 @@ frame's highest-gamma atom (at most ``max_atoms`` atoms, grown along the shortes
 first), each at its site plus its displacement in the frame, in the cell of the box (the frame's cell
 vectors times blocks / repeats). The centre atom keeps its real neighbours out to half the box; where
 the box's faces meet across the periodic boundary, thermal displacements that were independent sit
-side by side, a configuration DFT labels like any other (a contact shorter than any in the frame is the cut's:
-the selection cuts such a fragment larger or drops it). A tapered cut (``first_shell``: only the centre
-and its first shell keep their displacements) removes those contacts but also most of the extrapolation
+side by side, a configuration DFT labels like any other (a contact shorter than any in the frame is the
+cut's: the selection cuts such a fragment larger, or settles the atoms of those contacts on their sites).
+A tapered cut (``first_shell``: only the centre and its first shell keep their displacements) removes
+those contacts but also most of the extrapolation
 grade the frame's atom had, so the selection does not use it (docs/exploration.rst, "Why not tapered").
 """
 
